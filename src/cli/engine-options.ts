@@ -1,0 +1,63 @@
+// Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
+
+import { CommandLineError, type LongOption } from './getopt.js';
+
+export type EngineChoice = 'auto' | 'qemu' | 'v86' | 'verify';
+
+export interface EngineOptions {
+  engine: EngineChoice;
+  consoleLog: string | null;
+  expect: string | null;
+  /** Seconds; null = the engine's default. */
+  timeout: number | null;
+  accel: 'auto' | 'kvm' | 'tcg';
+  disks: string[];
+}
+
+export const ENGINE_LONGOPTS: LongOption[] = [
+  { name: 'engine', hasArg: 1, id: 'vk:engine' },
+  { name: 'console', hasArg: 1, id: 'vk:console' },
+  { name: 'expect', hasArg: 1, id: 'vk:expect' },
+  { name: 'timeout', hasArg: 1, id: 'vk:timeout' },
+  { name: 'accel', hasArg: 1, id: 'vk:accel' },
+  { name: 'disk', hasArg: 1, id: 'vk:disk' },
+];
+
+export function defaultEngineOptions(): EngineOptions {
+  return { engine: 'auto', consoleLog: null, expect: null, timeout: null, accel: 'auto', disks: [] };
+}
+
+export function applyEngineOption(o: EngineOptions, id: string, value: string | null): void {
+  switch (id) {
+    case 'vk:engine':
+      if (!['auto', 'qemu', 'v86', 'verify'].includes(value!)) {
+        throw new CommandLineError(`vkexec: --engine must be auto, qemu, v86 or verify (got '${value}')`, false);
+      }
+      o.engine = value as EngineChoice;
+      return;
+    case 'vk:console':
+      o.consoleLog = value!;
+      return;
+    case 'vk:expect':
+      try {
+        new RegExp(value!);
+      } catch (e) {
+        throw new CommandLineError(`vkexec: --expect is not a valid regular expression: ${(e as Error).message}`, false);
+      }
+      o.expect = value!;
+      return;
+    case 'vk:timeout': {
+      const n = Number(value);
+      if (!Number.isFinite(n) || n <= 0) throw new CommandLineError(`vkexec: --timeout takes a positive number of seconds (got '${value}')`, false);
+      o.timeout = n;
+      return;
+    }
+    case 'vk:accel':
+      if (!['auto', 'kvm', 'tcg'].includes(value!)) throw new CommandLineError(`vkexec: --accel must be auto, kvm or tcg (got '${value}')`, false);
+      o.accel = value as EngineOptions['accel'];
+      return;
+    case 'vk:disk':
+      o.disks.push(value!);
+      return;
+  }
+}

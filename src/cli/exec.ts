@@ -1,0 +1,73 @@
+// reboot(LINUX_REBOOT_CMD_KEXEC): kernel_kexec takes the kexec lock, machine_kexec hands the machine to the
+// loaded image, and an engine runs it. The machine directory is left as it was (see man page: the machine is
+// the kernel before the jump, so an image can be executed again).
+
+import { KexecError } from '../errno.js';
+import { readState } from '../vm/machine.js';
+import { machineKexec } from '../vm/machine-kexec.js';
+import { tryLock } from '../vm/store.js';
+import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engine.js';
+import { selectEngine } from '../vm/engines/select.js';
+import type { EngineOptions } from './engine-options.js';
+import type { Out } from './output.js';
+import { reportFailure } from './kexec-main.js';
+
+/** Seconds an engine may run before --timeout's default gives up (a kernel boot under TCG takes ~10 s). */
+export const DEFAULT_TIMEOUT_S = 120;
+
+export async function kernelKexec(dir: string, r: { engine: EngineOptions; json: boolean; crash?: boolean }, out: Out, which: 'normal' | 'crash' = 'normal'): Promise<number> {
+  let lock;
+  try {
+    lock = tryLock(dir, which === 'normal' ? 'kernel_kexec' : '__crash_kexec');
+  } catch (e) {
+    return reportFailure(e, out);
+  }
+  try {
+    const state = readState(dir);
+    const image = state.images[which];
+    if (!image) {
+      if (which === 'normal') {
+        out.err('Nothing has been loaded!');
+        out.hint('load a kernel first: vkexec -l KERNEL [--initrd FILE] [--append TEXT]');
+      } else {
+        out.err('vkexec: no crash kernel is loaded: the panic falls through to a normal panic');
+        out.hint('load one with: vkexec -p KERNEL --initrd FILE --append TEXT');
+      }
+      return 1;
+    }
+    const { memory, entry } = machineKexec(dir, state, image);
+    const engine = await selectEngine(r.engine.engine, image, entry);
+    const opts: BootOptions = {
+      timeoutMs: (r.engine.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
+      accel: r.engine.accel,
+      disks: r.engine.disks,
+      interactive: Boolean(process.stdin.isTTY) && !r.json && !r.engine.expect,
+      ...(r.engine.expect ? { expect: new RegExp(r.engine.expect) } : {}),
+      ...(r.engine.consoleLog ? { consoleLog: r.engine.consoleLog } : {}),
+      ...(r.json || engine.name === 'verify' ? {} : { echo: process.stdout }),
+    };
+    if (!r.json) out.note(`executing the ${which} image on engine ${engine.name}${engine.name === 'verify' ? ' (checks only: no code runs)' : ''}`);
+    const outcome = await engine.boot(memory, entry, opts);
+    report(outcome, out, r.json);
+    return OUTCOME_EXIT[outcome.status];
+  } catch (e) {
+    if (e instanceof KexecError) return reportFailure(e, out);
+    return reportFailure(e, out);
+  } finally {
+    lock.release();
+  }
+}
+
+function report(o: Outcome, out: Out, json: boolean): void {
+  if (json) {
+    out.emitJson(o);
+    return;
+  }
+  for (const d of o.details) out.note(d);
+  const verdict = `${o.engine}: ${o.status} after ${(o.wallMs / 1000).toFixed(2)} s`;
+  if (OUTCOME_EXIT[o.status] === 0) out.note(out.c.green(verdict));
+  else {
+    out.note(out.c.red(verdict));
+    if (o.consoleTail) out.note(`last console output:\n${o.consoleTail.split('\n').slice(-12).join('\n')}`);
+  }
+}

@@ -1,0 +1,270 @@
+// `vkexec machine init|show|set|sysctl|destroy`: create, inspect and change the emulated machine.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { UsageError } from '../errno.js';
+import { IomemParseError, formatIomem, parseIomem, systemRam, type Resource } from '../vm/iomem.js';
+import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine-config.js';
+import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/crashkernel.js';
+import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine.js';
+import { STATE_FILE, resolveMachineDir, tryLock } from '../vm/store.js';
+import { VIEW_PATHS, readView } from '../vm/views.js';
+import type { Out } from './output.js';
+
+export interface GlobalOpts {
+  machine: string | null;
+  json: boolean;
+}
+
+const onOff = (v: string, name: string): boolean => {
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new UsageError(`--${name} takes on or off (got '${v}')`);
+};
+
+function parseSize(v: string, what: string): bigint {
+  const n = memparse(v);
+  if (n === null || n <= 0n) throw new UsageError(`${what}: cannot parse size '${v}' (use e.g. 512M, 2G, 0x20000000)`);
+  return n;
+}
+
+/** RAM the engines must give the guest for this map: the top of RAM below 4 GiB, plus all RAM above. */
+export function memBytesFor(iomem: Resource[]): bigint {
+  let below = 0n;
+  let above = 0n;
+  for (const r of systemRam(iomem)) {
+    if (r.end < 1n << 32n) below = r.end + 1n > below ? r.end + 1n : below;
+    else above += r.end - (r.start > 1n << 32n ? r.start : 1n << 32n) + 1n;
+  }
+  return below + above;
+}
+
+/** Applies --crashkernel to a fresh resource tree and records it on the command line, as a booted kernel shows it. */
+function applyCrashkernel(state: MachineState, spec: string): void {
+  const ram = systemRam(state.config.iomem).reduce((a, r) => a + r.end - r.start + 1n, 0n);
+  try {
+    const parsed = parseCrashkernel(spec.split(/\s+/).filter(Boolean), ram);
+    reserveCrashkernel(state.config.iomem, parsed);
+  } catch (e) {
+    if (e instanceof CrashkernelError) throw new UsageError(e.message, { hint: 'pick a size the machine has room for, e.g. --crashkernel 256M on 1G' });
+    throw e;
+  }
+  state.config.cmdline = `${state.config.cmdline} ${spec.split(/\s+/).map((s) => `crashkernel=${s}`).join(' ')}`;
+}
+
+interface InitOpts {
+  mem?: string;
+  iomem?: string;
+  crashkernel?: string;
+  cmdline?: string;
+  cpus?: string;
+  lockdown?: Lockdown;
+  arch?: MachineArch;
+  secureBoot?: string;
+  sigEnforce?: string;
+  imaAppraise?: string;
+}
+
+export function initMachine(dir: string, o: InitOpts): MachineState {
+  if (machineExists(dir)) {
+    throw new UsageError(`a machine already exists at ${dir}`, { hint: `destroy it first (vkexec --machine ${dir} machine destroy) or change it with machine set` });
+  }
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+    throw new UsageError(`${dir} is not empty`, { hint: 'machine init wants a new or empty directory' });
+  }
+  const config = defaultConfig();
+  if (o.arch) config.arch = o.arch;
+  if (o.iomem) {
+    if (o.mem) throw new UsageError('--mem and --iomem both describe the RAM: give one of them');
+    let text: string;
+    try {
+      text = fs.readFileSync(o.iomem, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read --iomem file ${o.iomem}: ${(e as Error).message}`);
+    }
+    try {
+      config.iomem = parseIomem(text, o.iomem);
+    } catch (e) {
+      if (e instanceof IomemParseError) throw new UsageError(e.message, { hint: 'the file must look like /proc/iomem: "START-END : NAME" lines, children indented by two spaces' });
+      throw e;
+    }
+    if (!systemRam(config.iomem).some((r) => r.end >= 0x100000n)) {
+      throw new UsageError(`${o.iomem}: no System RAM above 1 MiB`, { hint: 'copy /proc/iomem from a machine as root (addresses read as zero otherwise)' });
+    }
+    config.memBytes = memBytesFor(config.iomem);
+  } else {
+    const mem = o.mem ? parseSize(o.mem, '--mem') : DEFAULT_MEM;
+    if (mem < 64n << 20n) throw new UsageError(`--mem ${o.mem}: at least 64M`);
+    if (mem > 64n * GiB) throw new UsageError(`--mem ${o.mem}: at most 64G`);
+    config.memBytes = mem;
+    config.iomem = defaultIomem(mem);
+  }
+  if (o.cmdline !== undefined) config.cmdline = o.cmdline;
+  else config.cmdline = DEFAULT_CMDLINE;
+  if (o.cpus) {
+    const n = Number(o.cpus);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--cpus ${o.cpus}: a whole number from 1 to 64`);
+    config.cpus = n;
+  }
+  if (o.lockdown) config.lockdown = o.lockdown;
+  if (o.secureBoot) config.secureBoot = onOff(o.secureBoot, 'secure-boot');
+  if (o.sigEnforce) config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
+  if (o.imaAppraise) config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
+  const state = newState(config);
+  if (o.crashkernel) applyCrashkernel(state, o.crashkernel);
+  fs.mkdirSync(dir, { recursive: true });
+  writeState(dir, state);
+  return state;
+}
+
+function describe(dir: string, s: MachineState): string[] {
+  const c = s.config;
+  const crash = crashkRes(c);
+  const lines = [
+    `machine      ${dir}`,
+    `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
+    `cmdline      ${c.cmdline}`,
+    `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at 0x${crash.start.toString(16)}-0x${crash.end.toString(16)}` : 'none'}`,
+    `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
+    `sysctl       kexec_load_disabled=${s.sysctl.kexec_load_disabled} kexec_load_limit_reboot=${s.sysctl.kexec_load_limit_reboot} kexec_load_limit_panic=${s.sysctl.kexec_load_limit_panic}`,
+  ];
+  for (const slot of ['normal', 'crash'] as const) {
+    const img = s.images[slot];
+    if (!img) {
+      lines.push(`${slot.padEnd(12)} not loaded`);
+      continue;
+    }
+    const i = img.info;
+    lines.push(`${slot.padEnd(12)} ${i.loader ?? '?'} via ${i.syscall}, entry 0x${img.start.toString(16)}, ${img.segments.length} segments, loaded ${img.loadedAt}`);
+    if (i.kernel) lines.push(`             kernel ${i.kernel}${i.initrd ? `, initrd ${i.initrd}` : ''}`);
+    if (i.cmdline !== undefined) lines.push(`             cmdline ${JSON.stringify(i.cmdline)}`);
+    img.segments.forEach((sg, k) => lines.push(`             [${k}] mem 0x${sg.mem.toString(16)} memsz 0x${sg.memsz.toString(16)} bufsz 0x${sg.bufsz.toString(16)}`));
+  }
+  return lines;
+}
+
+/** Linux's sysctl rules: kexec_load_disabled only goes to 1; a load limit is a count (>= 0) and only goes down. */
+export function writeSysctl(s: MachineState, name: string, value: string): void {
+  const v = Number(value);
+  if (!Number.isInteger(v)) throw new UsageError(`sysctl ${name}: '${value}' is not an integer (EINVAL)`);
+  if (name === 'kexec_load_disabled') {
+    if (v !== 0 && v !== 1) throw new UsageError(`sysctl kexec_load_disabled takes 0 or 1 (EINVAL)`);
+    if (v === 0 && s.sysctl.kexec_load_disabled === 1) throw new UsageError('sysctl kexec_load_disabled: once set it cannot be cleared (EPERM)', { hint: 'create a new machine' });
+    s.sysctl.kexec_load_disabled = v as 0 | 1;
+    return;
+  }
+  if (name === 'kexec_load_limit_panic' || name === 'kexec_load_limit_reboot') {
+    const cur = s.sysctl[name];
+    if (v < 0 || (cur !== -1 && v >= cur)) {
+      throw new UsageError(`sysctl ${name}: ${v} is not below the current limit ${cur} (EINVAL)`, { hint: 'load limits may only be made stricter' });
+    }
+    s.sysctl[name] = v;
+    return;
+  }
+  throw new UsageError(`unknown sysctl ${name}`, { hint: 'kexec_load_disabled, kexec_load_limit_panic, kexec_load_limit_reboot' });
+}
+
+export function machineCommand(g: () => GlobalOpts, out: Out): Command {
+  const cmd = new Command('machine').description('create, inspect and change the emulated machine');
+  cmd
+    .command('init')
+    .description('create a machine (default: 512 MiB x86_64, QEMU pc-style memory map)')
+    .option('--mem <size>', 'RAM size, e.g. 512M, 2G')
+    .option('--iomem <file>', 'memory map in /proc/iomem format (clone a real machine)')
+    .option('--crashkernel <spec>', 'crashkernel= reservation: SIZE[@OFFSET], RANGE:SIZE,..., "SIZE,high SIZE,low"')
+    .option('--cmdline <text>', "the running kernel's command line (/proc/cmdline)")
+    .option('--cpus <n>', 'CPUs (one crash_notes buffer each)')
+    .addOption(new Option('--lockdown <mode>').choices(['none', 'integrity', 'confidentiality']))
+    .addOption(new Option('--arch <arch>').choices(['x86_64', 'i386']))
+    .option('--secure-boot <on|off>', 'UEFI secure boot')
+    .option('--sig-enforce <on|off>', 'KEXEC_SIG_FORCE')
+    .option('--ima-appraise <on|off>', 'IMA appraises kexec kernels')
+    .action((o: InitOpts) => {
+      const dir = resolveMachineDir(g().machine ?? undefined);
+      const s = initMachine(dir, o);
+      if (g().json) out.emitJson({ machine: dir, config: s.config });
+      else for (const l of describe(dir, s)) out.line(l);
+    });
+  cmd
+    .command('show')
+    .description('print the machine, or one of its /proc and /sys files with --file')
+    .option('--file <path>', `one view: ${VIEW_PATHS.join(', ')}, /sys/firmware/memmap/N/{start,end,type}`)
+    .action((o: { file?: string }) => {
+      const dir = resolveMachineDir(g().machine ?? undefined);
+      const s = readState(dir);
+      if (o.file) {
+        const text = readView(s, o.file);
+        if (text === null) throw new UsageError(`${o.file}: No such file or directory on this machine`, { hint: `views: ${VIEW_PATHS.join(', ')}` });
+        if (g().json) out.emitJson({ file: o.file, text });
+        else process.stdout.write(text);
+        return;
+      }
+      if (g().json) out.emitJson({ machine: dir, ...s, iomem: formatIomem(s.config.iomem) });
+      else for (const l of describe(dir, s)) out.line(l);
+    });
+  cmd
+    .command('set')
+    .description('change policy knobs of an existing machine')
+    .addOption(new Option('--lockdown <mode>').choices(['none', 'integrity', 'confidentiality']))
+    .option('--secure-boot <on|off>')
+    .option('--sig-enforce <on|off>')
+    .option('--ima-appraise <on|off>')
+    .option('--cmdline <text>')
+    .action((o: InitOpts) => {
+      const dir = resolveMachineDir(g().machine ?? undefined);
+      const lock = tryLock(dir, 'machine set');
+      try {
+        const s = readState(dir);
+        if (o.lockdown) {
+          // Lockdown only rises on a running kernel (security/lockdown/lockdown.c lock_kernel_down).
+          const rank = { none: 0, integrity: 1, confidentiality: 2 };
+          if (rank[o.lockdown] < rank[s.config.lockdown]) throw new UsageError(`lockdown cannot be lowered from ${s.config.lockdown} to ${o.lockdown} (EPERM)`, { hint: 'create a new machine with the lockdown you want' });
+          s.config.lockdown = o.lockdown;
+        }
+        if (o.secureBoot) s.config.secureBoot = onOff(o.secureBoot, 'secure-boot');
+        if (o.sigEnforce) s.config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
+        if (o.imaAppraise) s.config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
+        if (o.cmdline !== undefined) s.config.cmdline = o.cmdline;
+        writeState(dir, s);
+        if (g().json) out.emitJson(s.config);
+        else for (const l of describe(dir, s)) out.line(l);
+      } finally {
+        lock.release();
+      }
+    });
+  cmd
+    .command('sysctl')
+    .description('write /proc/sys/kernel/kexec_* as root would (Linux rules: one-way switches)')
+    .argument('<setting>', 'NAME=VALUE, e.g. kexec_load_disabled=1')
+    .action((setting: string) => {
+      const m = /^([a-z_]+)=(-?\w+)$/.exec(setting);
+      if (!m) throw new UsageError(`'${setting}' is not NAME=VALUE`);
+      const dir = resolveMachineDir(g().machine ?? undefined);
+      const lock = tryLock(dir, 'machine sysctl');
+      try {
+        const s = readState(dir);
+        writeSysctl(s, m[1]!, m[2]!);
+        writeState(dir, s);
+        out.line(`${m[1]} = ${s.sysctl[m[1] as keyof MachineState['sysctl']]}`);
+      } finally {
+        lock.release();
+      }
+    });
+  cmd
+    .command('destroy')
+    .description('delete the machine directory')
+    .action(() => {
+      const dir = resolveMachineDir(g().machine ?? undefined);
+      if (!fs.existsSync(path.join(dir, STATE_FILE))) throw new UsageError(`no machine at ${dir} (${STATE_FILE} missing): nothing deleted`);
+      const lock = tryLock(dir, 'machine destroy');
+      try {
+        for (const name of fs.readdirSync(dir)) if (name !== 'lock') fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      } finally {
+        lock.release();
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (!g().json) out.line(`destroyed ${dir}`);
+    });
+  return cmd;
+}

@@ -1,0 +1,87 @@
+// Entry point: `vkexec machine|boot|inspect|...` are subcommands (commander); anything else is the kexec
+// command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
+
+import { Command, CommanderError } from 'commander';
+import { KexecError, UsageError } from '../errno.js';
+import { MachineDirError } from '../vm/store.js';
+import { kexecMain, explain } from './kexec-main.js';
+import { machineCommand, type GlobalOpts } from './machine-cmd.js';
+import { makeOut, type Out } from './output.js';
+import { extraCommands } from './commands.js';
+import { VKEXEC_VERSION } from './usage.js';
+
+export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
+
+/** Splits leading global options (--machine DIR, --json) from the rest to find a subcommand word. */
+function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: number } {
+  const global: GlobalOpts = { machine: null, json: false };
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '--json') global.json = true;
+    else if (a === '--machine' && i + 1 < argv.length) global.machine = argv[++i]!;
+    else if (a.startsWith('--machine=')) global.machine = a.slice(10);
+    else break;
+    i++;
+  }
+  return { global, index: i < argv.length && SUBCOMMANDS.includes(argv[i]!) ? i : -1 };
+}
+
+async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: Out): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('vkexec')
+    .version(VKEXEC_VERSION)
+    .description('kexec-tools for an emulated x86 machine')
+    .option('--machine <dir>', 'machine directory (default $VKEXEC_MACHINE or ~/.local/state/vkexec/default)')
+    .option('--json', 'machine-readable output')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const g = (): GlobalOpts => {
+    const o = program.opts<{ machine?: string; json?: boolean }>();
+    return { machine: o.machine ?? global.machine, json: Boolean(o.json) || global.json };
+  };
+  program.addCommand(machineCommand(g, out));
+  for (const c of extraCommands(g, out, (code) => (exitCode = code))) program.addCommand(c);
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    throw e;
+  }
+  return exitCode;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const { global, index } = findSubcommand(argv);
+  const out = makeOut(global.json || argv.includes('--json'));
+  try {
+    if (index >= 0) return await runSubcommand(argv, global, out);
+    return await kexecMain(argv, out);
+  } catch (e) {
+    return reportTopLevel(e, out);
+  }
+}
+
+/** The last line of defence: known failures get their message and hint; anything else is a bug report. */
+export function reportTopLevel(e: unknown, out: Out): number {
+  if (e instanceof MachineDirError) {
+    out.err(`vkexec: ${e.message}`);
+    out.hint(e.hint);
+    return 1;
+  }
+  if (e instanceof UsageError) {
+    out.err(`vkexec: ${e.message}`);
+    if (e.hint) out.hint(e.hint);
+    return e.exitCode;
+  }
+  if (e instanceof KexecError) {
+    out.err(`vkexec: ${e.rule} failed: ${e.message}`);
+    explain(e, out);
+    return 255;
+  }
+  const err = e as Error;
+  out.err(`vkexec: internal error: ${err?.message ?? String(e)}`);
+  out.note('this is a bug in vkexec; run with VKEXEC_DEBUG=1 for the stack and report it');
+  if (process.env.VKEXEC_DEBUG) out.err(err?.stack ?? '');
+  return 70;
+}

@@ -1,0 +1,45 @@
+// Where vkexec talks to the user: kexec-tools' own messages verbatim, then vkexec's lines (prefixed
+// "vkexec:"), coloured only on a terminal that wants colour (NO_COLOR honoured), or JSON with --json.
+
+import chalk, { Chalk, type ChalkInstance } from 'chalk';
+
+export interface Out {
+  readonly json: boolean;
+  readonly color: boolean;
+  /** stdout line */
+  line(text: string): void;
+  /** stderr line, kexec-tools' text as it is */
+  err(text: string): void;
+  /** stderr line from vkexec: what broke and what to change */
+  note(text: string): void;
+  hint(text: string): void;
+  emitJson(value: unknown): void;
+  c: ChalkInstance;
+}
+
+export function wantsColor(stream: NodeJS.WriteStream): boolean {
+  if ('NO_COLOR' in process.env && process.env.NO_COLOR !== '') return false;
+  if (process.env.FORCE_COLOR === '0') return false;
+  return Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
+}
+
+/** Spinners only where they can be seen and cannot flood: a TTY with a width, not --json, not NO_COLOR. */
+export function spinnerAllowed(out: Out): boolean {
+  return !out.json && out.color && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0;
+}
+
+export function makeOut(json: boolean): Out {
+  const color = wantsColor(process.stderr) && wantsColor(process.stdout);
+  const c = new Chalk({ level: color ? chalk.level || 1 : 0 });
+  return {
+    json,
+    color,
+    c,
+    line: (t) => void process.stdout.write(t + '\n'),
+    err: (t) => void process.stderr.write(t + '\n'),
+    note: (t) => void process.stderr.write(c.yellow('vkexec: ') + t + '\n'),
+    hint: (t) => void process.stderr.write(c.cyan('vkexec: fix: ') + t + '\n'),
+    emitJson: (v) =>
+      void process.stdout.write(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
+  };
+}

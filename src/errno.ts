@@ -1,0 +1,76 @@
+// Errno names the kernel returns from kexec paths, with Linux x86_64 numbers and glibc's strerror texts
+// (kexec-tools prints strerror(errno), so these strings are what a user of `kexec` sees).
+
+export const ERRNO = {
+  EPERM: [1, 'Operation not permitted'],
+  ENOENT: [2, 'No such file or directory'],
+  EIO: [5, 'Input/output error'],
+  E2BIG: [7, 'Argument list too long'],
+  ENOEXEC: [8, 'Exec format error'],
+  EBADF: [9, 'Bad file descriptor'],
+  ENOMEM: [12, 'Cannot allocate memory'],
+  EACCES: [13, 'Permission denied'],
+  EFAULT: [14, 'Bad address'],
+  EBUSY: [16, 'Device or resource busy'],
+  EEXIST: [17, 'File exists'],
+  EINVAL: [22, 'Invalid argument'],
+  ETXTBSY: [26, 'Text file busy'],
+  EFBIG: [27, 'File too large'],
+  ENOSYS: [38, 'Function not implemented'],
+  ENODATA: [61, 'No data available'],
+  ENOPKG: [65, 'Package not installed'],
+  EBADMSG: [74, 'Bad message'],
+  ELIBBAD: [80, 'Accessing a corrupted shared library'],
+  EMSGSIZE: [90, 'Message too long'],
+  EOPNOTSUPP: [95, 'Operation not supported'],
+  EADDRNOTAVAIL: [99, 'Cannot assign requested address'],
+  ENOKEY: [126, 'Required key not available'],
+  EKEYREJECTED: [129, 'Key was rejected by service'],
+  // Kernel-internal ENOTSUPP (524) leaks out of verify_pefile for bad WIN_CERTIFICATE headers; glibc has no text.
+  ENOTSUPP: [524, 'Unknown error 524'],
+} as const;
+
+export type ErrnoName = keyof typeof ERRNO;
+
+export function errnoNumber(name: ErrnoName): number {
+  return ERRNO[name][0];
+}
+
+export function strerror(name: ErrnoName): string {
+  return ERRNO[name][1];
+}
+
+/**
+ * A refusal by the (emulated) kernel: the errno it returns, the rule that refused (named after the kernel
+ * function or check), the offending value, and one sentence telling the user what to change.
+ */
+export class KexecError extends Error {
+  readonly errno: ErrnoName;
+  readonly rule: string;
+  readonly value: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(errno: ErrnoName, rule: string, detail: string, opts: { value?: string; hint?: string } = {}) {
+    super(detail);
+    this.name = 'KexecError';
+    this.errno = errno;
+    this.rule = rule;
+    this.value = opts.value;
+    this.hint = opts.hint;
+  }
+}
+
+/**
+ * A failure of the userspace side (kexec-tools' die() or a loader returning -1): printed message, exit code.
+ * Not an errno: kexec-tools reports these with its own text.
+ */
+export class UsageError extends Error {
+  readonly exitCode: number;
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { exitCode?: number; hint?: string } = {}) {
+    super(message);
+    this.name = 'UsageError';
+    this.exitCode = opts.exitCode ?? 1;
+    this.hint = opts.hint;
+  }
+}

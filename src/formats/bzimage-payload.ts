@@ -1,0 +1,74 @@
+// The compressed kernel inside a bzImage (boot protocol 2.08+: payload_offset/payload_length, relative to the
+// protected-mode code that follows the (setup_sects + 1) * 512 bytes of real-mode setup).
+// Layout from arch/x86/boot/compressed/Makefile and mkpiggy.c: the payload is vmlinux.bin (objcopy'd vmlinux,
+// an ELF file) plus, with CONFIG_X86_NEED_RELOCS, vmlinux.relocs, compressed with the configured tool; every
+// format but gzip gets the decompressed size appended as 4 little-endian bytes (size_append), and gzip's own
+// trailer ends in ISIZE, so mkpiggy reads z_output_len from the last 4 bytes in all cases.
+
+import { DEFAULT_MAX_OUTPUT, CompressionFormat, DecompressError, decompress, detectCompression } from './compress.js';
+import { SetupHeader } from './setup-header.js';
+
+/** A bzImage whose payload cannot be located or is not a compressed ELF kernel. */
+export class PayloadError extends Error {
+  constructor(detail: string) {
+    super(`bzImage payload: ${detail}`);
+    this.name = 'PayloadError';
+  }
+}
+
+export interface BzImagePayload {
+  format: CompressionFormat;
+  /** File offset of the payload: kern16Size + payload_offset. */
+  compressedOffset: number;
+  /** The whole payload (payload_length bytes), trailer included; a view into the kernel buffer. */
+  compressed: Uint8Array;
+  /** z_output_len: the last 4 bytes of the payload. */
+  outputLength: number;
+  /** The decompressed payload: the vmlinux ELF image, followed by the relocation table when the kernel has one. */
+  vmlinux: Uint8Array;
+}
+
+const PAYLOAD_PROTOCOL = 0x0208;
+
+export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } = {}): BzImagePayload {
+  const hdr = new SetupHeader(kernel);
+  if (!hdr.hasMagic) throw new PayloadError('no "HdrS" setup header magic at 0x202; not a bzImage');
+  const version = hdr.num('version');
+  if (version < PAYLOAD_PROTOCOL) {
+    throw new PayloadError(`boot protocol ${(version >> 8)}.${(version & 0xff).toString().padStart(2, '0')} predates payload_offset (2.08)`);
+  }
+  const offset = hdr.kern16Size + hdr.num('payload_offset');
+  const length = hdr.num('payload_length');
+  if (length < 8 || offset + length > kernel.length) {
+    throw new PayloadError(`payload_offset/payload_length (${offset}+${length}) lie outside the ${kernel.length}-byte file`);
+  }
+  const compressed = kernel.subarray(offset, offset + length);
+  const format = detectCompression(compressed);
+  if (!format) {
+    const magic = Array.from(compressed.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new PayloadError(`payload starts with ${magic}, no compression format decoded here (lzo is not)`);
+  }
+  const outputLength = new DataView(compressed.buffer, compressed.byteOffset + length - 4, 4).getUint32(0, true);
+  const max = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  if (outputLength > max) {
+    throw new DecompressError(format, 'too-large', `payload declares ${outputLength} bytes, above the limit of ${max} bytes (maxOutput)`);
+  }
+  // gzip's trailer is part of its stream; for the others the 4 size bytes follow the stream.
+  const stream = format === 'gzip' ? compressed : compressed.subarray(0, length - 4);
+  let vmlinux: Uint8Array;
+  try {
+    vmlinux = decompress(stream, format, { maxOutput: outputLength, sizeHint: outputLength });
+  } catch (e) {
+    if (e instanceof DecompressError && e.reason === 'too-large') {
+      throw new DecompressError(format, 'corrupt', `payload decompresses to more than the ${outputLength} bytes its size trailer declares`);
+    }
+    throw e;
+  }
+  if (vmlinux.length !== outputLength) {
+    throw new DecompressError(format, 'corrupt', `payload decompresses to ${vmlinux.length} bytes, its size trailer declares ${outputLength}`);
+  }
+  if (!(vmlinux[0] === 0x7f && vmlinux[1] === 0x45 && vmlinux[2] === 0x4c && vmlinux[3] === 0x46)) {
+    throw new PayloadError('decompressed payload is not an ELF file');
+  }
+  return { format, compressedOffset: offset, compressed, outputLength, vmlinux };
+}

@@ -1,0 +1,384 @@
+// LZMA and LZMA2 decoding into one flat output buffer (the whole output is the dictionary, as in the kernel's
+// single-call xz decoder, lib/xz/xz_dec_lzma2.c). Written from the LZMA specification (lzma-specification.txt
+// in the LZMA SDK) and the .xz format's LZMA2 chunk description.
+
+import { CompressionFormat, DecompressError } from './error.js';
+import { Output } from './output.js';
+
+// Offsets of the probability groups in one Uint16Array (sizes from the specification).
+const IS_MATCH = 0; // [state 12][posState 16]
+const IS_REP = 192;
+const IS_REP_G0 = 204;
+const IS_REP_G1 = 216;
+const IS_REP_G2 = 228;
+const IS_REP0_LONG = 240; // [state][posState]
+const POS_SLOT = 432; // [lenToPosState 4][64]
+const SPEC_POS = 688; // 1 + kNumFullDistances(128) - kEndPosModelIndex(14) = 115
+const ALIGN = 803; // 16
+const MATCH_LEN = 819; // length decoder: choice, choice2, low[16][8], mid[16][8], high[256]
+const REP_LEN = 1333;
+const LITERAL = 1847; // 0x300 per literal coder
+const LEN_CHOICE2 = 1;
+const LEN_LOW = 2;
+const LEN_MID = 130;
+const LEN_HIGH = 258;
+const PROB_INIT = 1024;
+const END_MARKER_DIST = 0xffffffff;
+
+export interface LzmaProps {
+  lc: number;
+  lp: number;
+  pb: number;
+}
+
+/** Splits the lc/lp/pb properties byte; null when the byte is out of range (> (4*5+4)*9+8). */
+export function decodePropsByte(b: number): LzmaProps | null {
+  if (b > 224) return null;
+  return { lc: b % 9, lp: Math.floor(b / 9) % 5, pb: Math.floor(b / 45) };
+}
+
+/** Core LZMA decoder: probability model, match state and range coder over a slice of the input. */
+export class LzmaDecoder {
+  private probs = new Uint16Array(0);
+  private lc = 0;
+  private lpMask = 0;
+  private pbMask = 0;
+  private state = 0;
+  private rep0 = 0;
+  private rep1 = 0;
+  private rep2 = 0;
+  private rep3 = 0;
+  // Range coder.
+  private range = 0;
+  private code = 0;
+  inPos = 0;
+  private inEnd = 0;
+  /** Output position where the current dictionary began (distances may not reach before it). */
+  dictStart = 0;
+
+  constructor(
+    private readonly format: CompressionFormat,
+    private readonly input: Uint8Array,
+    private readonly out: Output,
+  ) {}
+
+  setProps(p: LzmaProps): void {
+    this.lc = p.lc;
+    this.lpMask = (1 << p.lp) - 1;
+    this.pbMask = (1 << p.pb) - 1;
+    const size = LITERAL + (0x300 << (p.lc + p.lp));
+    if (this.probs.length !== size) this.probs = new Uint16Array(size);
+  }
+
+  resetState(): void {
+    this.probs.fill(PROB_INIT);
+    this.state = 0;
+    this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
+  }
+
+  /** Starts the range coder on input[start, end): first byte 0, then the 32-bit big-endian code. */
+  initRangeCoder(start: number, end: number): void {
+    if (end - start < 5) throw this.truncated(start);
+    if (this.input[start] !== 0) throw this.corrupt('range coder does not start with a zero byte', start);
+    this.code = ((this.input[start + 1] << 24) | (this.input[start + 2] << 16) | (this.input[start + 3] << 8) | this.input[start + 4]) >>> 0;
+    this.range = 0xffffffff;
+    this.inPos = start + 5;
+    this.inEnd = end;
+  }
+
+  /** The range coder ends cleanly when its code is 0 (the encoder flushed all of its low bits). */
+  get rangeCoderFinished(): boolean {
+    return this.code === 0;
+  }
+
+  private truncated(at: number): DecompressError {
+    return new DecompressError(this.format, 'truncated', 'compressed stream ends before its data is complete', at);
+  }
+
+  private corrupt(what: string, at = this.inPos): DecompressError {
+    return new DecompressError(this.format, 'corrupt', what, at);
+  }
+
+  private bit(i: number): number {
+    const probs = this.probs;
+    const p = probs[i];
+    const bound = (this.range >>> 11) * p;
+    let b: number;
+    if (this.code < bound) {
+      this.range = bound;
+      probs[i] = p + ((2048 - p) >>> 5);
+      b = 0;
+    } else {
+      this.range -= bound;
+      this.code -= bound;
+      probs[i] = p - (p >>> 5);
+      b = 1;
+    }
+    if (this.range < 0x1000000) {
+      if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+      this.range = (this.range << 8) >>> 0;
+      this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+    }
+    return b;
+  }
+
+  private directBits(n: number): number {
+    let r = 0;
+    while (n-- > 0) {
+      this.range >>>= 1;
+      let b = 0;
+      if (this.code >= this.range) {
+        this.code -= this.range;
+        b = 1;
+      }
+      r = ((r << 1) | b) >>> 0;
+      if (this.range < 0x1000000) {
+        if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+        this.range = (this.range << 8) >>> 0;
+        this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+      }
+    }
+    return r;
+  }
+
+  private bitTree(base: number, bits: number): number {
+    let m = 1;
+    for (let i = 0; i < bits; i++) m = (m << 1) | this.bit(base + m);
+    return m - (1 << bits);
+  }
+
+  private bitTreeReverse(base: number, bits: number): number {
+    let m = 1;
+    let sym = 0;
+    for (let i = 0; i < bits; i++) {
+      const b = this.bit(base + m);
+      m = (m << 1) | b;
+      sym |= b << i;
+    }
+    return sym;
+  }
+
+  private len(base: number, posState: number): number {
+    if (this.bit(base) === 0) return this.bitTree(base + LEN_LOW + (posState << 3), 3);
+    if (this.bit(base + LEN_CHOICE2) === 0) return 8 + this.bitTree(base + LEN_MID + (posState << 3), 3);
+    return 16 + this.bitTree(base + LEN_HIGH, 8);
+  }
+
+  private distance(len: number): number {
+    const lenState = len < 3 ? len : 3;
+    const slot = this.bitTree(POS_SLOT + (lenState << 6), 6);
+    if (slot < 4) return slot;
+    const direct = (slot >>> 1) - 1;
+    let dist = ((2 | (slot & 1)) << direct) >>> 0;
+    if (slot < 14) return dist + this.bitTreeReverse(SPEC_POS + dist - slot, direct);
+    dist = (dist + this.directBits(direct - 4) * 16) >>> 0;
+    return (dist + this.bitTreeReverse(ALIGN, 4)) >>> 0;
+  }
+
+  /**
+   * Decodes until the output reaches `limit` or, when `endMarkerAllowed`, an end marker is read.
+   * Returns true when it stopped on an end marker.
+   */
+  decode(limit: number, endMarkerAllowed: boolean): boolean {
+    const out = this.out;
+    const lc = this.lc;
+    const lpMask = this.lpMask;
+    const pbMask = this.pbMask;
+    const dictStart = this.dictStart;
+    let buf = out.buf;
+    let pos = out.pos;
+    let state = this.state;
+    while (pos < limit) {
+      const rel = pos - dictStart;
+      const posState = rel & pbMask;
+      if (this.bit(IS_MATCH + (state << 4) + posState) === 0) {
+        // Literal: coder chosen by position low bits and the previous byte's high bits.
+        const prev = rel > 0 ? buf[pos - 1] : 0;
+        const base = LITERAL + 0x300 * (((rel & lpMask) << lc) + (prev >>> (8 - lc)));
+        let sym = 1;
+        if (state >= 7) {
+          // After a match, the byte at rep0 steers the first bits until they differ.
+          let matchByte = buf[pos - this.rep0 - 1];
+          while (sym < 0x100) {
+            const matchBit = (matchByte >>> 7) & 1;
+            matchByte <<= 1;
+            const b = this.bit(base + ((1 + matchBit) << 8) + sym);
+            sym = (sym << 1) | b;
+            if (matchBit !== b) break;
+          }
+        }
+        while (sym < 0x100) sym = (sym << 1) | this.bit(base + sym);
+        if (pos === buf.length) {
+          out.pos = pos;
+          out.ensure(1);
+          buf = out.buf;
+        }
+        buf[pos++] = sym & 0xff;
+        state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+        continue;
+      }
+      let len: number;
+      if (this.bit(IS_REP + state) === 0) {
+        len = this.len(MATCH_LEN, posState);
+        state = state < 7 ? 7 : 10;
+        const dist = this.distance(len);
+        if (dist === END_MARKER_DIST) {
+          if (!endMarkerAllowed) throw this.corrupt('end marker where none is allowed');
+          this.state = state;
+          out.pos = pos;
+          return true;
+        }
+        this.rep3 = this.rep2;
+        this.rep2 = this.rep1;
+        this.rep1 = this.rep0;
+        this.rep0 = dist;
+      } else {
+        if (rel === 0) throw this.corrupt('repeated match before any data');
+        if (this.bit(IS_REP_G0 + state) === 0) {
+          if (this.bit(IS_REP0_LONG + (state << 4) + posState) === 0) {
+            // Short rep: one byte from rep0.
+            state = state < 7 ? 9 : 11;
+            if (pos - this.rep0 - 1 < dictStart) throw this.corrupt(`match distance ${this.rep0 + 1} reaches before the start of the data`);
+            if (pos === buf.length) {
+              out.pos = pos;
+              out.ensure(1);
+              buf = out.buf;
+            }
+            buf[pos] = buf[pos - this.rep0 - 1];
+            pos++;
+            continue;
+          }
+        } else {
+          let dist: number;
+          if (this.bit(IS_REP_G1 + state) === 0) {
+            dist = this.rep1;
+          } else {
+            if (this.bit(IS_REP_G2 + state) === 0) {
+              dist = this.rep2;
+            } else {
+              dist = this.rep3;
+              this.rep3 = this.rep2;
+            }
+            this.rep2 = this.rep1;
+          }
+          this.rep1 = this.rep0;
+          this.rep0 = dist;
+        }
+        len = this.len(REP_LEN, posState);
+        state = state < 7 ? 8 : 11;
+      }
+      len += 2;
+      const from = pos - this.rep0 - 1;
+      if (from < dictStart) throw this.corrupt(`match distance ${this.rep0 + 1} reaches before the start of the data`);
+      if (pos + len > limit) throw this.corrupt('match runs past the end of the data');
+      if (pos + len > buf.length) {
+        out.pos = pos;
+        out.ensure(len);
+        buf = out.buf;
+      }
+      if (this.rep0 + 1 >= len) {
+        buf.copyWithin(pos, from, from + len);
+        pos += len;
+      } else {
+        for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i];
+        pos += len;
+      }
+    }
+    this.state = state;
+    out.pos = pos;
+    return false;
+  }
+}
+
+/**
+ * The legacy .lzma ("LZMA_Alone") container: props byte, 32-bit dictionary size, 64-bit uncompressed size
+ * (all ones = unknown, then an end marker ends the data), LZMA data.
+ */
+export function decodeLzmaAlone(input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
+  if (input.length < 13) throw new DecompressError('lzma', 'truncated', `header needs 13 bytes, input has ${input.length}`);
+  const props = decodePropsByte(input[0]);
+  if (!props) throw new DecompressError('lzma', 'corrupt', `properties byte 0x${input[0].toString(16)} is above 224`, 0);
+  const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  const sizeLo = dv.getUint32(5, true);
+  const sizeHi = dv.getUint32(9, true);
+  const known = !(sizeLo === 0xffffffff && sizeHi === 0xffffffff);
+  const size = sizeHi * 2 ** 32 + sizeLo;
+  if (known && size > maxOutput) {
+    throw new DecompressError('lzma', 'too-large', `header declares ${size} bytes, above the limit of ${maxOutput} bytes (maxOutput)`, 5);
+  }
+  const out = new Output('lzma', maxOutput, known ? size : sizeHint);
+  const dec = new LzmaDecoder('lzma', input, out);
+  dec.setProps(props);
+  dec.resetState();
+  dec.initRangeCoder(13, input.length);
+  // Without a known size only the end marker ends the data; writing past maxOutput throws too-large first.
+  dec.decode(known ? size : Infinity, true);
+  return out.result();
+}
+
+/**
+ * LZMA2 chunks starting at input[start] (as in an .xz block) up to their end-of-data byte.
+ * Output is appended to `out`; returns the input offset just past the end byte.
+ */
+export function decodeLzma2(format: CompressionFormat, input: Uint8Array, start: number, end: number, out: Output): number {
+  const dec = new LzmaDecoder(format, input, out);
+  let p = start;
+  let needDictReset = true;
+  let needProps = true;
+  const truncated = () => new DecompressError(format, 'truncated', 'LZMA2 data ends before its end-of-data chunk', p);
+  for (;;) {
+    if (p >= end) throw truncated();
+    const control = input[p];
+    if (control === 0x00) return p + 1;
+    if (control === 0x01 || control === 0x02) {
+      // Uncompressed chunk; 0x01 also resets the dictionary.
+      if (p + 3 > end) throw truncated();
+      if (control === 0x02 && needDictReset) throw new DecompressError(format, 'corrupt', 'first LZMA2 chunk does not reset the dictionary', p);
+      if (control === 0x01) {
+        dec.dictStart = out.pos;
+        needDictReset = false;
+      }
+      const size = ((input[p + 1] << 8) | input[p + 2]) + 1;
+      p += 3;
+      if (p + size > end) throw truncated();
+      out.ensure(size);
+      out.buf.set(input.subarray(p, p + size), out.pos);
+      out.pos += size;
+      p += size;
+      continue;
+    }
+    if (control < 0x80) throw new DecompressError(format, 'corrupt', `invalid LZMA2 control byte 0x${control.toString(16)}`, p);
+    if (p + 5 > end) throw truncated();
+    const unpacked = ((control & 0x1f) << 16) + (input[p + 1] << 8) + input[p + 2] + 1;
+    const packed = ((input[p + 3] << 8) | input[p + 4]) + 1;
+    const reset = (control >>> 5) & 3; // 0 none, 1 state, 2 state + props, 3 state + props + dictionary
+    p += 5;
+    if (reset === 3) {
+      dec.dictStart = out.pos;
+      needDictReset = false;
+    } else if (needDictReset) {
+      throw new DecompressError(format, 'corrupt', 'first LZMA2 chunk does not reset the dictionary', p - 5);
+    }
+    if (reset >= 2) {
+      if (p >= end) throw truncated();
+      const props = decodePropsByte(input[p]);
+      if (!props || props.lc + props.lp > 4) {
+        throw new DecompressError(format, 'corrupt', `invalid LZMA2 properties byte 0x${input[p].toString(16)}`, p);
+      }
+      dec.setProps(props);
+      needProps = false;
+      p++;
+    } else if (needProps) {
+      throw new DecompressError(format, 'corrupt', 'LZMA chunk without properties', p - 5);
+    }
+    if (reset >= 1) dec.resetState();
+    if (p + packed > end) throw truncated();
+    dec.initRangeCoder(p, p + packed);
+    out.ensure(unpacked);
+    dec.decode(out.pos + unpacked, false);
+    if (dec.inPos !== p + packed || !dec.rangeCoderFinished) {
+      throw new DecompressError(format, 'corrupt', 'LZMA chunk size does not match its data', p);
+    }
+    p += packed;
+  }
+}

@@ -1,0 +1,138 @@
+// Reader for an ELF core header as a panic kernel receives it (elfcorehdr=) or as /proc/vmcore begins: the
+// Ehdr and program headers only. Unlike an ELF file, the segments' p_offset values are physical addresses
+// (or vmcore file offsets), so they are not checked against the buffer. Also reads ELF notes (Elf_Nhdr:
+// 4-byte namesz, descsz, type; name and desc each padded to 4 bytes, the same in both classes on Linux)
+// and the VMCOREINFO note's KEY=VALUE text. Refusals are ElfFormatError naming the rule.
+
+import {
+  EHDR, PHDR, STRUCT_SIZE, EI_NIDENT, EI_CLASS, EI_DATA, EI_VERSION, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EV_CURRENT,
+  ET_CORE, ElfFormatError, type ElfClass, type ElfField, type ElfProgramHeader,
+} from './elf.js';
+
+/** include/uapi/linux/elf.h note types found in crash dumps. */
+export const NT_PRSTATUS = 1;
+/** The vmcoreinfo note: name "VMCOREINFO", type 0 (crash_core.c). */
+export const VMCOREINFO_NOTE_NAME = 'VMCOREINFO';
+/** struct elf_prstatus on x86_64 (the desc of a "CORE" NT_PRSTATUS note). */
+export const ELF_PRSTATUS_SIZE_X86_64 = 336;
+
+export interface ElfCoreHeader {
+  class: ElfClass;
+  type: number;
+  machine: number;
+  phoff: bigint;
+  phentsize: number;
+  phnum: number;
+  phdrs: ElfProgramHeader[];
+  /** Bytes the Ehdr and program header table occupy. */
+  size: number;
+}
+
+const hex = (v: bigint | number) => '0x' + v.toString(16);
+
+function get(view: DataView, base: number, f: ElfField): bigint {
+  switch (f.size) {
+    case 1:
+      return BigInt(view.getUint8(base + f.offset));
+    case 2:
+      return BigInt(view.getUint16(base + f.offset, true));
+    case 4:
+      return BigInt(view.getUint32(base + f.offset, true));
+    case 8:
+      return view.getBigUint64(base + f.offset, true);
+  }
+}
+
+/** Parses an ELF core header: ident, ET_CORE, a program header table inside the buffer. */
+export function readElfCoreHeader(bytes: Uint8Array): ElfCoreHeader {
+  if (bytes.length < EI_NIDENT) throw new ElfFormatError(`too short for e_ident (${bytes.length} bytes < ${EI_NIDENT})`);
+  if (bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+    throw new ElfFormatError('no ELF magic (7f 45 4c 46) at offset 0: not an ELF core header');
+  }
+  const klass = bytes[EI_CLASS];
+  if (klass !== ELFCLASS32 && klass !== ELFCLASS64) throw new ElfFormatError(`e_ident[EI_CLASS] ${klass} is neither ELFCLASS32 nor ELFCLASS64`);
+  if (bytes[EI_DATA] !== ELFDATA2LSB) throw new ElfFormatError(`e_ident[EI_DATA] ${bytes[EI_DATA]} is not ELFDATA2LSB (x86 dumps are little-endian)`);
+  if (bytes[EI_VERSION] !== EV_CURRENT) throw new ElfFormatError(`e_ident[EI_VERSION] ${bytes[EI_VERSION]} is not EV_CURRENT`);
+  const cls: ElfClass = klass === ELFCLASS32 ? 32 : 64;
+  const sizes = STRUCT_SIZE[cls];
+  if (bytes.length < sizes.ehdr) throw new ElfFormatError(`ELF${cls} header truncated (${bytes.length} bytes < ${sizes.ehdr})`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const e = EHDR[cls];
+  const type = Number(get(view, 0, e.e_type));
+  if (type !== ET_CORE) throw new ElfFormatError(`e_type ${type} is not ET_CORE (4)`);
+  const phoff = get(view, 0, e.e_phoff);
+  const phentsize = Number(get(view, 0, e.e_phentsize));
+  const phnum = Number(get(view, 0, e.e_phnum));
+  if (phnum > 0 && phentsize !== sizes.phdr) throw new ElfFormatError(`e_phentsize ${phentsize} is not the ELF${cls} program header size ${sizes.phdr}`);
+  const end = phoff + BigInt(phnum * sizes.phdr);
+  if (phnum > 0 && (phoff < BigInt(sizes.ehdr) || end > BigInt(bytes.length))) {
+    throw new ElfFormatError(`program header table [${hex(phoff)}, ${hex(end)}) is not inside the ${hex(bytes.length)}-byte header buffer`);
+  }
+  const p = PHDR[cls];
+  const phdrs: ElfProgramHeader[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const at = Number(phoff) + i * sizes.phdr;
+    phdrs.push({
+      index: i,
+      type: Number(get(view, at, p.p_type)),
+      flags: Number(get(view, at, p.p_flags)),
+      offset: get(view, at, p.p_offset),
+      vaddr: get(view, at, p.p_vaddr),
+      paddr: get(view, at, p.p_paddr),
+      filesz: get(view, at, p.p_filesz),
+      memsz: get(view, at, p.p_memsz),
+      align: get(view, at, p.p_align),
+    });
+  }
+  return { class: cls, type, machine: Number(get(view, 0, e.e_machine)), phoff, phentsize, phnum, phdrs, size: phnum > 0 ? Number(end) : sizes.ehdr };
+}
+
+export interface ElfNote {
+  name: string;
+  type: number;
+  desc: Uint8Array;
+  /** Offset of the note header in the buffer. */
+  offset: number;
+}
+
+const align4 = (n: number) => (n + 3) & ~3;
+const latin1 = new TextDecoder('latin1');
+
+/**
+ * The notes of one PT_NOTE segment's bytes. A header with n_namesz 0 ends the list, as fs/proc/vmcore.c
+ * does when it sizes the crash_notes buffers (the kernel ends each with an empty note).
+ */
+export function readElfNotes(bytes: Uint8Array): ElfNote[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: ElfNote[] = [];
+  let at = 0;
+  while (at + 12 <= bytes.length) {
+    const namesz = view.getUint32(at, true);
+    const descsz = view.getUint32(at + 4, true);
+    const type = view.getUint32(at + 8, true);
+    if (namesz === 0) break;
+    const nameAt = at + 12;
+    const descAt = nameAt + align4(namesz);
+    const next = descAt + align4(descsz);
+    if (next > bytes.length) {
+      throw new ElfFormatError(`note at ${hex(at)} (n_namesz ${namesz}, n_descsz ${descsz}) runs past the ${hex(bytes.length)}-byte note segment`);
+    }
+    const rawName = bytes.subarray(nameAt, nameAt + namesz);
+    const nul = rawName.indexOf(0);
+    out.push({ name: latin1.decode(nul >= 0 ? rawName.subarray(0, nul) : rawName), type, desc: bytes.subarray(descAt, descAt + descsz), offset: at });
+    at = next;
+  }
+  return out;
+}
+
+/** The VMCOREINFO note's text, "KEY=VALUE" per line (OSRELEASE, PAGESIZE, SYMBOL(name), ...). */
+export function parseVmcoreinfo(desc: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = latin1.decode(desc);
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    out.set(line.slice(0, eq), line.slice(eq + 1).replace(/\0+$/, ''));
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+// The x86 boot protocol's setup header (Documentation/arch/x86/boot.rst), at offset 0x1F1 of a bzImage and of
+// struct boot_params. Offsets are absolute (from the start of the file / boot_params), as the spec lists them.
+
+export interface FieldSpec {
+  offset: number;
+  size: 1 | 2 | 4 | 8;
+}
+
+export const SETUP_HEADER = {
+  setup_sects: { offset: 0x1f1, size: 1 },
+  root_flags: { offset: 0x1f2, size: 2 },
+  syssize: { offset: 0x1f4, size: 4 },
+  ram_size: { offset: 0x1f8, size: 2 },
+  vid_mode: { offset: 0x1fa, size: 2 },
+  root_dev: { offset: 0x1fc, size: 2 },
+  boot_flag: { offset: 0x1fe, size: 2 },
+  jump: { offset: 0x200, size: 2 },
+  header: { offset: 0x202, size: 4 },
+  version: { offset: 0x206, size: 2 },
+  realmode_swtch: { offset: 0x208, size: 4 },
+  start_sys_seg: { offset: 0x20c, size: 2 },
+  kernel_version: { offset: 0x20e, size: 2 },
+  type_of_loader: { offset: 0x210, size: 1 },
+  loadflags: { offset: 0x211, size: 1 },
+  setup_move_size: { offset: 0x212, size: 2 },
+  code32_start: { offset: 0x214, size: 4 },
+  ramdisk_image: { offset: 0x218, size: 4 },
+  ramdisk_size: { offset: 0x21c, size: 4 },
+  bootsect_kludge: { offset: 0x220, size: 4 },
+  heap_end_ptr: { offset: 0x224, size: 2 },
+  ext_loader_ver: { offset: 0x226, size: 1 },
+  ext_loader_type: { offset: 0x227, size: 1 },
+  cmd_line_ptr: { offset: 0x228, size: 4 },
+  initrd_addr_max: { offset: 0x22c, size: 4 },
+  kernel_alignment: { offset: 0x230, size: 4 },
+  relocatable_kernel: { offset: 0x234, size: 1 },
+  min_alignment: { offset: 0x235, size: 1 },
+  xloadflags: { offset: 0x236, size: 2 },
+  cmdline_size: { offset: 0x238, size: 4 },
+  hardware_subarch: { offset: 0x23c, size: 4 },
+  hardware_subarch_data: { offset: 0x240, size: 8 },
+  payload_offset: { offset: 0x248, size: 4 },
+  payload_length: { offset: 0x24c, size: 4 },
+  setup_data: { offset: 0x250, size: 8 },
+  pref_address: { offset: 0x258, size: 8 },
+  init_size: { offset: 0x260, size: 4 },
+  handover_offset: { offset: 0x264, size: 4 },
+  kernel_info_offset: { offset: 0x268, size: 4 },
+} as const satisfies Record<string, FieldSpec>;
+
+export type SetupHeaderField = keyof typeof SETUP_HEADER;
+
+export const HDRS_MAGIC = 0x53726448; // "HdrS"
+export const BOOT_FLAG = 0xaa55;
+
+// loadflags (0x211)
+export const LOADED_HIGH = 0x01;
+export const KEEP_SEGMENTS = 0x40;
+export const CAN_USE_HEAP = 0x80;
+
+// xloadflags (0x236)
+export const XLF_KERNEL_64 = 1 << 0;
+export const XLF_CAN_BE_LOADED_ABOVE_4G = 1 << 1;
+export const XLF_EFI_HANDOVER_32 = 1 << 2;
+export const XLF_EFI_HANDOVER_64 = 1 << 3;
+export const XLF_EFI_KEXEC = 1 << 4;
+export const XLF_5LEVEL = 1 << 5;
+
+/** Reads a little-endian field; 8-byte fields come back as bigint, others as number. */
+export function readField(buf: Uint8Array, f: FieldSpec): number | bigint {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  switch (f.size) {
+    case 1:
+      return v.getUint8(f.offset);
+    case 2:
+      return v.getUint16(f.offset, true);
+    case 4:
+      return v.getUint32(f.offset, true);
+    case 8:
+      return v.getBigUint64(f.offset, true);
+  }
+}
+
+export function writeField(buf: Uint8Array, f: FieldSpec, value: number | bigint): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  switch (f.size) {
+    case 1:
+      v.setUint8(f.offset, Number(value));
+      return;
+    case 2:
+      v.setUint16(f.offset, Number(value), true);
+      return;
+    case 4:
+      v.setUint32(f.offset, Number(BigInt(value) & 0xffffffffn), true);
+      return;
+    case 8:
+      v.setBigUint64(f.offset, BigInt(value), true);
+      return;
+  }
+}
+
+/** A bzImage's setup header, read with bounds checks (fields past the end of a short file read as 0). */
+export class SetupHeader {
+  constructor(readonly bytes: Uint8Array) {}
+
+  num(name: Exclude<SetupHeaderField, 'hardware_subarch_data' | 'setup_data' | 'pref_address'>): number {
+    const f = SETUP_HEADER[name];
+    if (f.offset + f.size > this.bytes.length) return 0;
+    return readField(this.bytes, f) as number;
+  }
+
+  big(name: 'hardware_subarch_data' | 'setup_data' | 'pref_address'): bigint {
+    const f = SETUP_HEADER[name];
+    if (f.offset + f.size > this.bytes.length) return 0n;
+    return readField(this.bytes, f) as bigint;
+  }
+
+  /** setup_sects with the boot protocol's rule that 0 means 4. */
+  get setupSects(): number {
+    const s = this.num('setup_sects');
+    return s === 0 ? 4 : s;
+  }
+
+  /** Size of the real-mode part (boot sector + setup): (setup_sects + 1) * 512. */
+  get kern16Size(): number {
+    return (this.setupSects + 1) * 512;
+  }
+
+  get hasMagic(): boolean {
+    return this.num('header') === HDRS_MAGIC;
+  }
+}

@@ -1,0 +1,85 @@
+// elf_rel_build_load and update_purgatory (kexec-tools kexec/kexec-elf-rel.c, kexec/kexec.c): the purgatory
+// placed as a segment, relocated to its address, patched with the sha256 regions and digest of every other
+// segment (each zero-filled to memsz), or told to skip the check (-i).
+
+import { createHash } from 'node:crypto';
+import {
+  layoutPurgatory,
+  readPurgatoryObject,
+  relocatePurgatory,
+  setBackup,
+  setConsole,
+  setShaRegions,
+  setSkipChecks,
+  type RelocatedPurgatory,
+  type Sha256Region,
+} from '../arch/x86/purgatory.js';
+import type { MachineArch } from '../vm/machine-config.js';
+import { forEachChunk } from '../vm/store.js';
+import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';
+
+export function elfRelBuildLoad(info: KexecInfo, arch: MachineArch, min: bigint, max: bigint = ULONG_MAX, end: HoleEnd = -1): RelocatedPurgatory {
+  const layout = layoutPurgatory(readPurgatoryObject(arch));
+  info.sortSegments();
+  const base = info.addBuffer(null, BigInt(layout.memsz), BigInt(layout.align), min, max, end);
+  const p = relocatePurgatory(layout, base);
+  // The segment's bytes are the relocated image; set them now and again after every symbol patch.
+  const seg = info.segments.find((s) => s.mem === base)!;
+  seg.buf = { kind: 'bytes', data: p.buf };
+  seg.bufsz = p.buf.length;
+  info.entry = p.entry;
+  return p;
+}
+
+const u8 = (v: number) => Uint8Array.of(v);
+
+export interface PurgatoryConsole {
+  resetVga: boolean;
+  consoleVga: boolean;
+  consoleSerial: boolean;
+  serialBase: number;
+  serialBaud: number;
+}
+
+export interface Backup {
+  srcStart: bigint;
+  srcSize: bigint;
+  /** Where the copy goes (crash loads only; 0 otherwise). */
+  start: bigint;
+}
+
+/** arch_update_purgatory (x86): console options, the crash backup region and the panic flag. */
+export function archUpdatePurgatory(p: RelocatedPurgatory, con: PurgatoryConsole, backup: Backup, crash: boolean): void {
+  p.setSymbol('reset_vga', u8(con.resetVga ? 1 : 0));
+  p.setSymbol('console_vga', u8(con.consoleVga ? 1 : 0));
+  setConsole(p, { serial: con.consoleSerial, base: con.serialBase, baud: con.serialBaud });
+  // backup_start is only written for panic kernels; it stays 0 (no copy) otherwise.
+  setBackup(p, { backupStart: crash ? backup.start : 0n, srcStart: backup.srcStart, srcSize: backup.srcSize });
+  p.setSymbol('panic_kernel', u8(crash ? 1 : 0));
+}
+
+/**
+ * update_purgatory: sha256 over every segment but the purgatory, in the (sorted) segment order, each
+ * contributing bufsz bytes then memsz - bufsz zeros; streamed so a large initrd never sits in memory.
+ */
+export function updatePurgatory(info: KexecInfo, p: RelocatedPurgatory, skipChecks: boolean): void {
+  if (skipChecks) {
+    setSkipChecks(p, true);
+    return;
+  }
+  const hash = createHash('sha256');
+  const regions: Sha256Region[] = [];
+  const zeros = Buffer.alloc(1 << 16);
+  for (const s of info.segments) {
+    if (s.mem === p.loadAddr) continue;
+    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
+    let nullsz = s.memsz - BigInt(s.bufsz);
+    while (nullsz > 0n) {
+      const n = nullsz > BigInt(zeros.length) ? zeros.length : Number(nullsz);
+      hash.update(zeros.subarray(0, n));
+      nullsz -= BigInt(n);
+    }
+    regions.push({ start: s.mem, len: s.memsz });
+  }
+  setShaRegions(p, regions, hash.digest());
+}

@@ -1,0 +1,103 @@
+// bzImage64 for the kexec_load path, as kexec-tools does it (kexec/arch/x86_64/kexec-bzImage64.c): purgatory,
+// setup segment (boot_params + command line), kernel in the highest hole, initrd high, setup_data; the 64-bit
+// entry at kernel + 0x200 through the purgatory's entry64_regs.
+
+import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G } from '../formats/setup-header.js';
+import { setCmdlineEnd, setEntry64Regs } from '../arch/x86/purgatory.js';
+import type { Debug } from '../kexec/debug.js';
+import { hx } from '../kexec/debug.js';
+import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
+import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
+import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters } from '../kexec/x86-linux-setup.js';
+import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
+import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
+import { loadBzImage32 } from './bzimage.js';
+import { cmdlineBytes } from '../kexec/cmdline.js';
+
+/** bzImage64_probe: a relocatable 64-bit bzImage, boot protocol 2.12 or later. */
+export function bzImage64Probe(buf: Uint8Array, debug: Debug): boolean {
+  if (buf.length < 1024) {
+    debug.print('File is too short to be a bzImage!');
+    return false;
+  }
+  const h = new SetupHeader(buf);
+  if (h.num('header') !== HDRS_MAGIC) {
+    debug.print('Not a bzImage');
+    return false;
+  }
+  if (h.num('boot_flag') !== BOOT_FLAG) {
+    debug.print('No x86 boot sector present');
+    return false;
+  }
+  if (h.num('version') < 0x020c) {
+    debug.print('Must be at least protocol version 2.12');
+    return false;
+  }
+  if ((h.num('loadflags') & LOADED_HIGH) === 0) {
+    debug.print('zImage not a bzImage');
+    return false;
+  }
+  if ((h.num('xloadflags') & (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G)) !== (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G)) {
+    debug.print('Not a relocatable bzImage64');
+    return false;
+  }
+  debug.print("It's a relocatable bzImage64");
+  return true;
+}
+
+/** do_bzImage64_load */
+function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
+  const kernel = req.kernel;
+  const h = new SetupHeader(kernel);
+  const kern16 = h.kern16Size;
+  if (kernel.length < kern16) {
+    throw new LoadFailed(`BzImage truncated? ${req.kernelPath} is ${kernel.length} bytes but its setup_sects (${h.num('setup_sects')}) say the real-mode part alone is ${kern16}`, 'the file is cut short or its setup_sects byte (0x1f1) is wrong; use the complete kernel image');
+  }
+  let cmdline = req.cmdline;
+  let backup: LoadedLayout['backup'];
+  if (req.crash) {
+    const crash = loadCrashdumpSegments(info, req, cmdline);
+    cmdline = crash.cmdline;
+    backup = crash.backup;
+  }
+  const line = cmdlineBytes(cmdline);
+  if (line.length > h.num('cmdline_size')) {
+    throw new LoadFailed(`Kernel command line too long for kernel! (${line.length} bytes with its NUL, cmdline_size is ${h.num('cmdline_size')})`, 'shorten --append/--command-line', true);
+  }
+  const p = elfRelBuildLoad(info, req.arch, 0x3000n, ULONG_MAX, -1);
+  info.debug.print(`Loaded purgatory at addr ${hx(p.loadAddr)}`);
+
+  const kern16Needed = Math.max(kern16, 4096);
+  const setupSize = kern16Needed + line.length + PURGATORY_CMDLINE_SIZE;
+  const realMode = new Uint8Array(setupSize);
+  copySetupHeader(realMode, kernel);
+  const setupBase = info.addBuffer({ kind: 'bytes', data: realMode }, BigInt(setupSize), 16n, 0x3000n, ULONG_MAX, -1);
+  info.debug.print(`Loaded real_mode_data and command line at ${hx(setupBase)}`);
+
+  const initSize = BigInt(new SetupHeader(realMode).num('init_size'));
+  info.debug.print(`kernel init_size ${hx(initSize)}`);
+  const size = (initSize + 4095n) & ~4095n;
+  const align = BigInt(new SetupHeader(realMode).num('kernel_alignment'));
+  let min = KERN32_BASE;
+  const pref = new SetupHeader(realMode).big('pref_address');
+  if (min < pref) min = pref;
+  const kernelPart = kernel.subarray(kern16);
+  const addr = info.addBuffer({ kind: 'bytes', data: kernelPart }, size, align, min, ULONG_MAX, -1);
+  info.debug.print(`Loaded 64bit kernel at ${hx(addr)}`);
+
+  setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, true);
+  setEntry64Regs(p, { rbx: 0n, rsi: setupBase, rip: addr + 0x200n, rsp: p.symbolAddr('stack_end') });
+  setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
+  setupLinuxSystemParameters(info, realMode, req.crash ? info.crashRanges ?? info.memoryRanges : info.memoryRanges);
+  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr + 0x200n, backup };
+}
+
+export const bzImage64FileType: KexecFileType = {
+  name: 'bzImage64',
+  probe: bzImage64Probe,
+  load(req, info) {
+    // --entry-32bit (and --real-mode) go through the 32-bit loader, as bzImage64_load does.
+    if (req.entry32bit || req.realMode) return loadBzImage32(req, info);
+    return loadBzImage64(req, info);
+  },
+};

@@ -1,0 +1,12 @@
+// The userspace file types in kexec-tools' x86_64 probe order (kexec/arch/x86_64/kexec-x86_64.c file_type[]):
+// multiboot2-x86, elf-x86_64, multiboot-x86, elf-x86, bzImage64, bzImage, beoboot-x86, nbi-x86, uki.
+// vkexec implements the ones listed in FILE_TYPES, in that order.
+
+import type { KexecFileType } from './file-type.js';
+import { bzImage64FileType } from './bzimage64.js';
+import { bzImageFileType } from './bzimage.js';
+import { elfX86_64FileType, elfX86FileType } from './elf-x86.js';
+
+export const KEXEC_TOOLS_TYPE_NAMES = ['multiboot2-x86', 'elf-x86_64', 'multiboot-x86', 'elf-x86', 'bzImage64', 'bzImage', 'beoboot-x86', 'nbi-x86', 'uki'];
+
+export const FILE_TYPES: readonly KexecFileType[] = [elfX86_64FileType, elfX86FileType, bzImage64FileType, bzImageFileType];

@@ -1,0 +1,301 @@
+// Signature checking of a PE kernel for kexec_file_load, as x86 does it (kernel/kexec_file.c
+// kexec_kernel_verify_pe_sig, formerly arch/x86/kernel/kexec-bzimage64.c kexec_bzImage64_verify_sig):
+// verify_pefile_signature against .secondary_trusted_keys (which links .builtin_trusted_keys), and only when
+// that finds no key (ENOKEY) once more against .platform. Each pass is crypto/asymmetric_keys/verify_pefile.c:
+// parse the PE, strip the WIN_CERTIFICATE, verify the PKCS#7 (message, revocation list, trust), read the
+// SpcIndirectDataContent, then hash the image and compare: only that comparison binds the signature to it.
+
+import { KexecError, strerror } from '../errno.js';
+import { parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from '../formats/pe.js';
+import {
+  pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper,
+  WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
+  type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
+} from './authenticode.js';
+import { definiteLength, toHex } from './der.js';
+import {
+  certFacts, refuse, searchKexecKeyrings, signerFacts,
+  type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
+} from './facts.js';
+import type { Keyrings } from './keyring.js';
+import { mscode_parse, type MsCode } from './mscode.js';
+import { HASH_SIZES } from './oids.js';
+import { pkcs7_parse_message, pkcs7_verify, verify_pkcs7_message_sig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import type { X509Cert } from './x509.js';
+
+export const RULE_BIN_BLACKLIST = 'is_binary_blacklisted';
+
+export interface VerifyPefileOptions extends Pkcs7Options {
+  /** CONFIG_INTEGRITY_PLATFORM_KEYRING: fall back to .platform on ENOKEY. Default true. */
+  platformKeyring?: boolean;
+  /** The file name, for messages. */
+  source?: string;
+}
+
+export interface PeSignatureReport {
+  source: string | undefined;
+  format: 'PE32' | 'PE32+' | undefined;
+  certTable: { offset: number; size: number } | undefined;
+  wrapper: WinCertificate | undefined;
+  signers: SignerFacts[];
+  certificates: CertFacts[];
+  /** The image digest the signature vouches for, and the one computed from the file. */
+  digestAlgorithm: string | undefined;
+  expectedDigest: string | undefined;
+  computedDigest: string | undefined;
+  digestMatches: boolean | undefined;
+  /** SHA-256 Authenticode hash: the "bin:" blacklist key (and what UEFI dbx lists). */
+  imageSha256: string | undefined;
+  imageBlacklisted: boolean;
+  keyringsSearched: KeyringSearch[];
+  trustedBy: TrustedBy | undefined;
+  ok: boolean;
+  failure: Failure | undefined;
+}
+
+function emptyReport(source: string | undefined): PeSignatureReport {
+  return {
+    source, format: undefined, certTable: undefined, wrapper: undefined, signers: [], certificates: [],
+    digestAlgorithm: undefined, expectedDigest: undefined, computedDigest: undefined, digestMatches: undefined,
+    imageSha256: undefined, imageBlacklisted: false, keyringsSearched: [], trustedBy: undefined, ok: false, failure: undefined,
+  };
+}
+
+/** pkcs7_get_content_data + mscode_parse (verify_pkcs7_message_sig's view_content step). */
+function view_content(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
+  if (!msg.dataElement) {
+    throw new KexecError('ENODATA', 'pkcs7_get_content_data', 'the PE signature carries no SpcIndirectDataContent', { hint: 'sign the image again with sbsign or pesign' });
+  }
+  return mscode_parse(msg.dataElement, opts);
+}
+
+/** Fills the digest facts when they can be had; never throws (used on failure paths too). */
+function noteDigests(report: PeSignatureReport, image: Uint8Array, layout: DigestLayout, msg: Pkcs7Message | undefined, opts: Pkcs7Options): void {
+  try {
+    report.imageSha256 ??= pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
+    if (!msg || report.expectedDigest !== undefined) return;
+    const m = view_content(msg, opts);
+    report.digestAlgorithm = m.digestAlgo;
+    report.expectedDigest = toHex(m.digest);
+    report.computedDigest = pefile_digest_pe_contents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
+    report.digestMatches = report.computedDigest === report.expectedDigest;
+  } catch (e) {
+    if (!(e instanceof KexecError)) throw e;
+  }
+}
+
+/** One pass of verify_pefile_signature against one set of trusted keys. */
+function verify_pefile_signature(
+  image: Uint8Array,
+  keys: readonly X509Cert[],
+  label: string,
+  keyrings: Keyrings,
+  opts: VerifyPefileOptions,
+  report: PeSignatureReport,
+): TrustMatch {
+  const ctx = pefile_parse_binary(image);
+  const stripped = pefile_strip_sig_wrapper(image, ctx);
+  report.wrapper = stripped.wrapper;
+  const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+  if (report.signers.length === 0) {
+    report.signers = signerFacts(msg);
+    report.certificates = msg.certs.map((c) => certFacts(c.cert));
+  }
+  let trust: TrustMatch;
+  try {
+    trust = verify_pkcs7_message_sig(msg, undefined, keys, label, 'kexec-pe', keyrings);
+  } finally {
+    noteDigests(report, image, ctx, msg, opts);
+  }
+  const mscode = view_content(msg, opts);
+  pefile_digest_pe(image, ctx, mscode, report);
+  return trust;
+}
+
+/** pefile_digest_pe: digest size check, hash, compare. */
+function pefile_digest_pe(image: Uint8Array, ctx: PefileContext, mscode: MsCode, report: PeSignatureReport): void {
+  if (mscode.digest.length !== HASH_SIZES[mscode.digestAlgo]) {
+    throw new KexecError('EBADMSG', 'pefile_digest_pe', `Digest size mismatch: the signature's ${mscode.digestAlgo} image digest is ${mscode.digest.length} bytes, not ${HASH_SIZES[mscode.digestAlgo]}`,
+      { hint: 'sign the image again with sbsign or pesign' });
+  }
+  const computed = pefile_digest_pe_contents(image, ctx, mscode.digestAlgo as PeDigestAlgo);
+  if (!computed.equals(mscode.digest)) {
+    const who = report.signers[0]?.subject ?? 'the signer';
+    throw new KexecError('EKEYREJECTED', 'pefile_digest_pe',
+      `Digest mismatch: the image hashes (${mscode.digestAlgo}) to ${computed.toString('hex')}, but "${who}" signed ${toHex(mscode.digest)}`,
+      { hint: 'the kernel file was modified after it was signed; use the file as signed or sign this one again' });
+  }
+}
+
+function hintFor(e: KexecError, report: PeSignatureReport): string | undefined {
+  if (e.errno !== 'ENOKEY') return undefined;
+  const anchor = report.signers[0]?.anchor;
+  const ca = anchor ? `the CA certificate "${anchor}"` : 'the signing CA certificate';
+  return `no trusted keyring holds ${ca}; add it to the machine's secondary (or platform) keyring`;
+}
+
+/**
+ * kexec_kernel_verify_pe_sig for `image`. Returns the report on success; throws SignatureError (a
+ * KexecError with the kernel's errno and rule, carrying the report) on failure.
+ */
+export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opts: VerifyPefileOptions = {}): PeSignatureReport {
+  const report = emptyReport(opts.source);
+  try {
+    const pe = parsePeHeaders(image);
+    report.format = pe.format;
+    report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
+    const ctx = pefile_parse_binary(image);
+    // A forbidden image hash (UEFI dbx, mirrored as "bin:" entries) refuses the image whatever signs it.
+    noteDigests(report, image, ctx, undefined, opts);
+    if (report.imageSha256 && keyrings.isHashBlacklisted('bin', report.imageSha256)) {
+      report.imageBlacklisted = true;
+      throw new KexecError('EKEYREJECTED', RULE_BIN_BLACKLIST, `the image's SHA-256 Authenticode hash is blacklisted (bin:${report.imageSha256})`, {
+        hint: 'this exact kernel build is forbidden; use another (newer) signed kernel',
+      });
+    }
+    report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) =>
+      verify_pefile_signature(image, keys, label, keyrings, opts, report),
+    );
+    report.ok = true;
+    return report;
+  } catch (e) {
+    return refuse(e, report, opts.source, e instanceof KexecError ? hintFor(e, report) : undefined);
+  }
+}
+
+/** The one-line summary a CLI prints under "kexec_file_load failed: <strerror>". */
+export function failureLine(e: KexecError): string {
+  return `${e.rule}: ${e.message} (${e.errno}: ${strerror(e.errno)})`;
+}
+
+// ---- inspection ---------------------------------------------------------------------------------------------
+
+export interface CertTableEntry {
+  offset: number;
+  length: number;
+  revision: number;
+  certType: number;
+  signers: SignerFacts[];
+  certificates: CertFacts[];
+  digestAlgorithm: string | undefined;
+  embeddedDigest: string | undefined;
+  computedDigest: string | undefined;
+  digestMatches: boolean | undefined;
+  /** pkcs7_verify alone (no keyrings): "ok" or the errno and reason it fails. */
+  selfCheck: string;
+  problems: string[];
+}
+
+export interface PeDescription {
+  format: 'PE32' | 'PE32+' | undefined;
+  machine: number | undefined;
+  headerSize: number | undefined;
+  checksum: number | undefined;
+  sections: Pick<PeSection, 'name' | 'virtualAddress' | 'virtualSize' | 'dataAddr' | 'rawDataSize' | 'flags'>[];
+  certTable: { offset: number; size: number } | undefined;
+  /** Every WIN_CERTIFICATE in the table; the kernel only ever reads the first. */
+  entries: CertTableEntry[];
+  /** Ranges hashed for the Authenticode digest. */
+  digestRanges: { start: number; end: number; what: string }[];
+  imageSha256: string | undefined;
+  problems: string[];
+}
+
+const problemText = (e: unknown): string =>
+  e instanceof KexecError ? `${e.errno} ${e.rule}: ${e.message}` : `internal error: ${(e as Error)?.message ?? String(e)}`;
+
+function describeEntry(image: Uint8Array, offset: number, end: number, layout: DigestLayout | undefined, opts: Pkcs7Options): CertTableEntry {
+  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const entry: CertTableEntry = {
+    offset, length: v.getUint32(offset, true), revision: v.getUint16(offset + 4, true), certType: v.getUint16(offset + 6, true),
+    signers: [], certificates: [], digestAlgorithm: undefined, embeddedDigest: undefined, computedDigest: undefined,
+    digestMatches: undefined, selfCheck: 'not checked', problems: [],
+  };
+  if (entry.revision !== WIN_CERT_REVISION_2_0 || entry.certType !== WIN_CERT_TYPE_PKCS_SIGNED_DATA) {
+    entry.problems.push(`not a revision 2.0 PKCS#7 entry (revision 0x${entry.revision.toString(16)}, type 0x${entry.certType.toString(16)})`);
+    return entry;
+  }
+  const body = image.subarray(offset + WIN_CERTIFICATE_SIZE, Math.min(end, offset + Math.max(entry.length, WIN_CERTIFICATE_SIZE)));
+  const blob = body.subarray(0, Math.min(body.length, definiteLength(body) ?? body.length));
+  try {
+    const msg = pkcs7_parse_message(blob, opts);
+    entry.signers = signerFacts(msg);
+    entry.certificates = msg.certs.map((c) => certFacts(c.cert));
+    try {
+      pkcs7_verify(msg, 'kexec-pe');
+      entry.selfCheck = 'ok';
+    } catch (e) {
+      entry.selfCheck = problemText(e);
+    }
+    const m = view_content(msg, opts);
+    entry.digestAlgorithm = m.digestAlgo;
+    entry.embeddedDigest = toHex(m.digest);
+    if (layout) {
+      entry.computedDigest = pefile_digest_pe_contents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
+      entry.digestMatches = entry.computedDigest === entry.embeddedDigest;
+    }
+  } catch (e) {
+    entry.problems.push(problemText(e));
+  }
+  return entry;
+}
+
+/** What `vkexec inspect` shows about a PE image's signatures. Never throws: problems come back as data. */
+export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {}): PeDescription {
+  const d: PeDescription = {
+    format: undefined, machine: undefined, headerSize: undefined, checksum: undefined, sections: [], certTable: undefined,
+    entries: [], digestRanges: [], imageSha256: undefined, problems: [],
+  };
+  try {
+    let pe: PeHeaders;
+    try {
+      pe = parsePeHeaders(image);
+    } catch (e) {
+      d.problems.push(problemText(e));
+      return d;
+    }
+    d.format = pe.format;
+    d.machine = pe.machine;
+    d.headerSize = pe.headerSize;
+    d.checksum = pe.checksum;
+    d.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
+    let layout: DigestLayout | undefined;
+    try {
+      const sections = readSectionTable(image, pe);
+      d.sections = sections.map(({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }) => ({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }));
+      layout = { pe, sections, certsSize: pe.certDirent.virtualAddress ? pe.certDirent.size : 0 };
+      d.digestRanges = pefile_digest_ranges(image, layout);
+      d.imageSha256 = pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
+    } catch (e) {
+      d.problems.push(problemText(e));
+      layout = undefined;
+    }
+    const { virtualAddress: start, size } = pe.certDirent;
+    if (!start || !size) {
+      d.problems.push('ENODATA pefile_parse_binary: Unsigned PE binary (no certificate table)');
+      return d;
+    }
+    const end = start + size;
+    if (start < pe.headerSize || end > image.length) {
+      d.problems.push(`ELIBBAD pefile_parse_binary: certificate table 0x${start.toString(16)}+0x${size.toString(16)} lies outside the file`);
+      return d;
+    }
+    for (let at = start; at + WIN_CERTIFICATE_SIZE <= end; ) {
+      const entry = describeEntry(image, at, end, layout, opts);
+      d.entries.push(entry);
+      if (entry.length < WIN_CERTIFICATE_SIZE) {
+        entry.problems.push(`WIN_CERTIFICATE length ${entry.length} is shorter than its header; the rest of the table is unreadable`);
+        break;
+      }
+      at += (entry.length + 7) & ~7;
+    }
+    try {
+      pefile_strip_sig_wrapper(image, pefile_parse_binary(image));
+    } catch (e) {
+      d.problems.push(problemText(e));
+    }
+  } catch (e) {
+    d.problems.push(problemText(e));
+  }
+  return d;
+}

@@ -1,0 +1,132 @@
+// Watches a guest serial console for the lines that end a run: the user's --expect pattern, a kernel panic,
+// the purgatory's digest refusal, a power-off, a failure of our firmware stub. The first one seen wins.
+
+export type ConsoleEventStatus = 'matched' | 'panic' | 'purgatory-mismatch' | 'poweroff' | 'stub-failure';
+
+export interface ConsoleEvent {
+  status: ConsoleEventStatus;
+  /** The console line holding the match (grows until its newline arrives; see `complete`). */
+  line: string;
+  /** True once the line has ended (or for 'matched', at once: nothing more is needed). */
+  complete: boolean;
+}
+
+interface Marker {
+  status: Exclude<ConsoleEventStatus, 'matched'>;
+  text: string;
+}
+
+// kernel/panic.c: panic() prints "Kernel panic - not syncing: <reason>".
+// Our purgatory (like kexec-tools' purgatory/purgatory.c) prints "sha256 digests do not match :(" then spins.
+// kernel/reboot.c: kernel_power_off() and kernel_halt() print "reboot: Power down" / "reboot: System halted";
+// without ACPI the machine then just stops, so the line itself is the power-off.
+const MARKERS: readonly Marker[] = [
+  { status: 'panic', text: 'Kernel panic - not syncing' },
+  { status: 'purgatory-mismatch', text: 'sha256 digests do not match' },
+  { status: 'poweroff', text: 'reboot: Power down' },
+  { status: 'poweroff', text: 'reboot: System halted' },
+  { status: 'stub-failure', text: 'vkexec-stub: ' },
+];
+
+/** kernel/reboot.c: kernel_restart() prints this before the reset, which tells a reboot from a triple fault. */
+export const REBOOT_NOTICE = 'reboot: Restarting system';
+
+/** How far back a match may start before the newest output (longer --expect matches may be missed). */
+export const EXPECT_SPAN = 8192;
+const KEEP = 65536;
+const TAIL = 2048;
+const LONGEST_MARKER = Math.max(REBOOT_NOTICE.length, ...MARKERS.map((m) => m.text.length));
+
+export class ConsoleWatcher {
+  private readonly expect: RegExp | undefined;
+  /** Console text with carriage returns removed; `base` is the stream offset of text[0]. */
+  private text = '';
+  private base = 0;
+  private eventAt = -1;
+  private current: ConsoleEvent | null = null;
+  private rebootSeen = false;
+
+  constructor(expect?: RegExp) {
+    // A global or sticky pattern keeps state between exec() calls; matching here must not.
+    this.expect = expect ? new RegExp(expect.source, expect.flags.replace(/[gy]/g, '')) : undefined;
+  }
+
+  /** The first event, or null. Once set it only changes by its line growing to completion. */
+  get event(): ConsoleEvent | null {
+    return this.current;
+  }
+
+  /** Whether the guest announced a restart (kernel_restart) before any reset. */
+  get rebootRequested(): boolean {
+    return this.rebootSeen;
+  }
+
+  /** Feeds raw serial bytes; returns the first event once it exists (the same object on later calls). */
+  feed(chunk: Uint8Array): ConsoleEvent | null {
+    const added = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1').replace(/\r/g, '');
+    if (added.length === 0) return this.current;
+    const oldEnd = this.base + this.text.length;
+    this.text += added;
+    if (this.current) {
+      this.growLine();
+    } else {
+      this.search(oldEnd);
+    }
+    this.trim();
+    return this.current;
+  }
+
+  /** The last console lines, for reports. */
+  tail(): string {
+    return this.text.slice(-TAIL);
+  }
+
+  private search(oldEnd: number): void {
+    const from = Math.max(this.base, oldEnd - LONGEST_MARKER);
+    const scan = this.text.slice(from - this.base);
+    if (!this.rebootSeen && scan.includes(REBOOT_NOTICE)) this.rebootSeen = true;
+
+    let best: { at: number; status: ConsoleEventStatus; end: number } | null = null;
+    for (const marker of MARKERS) {
+      const i = scan.indexOf(marker.text);
+      if (i >= 0 && (!best || from + i < best.at)) best = { at: from + i, status: marker.status, end: -1 };
+    }
+    if (this.expect) {
+      const start = Math.max(this.base, oldEnd - EXPECT_SPAN);
+      const m = this.expect.exec(this.text.slice(start - this.base));
+      if (m && (!best || start + m.index <= best.at)) {
+        best = { at: start + m.index, status: 'matched', end: start + m.index + m[0].length };
+      }
+    }
+    if (!best) return;
+    this.eventAt = best.at;
+    if (best.status === 'matched') {
+      this.current = { status: 'matched', line: this.text.slice(best.at - this.base, best.end - this.base), complete: true };
+      return;
+    }
+    this.current = { status: best.status, line: '', complete: false };
+    this.growLine();
+  }
+
+  private growLine(): void {
+    const ev = this.current;
+    if (!ev || ev.complete) return;
+    const rel = this.eventAt - this.base;
+    const lineStart = this.text.lastIndexOf('\n', rel) + 1;
+    const nl = this.text.indexOf('\n', rel);
+    ev.line = this.text.slice(lineStart, nl < 0 ? undefined : nl);
+    ev.complete = nl >= 0;
+  }
+
+  private trim(): void {
+    if (this.text.length <= KEEP) return;
+    // Keep the event's line start reachable while it is still growing.
+    let cut = this.text.length - KEEP / 2;
+    if (this.current && !this.current.complete) {
+      const rel = this.eventAt - this.base;
+      cut = Math.min(cut, this.text.lastIndexOf('\n', rel) + 1);
+    }
+    this.text = this.text.slice(cut);
+    this.base += cut;
+  }
+}

@@ -1,0 +1,384 @@
+// The in-process engine: v86 (npm `v86`, an x86 emulator compiled to wasm) runs the memory image on an
+// emulated 32-bit PC. No BIOS: the entry stub (v86-stub.ts) enters as a multiboot image and hands over to
+// EntryState.entry in 32-bit protected mode with paging off, as i386 relocate_kernel hands over to
+// image->start. The serial port COM1 is the console.
+
+import { accessSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { KexecError } from '../../errno.js';
+import type { EntryState, Extent, MemoryImage } from '../memory-image.js';
+import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
+import { PANIC_END_MARKER, SerialConsole, type ConsoleVerdict } from './v86-console.js';
+import {
+  V86_RESET_FLAG_ADDR,
+  V86_RESET_MAGIC,
+  V86_RESET_VECTOR,
+  V86_STUB_BASE,
+  V86_STUB_END,
+  v86ResetTrap,
+  v86StubImage,
+} from './v86-stub.js';
+
+/**
+ * Largest guest RAM v86 gives: its create_memory clamps any memory_size of 2 GiB or more to 2 GiB - 128 KiB
+ * (MMAP_BLOCK_SIZE) without a word, so the engine refuses above it instead.
+ */
+export const V86_MAX_MEMORY = 0x7ffe0000n;
+/** v86 rounds memory_size up to 128 KiB blocks and to at least 1 MiB. */
+const V86_MEMORY_BLOCK = 0x20000n;
+const V86_MIN_MEMORY = 0x100000n;
+
+export const V86_LONG64_MESSAGE =
+  'v86 emulates a 32-bit x86 CPU (no long mode) and this image is entered in 64-bit mode: ' +
+  'run it with --engine qemu (Debian: apt-get install qemu-system-x86)';
+
+/** After "Kernel panic", keep reading this long for the trace unless the kernel ends or resets first. */
+const PANIC_GRACE_MS = 1000;
+/** File extents stream through a buffer of this size (no whole-file reads). */
+const CHUNK = 1 << 20;
+/** Node's setTimeout limit; longer timeouts would fire at once. */
+const MAX_TIMER_MS = 0x7fffffff;
+const CTRL_A = 0x01;
+
+/** The part of v86's V86 class the engine uses (v86.d.ts lacks the cpu-event-halt event). */
+interface V86Emulator {
+  add_listener(event: 'serial0-output-byte', listener: (byte: number) => void): void;
+  add_listener(event: 'cpu-event-halt' | 'emulator-ready', listener: () => void): void;
+  run(): Promise<void>;
+  destroy(): Promise<void>;
+  write_memory(blob: Uint8Array, offset: number): void;
+  read_memory(offset: number, length: number): Uint8Array;
+  serial_send_bytes(serial: number, data: Uint8Array): void;
+}
+
+type WasmExports = WebAssembly.Exports;
+
+let compiledWasm: Promise<WebAssembly.Module> | undefined;
+
+/** v86.wasm of the installed package (resolved like an import, so it works from dist/ and from node_modules). */
+export function v86WasmPath(): string {
+  return fileURLToPath(import.meta.resolve('v86/build/v86.wasm'));
+}
+
+function hex(v: bigint | number): string {
+  return `0x${v.toString(16)}`;
+}
+
+function mib(v: bigint): string {
+  return `${Number(v) / 2 ** 20} MiB`;
+}
+
+/** memory_size for the machine's RAM; refuses what v86 would silently shrink. */
+export function v86MemorySize(ramSize: bigint): number {
+  if (ramSize > V86_MAX_MEMORY) {
+    throw new KexecError(
+      'ENOMEM',
+      'v86 memory_size',
+      `the machine has ${mib(ramSize)} of RAM but v86 gives a guest at most ${mib(V86_MAX_MEMORY)} ` +
+        `(memory_size ${hex(V86_MAX_MEMORY)})`,
+      { value: hex(ramSize), hint: 'use a machine with at most 2047 MiB of RAM, or --engine qemu' },
+    );
+  }
+  const size = ramSize < V86_MIN_MEMORY ? V86_MIN_MEMORY : ramSize;
+  return Number(((size + V86_MEMORY_BLOCK - 1n) / V86_MEMORY_BLOCK) * V86_MEMORY_BLOCK);
+}
+
+function overlaps(e: Extent, start: number, end: number): boolean {
+  return e.addr < BigInt(end) && e.addr + BigInt(e.length) > BigInt(start);
+}
+
+/** Every extent must lie in RAM and keep out of the stub; the reset trap goes in only where nothing else is. */
+function checkExtents(image: MemoryImage): { resetTrap: boolean } {
+  for (const e of image.extents) {
+    const end = e.addr + BigInt(e.length);
+    if (end > image.ramSize) {
+      throw new KexecError(
+        'EFAULT',
+        'v86 write_memory',
+        `memory image extent ${hex(e.addr)}-${hex(end - 1n)} lies beyond the machine's ${mib(image.ramSize)} of RAM`,
+        { value: hex(e.addr), hint: 'reload the image into this machine (vkexec -u, then -l)' },
+      );
+    }
+    if (overlaps(e, V86_STUB_BASE, V86_STUB_END)) {
+      throw new KexecError(
+        'EBUSY',
+        'v86 entry stub',
+        `memory image extent ${hex(e.addr)}-${hex(end - 1n)} overlaps the v86 entry stub at ` +
+          `${hex(V86_STUB_BASE)}-${hex(V86_STUB_END - 1)}`,
+        { value: hex(e.addr), hint: 'keep segments at 0x3000 or above (as kexec does), or use --engine qemu' },
+      );
+    }
+  }
+  return { resetTrap: !image.extents.some((e) => overlaps(e, V86_RESET_VECTOR, V86_RESET_VECTOR + 16)) };
+}
+
+async function writeFileExtent(emulator: V86Emulator, e: Extent & { kind: 'file' }, buf: Uint8Array): Promise<void> {
+  let fh;
+  try {
+    fh = await open(e.path, 'r');
+  } catch (err) {
+    throw new KexecError('EIO', 'v86 write_memory', `cannot read ${e.path}: ${(err as Error).message}`, {
+      value: e.path,
+      hint: 'the machine state refers to a missing blob: reload the image (vkexec -u, then -l)',
+    });
+  }
+  try {
+    let done = 0;
+    while (done < e.length) {
+      const want = Math.min(buf.length, e.length - done);
+      const { bytesRead } = await fh.read(buf, 0, want, e.offset + done);
+      if (bytesRead === 0) {
+        throw new KexecError(
+          'EIO',
+          'v86 write_memory',
+          `${e.path} ends at ${e.offset + done} bytes but the extent at ${hex(e.addr)} needs ${e.offset + e.length}`,
+          { value: e.path, hint: 'the blob was truncated: reload the image (vkexec -u, then -l)' },
+        );
+      }
+      emulator.write_memory(buf.subarray(0, bytesRead), Number(e.addr) + done);
+      done += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes every extent into guest RAM (v86 zeroes the rest), streaming file extents in CHUNK pieces. */
+async function writeImage(emulator: V86Emulator, image: MemoryImage): Promise<number> {
+  const buf = new Uint8Array(CHUNK);
+  let bytes = 0;
+  for (const e of image.extents) {
+    if (e.kind === 'bytes') {
+      emulator.write_memory(e.data.subarray(0, e.length), Number(e.addr));
+    } else if (e.kind === 'file') {
+      await writeFileExtent(emulator, e, buf);
+    } else {
+      buf.fill(0);
+      for (let off = 0; off < e.length; off += CHUNK) {
+        emulator.write_memory(buf.subarray(0, Math.min(CHUNK, e.length - off)), Number(e.addr) + off);
+      }
+    }
+    bytes += e.length;
+  }
+  return bytes;
+}
+
+function loadWasm(): Promise<WebAssembly.Module> {
+  compiledWasm ??= readFile(v86WasmPath()).then((bytes) => WebAssembly.compile(bytes));
+  compiledWasm.catch(() => (compiledWasm = undefined));
+  return compiledWasm;
+}
+
+/**
+ * Creates the emulator and waits until v86 has loaded the stub. v86 gives no error path for a failed wasm
+ * start, so our wasm_fn keeps the failure and never settles v86's promise (it would be unhandled).
+ */
+async function createEmulator(memorySize: number, entry: number): Promise<V86Emulator> {
+  const { V86 } = await import('v86');
+  const stub = v86StubImage(entry);
+  return new Promise<V86Emulator>((resolve, reject) => {
+    const options = {
+      wasm_fn: async (imports: WebAssembly.Imports): Promise<WasmExports> => {
+        try {
+          return (await WebAssembly.instantiate(await loadWasm(), imports)).exports;
+        } catch (err) {
+          reject(
+            new KexecError('ENOEXEC', 'v86 start', `cannot start v86 (${v86WasmPath()}): ${(err as Error).message}`, {
+              hint: 'reinstall the v86 package, or use --engine qemu',
+            }),
+          );
+          return new Promise<WasmExports>(() => {});
+        }
+      },
+      multiboot: { buffer: stub.buffer as ArrayBuffer },
+      memory_size: memorySize,
+      autostart: false,
+      acpi: false,
+      // No keyboard/mouse/speaker adapters (Node has none), no NIC (v86 adds an ne2k unless told otherwise).
+      disable_keyboard: true,
+      disable_mouse: true,
+      disable_speaker: true,
+      net_device: { type: 'none' },
+    };
+    const emulator = new V86(options as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator;
+    emulator.add_listener('emulator-ready', () => resolve(emulator));
+  });
+}
+
+interface RunState {
+  status: OutcomeStatus;
+  detail: string;
+  firstByteMs: number | undefined;
+}
+
+/** Runs until a verdict: console markers, --expect, a halt with interrupts off, a reset, or the timeout. */
+function runUntilVerdict(
+  emulator: V86Emulator,
+  con: SerialConsole,
+  opts: BootOptions,
+  resetTrap: boolean,
+  t0: number,
+): Promise<RunState> {
+  return new Promise<RunState>((resolve) => {
+    let finished = false;
+    let firstByteMs: number | undefined;
+    let panic: ConsoleVerdict | undefined;
+    let flushQueued = false;
+    const timers: NodeJS.Timeout[] = [];
+    let stopStdin: (() => void) | undefined;
+
+    const finish = (v: ConsoleVerdict): void => {
+      if (finished) return;
+      finished = true;
+      timers.forEach(clearTimeout);
+      stopStdin?.();
+      con.flush();
+      resolve({ status: v.status, detail: v.detail, firstByteMs });
+    };
+    const decide = (v: ConsoleVerdict | null): void => {
+      if (v === null) return;
+      if (panic !== undefined) return finish(panic);
+      if (v.status !== 'panic') return finish(v);
+      // Keep the trace: panic() ends with PANIC_END_MARKER (panic=0) or resets the CPU (panic=-1).
+      panic = v;
+      timers.push(setTimeout(() => finish(v), PANIC_GRACE_MS));
+    };
+
+    emulator.add_listener('serial0-output-byte', (b) => {
+      if (finished) return;
+      firstByteMs ??= performance.now() - t0;
+      decide(con.byte(b));
+      if (panic !== undefined && b === 0x0a && con.lastLineHas(PANIC_END_MARKER)) return finish(panic);
+      if (!flushQueued && !finished) {
+        flushQueued = true;
+        setImmediate(() => {
+          flushQueued = false;
+          if (finished) return;
+          con.flush();
+          decide(con.judgePartial(false));
+        });
+      }
+    });
+
+    emulator.add_listener('cpu-event-halt', () => {
+      if (finished) return;
+      // v86 reports HLT with interrupts off: nothing can wake the CPU again.
+      decide(con.judgePartial(true));
+      if (finished) return;
+      if (panic !== undefined) return finish(panic);
+      const flag = emulator.read_memory(V86_RESET_FLAG_ADDR, 4);
+      const wasReset = resetTrap && new DataView(flag.buffer, flag.byteOffset, 4).getUint32(0, true) === V86_RESET_MAGIC;
+      finish(
+        wasReset
+          ? { status: 'triple-fault', detail: 'the CPU was reset without a reboot message (triple fault or reset request)' }
+          : {
+              status: 'hang',
+              detail:
+                'the CPU halted with interrupts disabled and nothing can wake it' +
+                ' (an x86-64 kernel entered on v86\'s 32-bit CPU stops this way: use --engine qemu)',
+            },
+      );
+    });
+
+    const limit = Number.isFinite(opts.timeoutMs) ? Math.min(Math.max(opts.timeoutMs, 0), MAX_TIMER_MS) : undefined;
+    if (limit !== undefined) {
+      timers.push(setTimeout(() => finish({ status: 'timeout', detail: `no verdict within ${opts.timeoutMs} ms` }), limit));
+    }
+    if (opts.interactive) {
+      stopStdin = forwardStdin(emulator, () => finish({ status: 'poweroff', detail: 'the user left the console (Ctrl-A x)' }));
+    }
+    void emulator.run();
+  });
+}
+
+/**
+ * Forwards the user's keystrokes to COM1 (raw mode on a terminal, so Ctrl-C reaches the guest). Ctrl-A x
+ * leaves, as in QEMU's -nographic console; Ctrl-A followed by anything else is sent as typed.
+ */
+function forwardStdin(emulator: V86Emulator, leave: () => void): () => void {
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  let afterCtrlA = false;
+  const onData = (chunk: Buffer): void => {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (afterCtrlA) {
+        afterCtrlA = false;
+        if (b === 0x78 /* x */) return leave();
+        out.push(CTRL_A, b);
+      } else if (b === CTRL_A) {
+        afterCtrlA = true;
+      } else {
+        out.push(b);
+      }
+    }
+    if (out.length > 0) emulator.serial_send_bytes(0, Uint8Array.from(out));
+  };
+  stdin.on('data', onData);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
+}
+
+export class V86Engine implements Engine {
+  readonly name = 'v86' as const;
+
+  async unavailable(entry: EntryState): Promise<string | null> {
+    if (entry.mode === 'long64') return V86_LONG64_MESSAGE;
+    if (entry.entry >= 1n << 32n) {
+      return `the entry point ${hex(entry.entry)} lies above 4 GiB, out of reach of a 32-bit CPU: use --engine qemu`;
+    }
+    try {
+      accessSync(v86WasmPath());
+    } catch {
+      return 'the v86 package is not installed (cannot find v86/build/v86.wasm): npm install v86, or use --engine qemu';
+    }
+    return null;
+  }
+
+  async boot(image: MemoryImage, entry: EntryState, opts: BootOptions): Promise<Outcome> {
+    const t0 = performance.now();
+    const why = await this.unavailable(entry);
+    if (why !== null) {
+      throw new KexecError('EOPNOTSUPP', 'v86 entry state', why, { value: `${entry.mode} ${hex(entry.entry)}` });
+    }
+    if (opts.disks !== undefined && opts.disks.length > 0) {
+      throw new KexecError('EOPNOTSUPP', 'v86 disks', 'the v86 engine attaches no disks', {
+        value: opts.disks.join(' '),
+        hint: 'use --engine qemu to attach disks',
+      });
+    }
+    const memorySize = v86MemorySize(image.ramSize);
+    const { resetTrap } = checkExtents(image);
+
+    const con = new SerialConsole(opts);
+    let emulator: V86Emulator | undefined;
+    try {
+      emulator = await createEmulator(memorySize, Number(entry.entry));
+      const readyMs = performance.now() - t0;
+      const bytes = await writeImage(emulator, image);
+      if (resetTrap) emulator.write_memory(v86ResetTrap(), V86_RESET_VECTOR);
+      const loadedMs = performance.now() - t0;
+      const run = await runUntilVerdict(emulator, con, opts, resetTrap, t0);
+      const details = [
+        `v86: ${mib(BigInt(memorySize))} of RAM, ready after ${readyMs.toFixed(0)} ms; ` +
+          `${image.extents.length} extents (${bytes} bytes) written by ${loadedMs.toFixed(0)} ms`,
+        `entered ${hex(entry.entry)} in protected32 mode through the stub at ${hex(V86_STUB_BASE)}` +
+          (resetTrap ? '' : ' (an extent covers the reset vector: CPU resets go undetected)'),
+        run.firstByteMs === undefined
+          ? 'no console output'
+          : `first console byte ${run.firstByteMs.toFixed(0)} ms after boot(); ${con.bytesSeen} bytes in all`,
+        run.detail,
+      ];
+      return { status: run.status, engine: 'v86', details, consoleTail: con.tail(), wallMs: performance.now() - t0 };
+    } finally {
+      await emulator?.destroy();
+      con.close();
+    }
+  }
+}

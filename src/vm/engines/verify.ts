@@ -1,0 +1,172 @@
+// Engine "verify": no CPU runs. It does in TypeScript what vkexec's purgatory would do (sha256 over its regions
+// unless skip_checks, then the registers it would load) and checks the hand-off the next kernel would see:
+// boot_params at rsi/esi, its setup header, the command line and initrd where boot_params point, the entry
+// inside the kernel. It says so in its output: passing here proves the layout, not that the kernel boots.
+
+import { createHash } from 'node:crypto';
+import { ENTRY32_REGS, ENTRY64_REGS, findPurgatoryInfo } from '../../arch/x86/purgatory.js';
+import { BOOT_PARAMS, getBp, readE820 } from '../../arch/x86/boot-params.js';
+import { HDRS_MAGIC, SETUP_HEADER, readField } from '../../formats/setup-header.js';
+import type { Kimage } from '../kimage.js';
+import type { EntryState, MemoryImage } from '../memory-image.js';
+import { MemoryReader } from '../memory-reader.js';
+import type { BootOptions, Engine, Outcome } from './engine.js';
+
+const hex = (v: bigint | number) => '0x' + v.toString(16);
+const SHA256_REGIONS = 16;
+
+interface Handoff {
+  mode: 64 | 32;
+  ip: bigint;
+  /** rsi/esi: boot_params for the Linux boot protocol. */
+  params: bigint;
+  /** rdi / first stack argument: ELF boot notes for --args-elf. */
+  arg: bigint;
+}
+
+export class VerifyEngine implements Engine {
+  readonly name = 'verify' as const;
+
+  constructor(private readonly image: Kimage) {}
+
+  async unavailable(): Promise<string | null> {
+    return null;
+  }
+
+  async boot(memory: MemoryImage, entry: EntryState, _opts: BootOptions): Promise<Outcome> {
+    const t0 = Date.now();
+    const mem = new MemoryReader(memory);
+    const details: string[] = [];
+    const done = (status: Outcome['status']): Outcome => {
+      mem.close();
+      return { status, engine: 'verify', details, wallMs: Date.now() - t0 };
+    };
+    try {
+      details.push(`machine_kexec: ${memory.extents.length} memory runs from the indirection list; entry ${hex(entry.entry)} in ${entry.mode === 'long64' ? '64-bit' : '32-bit'} mode`);
+      const seg = this.image.segments.find((s) => entry.entry >= s.mem && entry.entry < s.mem + s.memsz);
+      if (!seg) {
+        details.push(`FAIL entry ${hex(entry.entry)} lies in no loaded segment`);
+        return done('check-failed');
+      }
+      const purg = findPurgatoryInfo(mem.read(seg.mem, Number(seg.memsz)));
+      if (!purg) {
+        details.push(`no vkexec purgatory found in the segment at ${hex(seg.mem)}: only the entry point can be checked`);
+        details.push(`PASS entry ${hex(entry.entry)} lies in a loaded segment [${hex(seg.mem)}, ${hex(seg.mem + seg.memsz)})`);
+        return done('verified');
+      }
+      const skip = mem.read(purg.skipChecks, 4);
+      if (new DataView(skip.buffer).getUint32(0, true) !== 0) {
+        details.push('purgatory: skip_checks is set (-i): digest not checked');
+      } else {
+        const regions = new DataView(mem.read(purg.sha256Regions, SHA256_REGIONS * 16).buffer);
+        const want = Buffer.from(mem.read(purg.sha256Digest, 32));
+        const hash = createHash('sha256');
+        let n = 0;
+        let bytes = 0n;
+        for (let i = 0; i < SHA256_REGIONS; i++) {
+          const start = regions.getBigUint64(i * 16, true);
+          const len = regions.getBigUint64(i * 16 + 8, true);
+          if (len === 0n) continue;
+          mem.stream(start, len, (c) => hash.update(c));
+          n++;
+          bytes += len;
+        }
+        const got = hash.digest();
+        if (!got.equals(want)) {
+          details.push('purgatory: sha256 digests do not match :(');
+          details.push(`       digest: ${got.toString('hex')}`);
+          details.push(`sha256_digest: ${want.toString('hex')}`);
+          return done('purgatory-mismatch');
+        }
+        details.push(`PASS purgatory sha256 over ${n} regions (${bytes} bytes) matches sha256_digest ${want.toString('hex').slice(0, 16)}...`);
+      }
+      const h = this.handoff(mem, purg, entry);
+      details.push(`purgatory hands over in ${h.mode}-bit mode: ip ${hex(h.ip)}, ${h.mode === 64 ? 'rsi' : 'esi'} ${hex(h.params)}`);
+      const failures = this.checkHandoff(mem, h, details);
+      if (failures > 0) return done('check-failed');
+      details.push('verify engine: layout and hand-off checked; no kernel code ran (use --engine qemu or v86 to boot it)');
+      return done('verified');
+    } catch (e) {
+      mem.close();
+      throw e;
+    }
+  }
+
+  /** The registers the purgatory loads: entry64_regs, or entry32_regs when rip points back into the purgatory. */
+  private handoff(mem: MemoryReader, purg: NonNullable<ReturnType<typeof findPurgatoryInfo>>, entry: EntryState): Handoff {
+    const r32 = () => {
+      const v = new DataView(mem.read(purg.entry32Regs, 36).buffer);
+      const g = (k: keyof typeof ENTRY32_REGS) => BigInt(v.getUint32(ENTRY32_REGS[k].offset, true));
+      return { mode: 32 as const, ip: g('eip'), params: g('esi'), arg: 0n };
+    };
+    if (purg.arch === 32 || entry.mode === 'protected32') return r32();
+    const v = new DataView(mem.read(purg.entry64Regs, 136).buffer);
+    const g = (k: keyof typeof ENTRY64_REGS) => v.getBigUint64(ENTRY64_REGS[k].offset, true);
+    const rip = g('rip');
+    const purgSeg = this.image.segments.find((s) => entry.entry >= s.mem && entry.entry < s.mem + s.memsz)!;
+    if (rip >= purgSeg.mem && rip < purgSeg.mem + purgSeg.memsz) return r32();
+    return { mode: 64, ip: rip, params: g('rsi'), arg: g('rdi') };
+  }
+
+  private checkHandoff(mem: MemoryReader, h: Handoff, details: string[]): number {
+    let failures = 0;
+    const pass = (t: string) => details.push(`PASS ${t}`);
+    const fail = (t: string) => {
+      failures++;
+      details.push(`FAIL ${t}`);
+    };
+    const segOf = (a: bigint) => this.image.segments.find((s) => a >= s.mem && a < s.mem + s.memsz);
+    const kseg = segOf(h.ip);
+    if (!kseg) fail(`entry ${hex(h.ip)} is in no loaded segment`);
+    else pass(`entry ${hex(h.ip)} lies in the segment [${hex(kseg.mem)}, ${hex(kseg.mem + kseg.memsz)})`);
+    if (h.params === 0n) {
+      details.push('no boot_params handed over (ELF boot notes or bare entry): boot-protocol checks skipped');
+      return failures;
+    }
+    if (!segOf(h.params) || !mem.covered(h.params, 4096n)) {
+      fail(`boot_params at ${hex(h.params)} are not in a loaded segment`);
+      return failures;
+    }
+    const bp = mem.read(h.params, 4096);
+    const field = (n: keyof typeof SETUP_HEADER) => readField(bp, SETUP_HEADER[n]);
+    if (field('header') !== HDRS_MAGIC) fail(`boot_params at ${hex(h.params)}: setup header magic "HdrS" missing at 0x202`);
+    else pass(`boot_params at ${hex(h.params)}: setup header protocol ${hex(field('version') as number)}, type_of_loader ${hex(field('type_of_loader') as number)}`);
+    if (kseg && h.mode === 64) {
+      const align = BigInt(field('kernel_alignment') as number);
+      if (align > 0n && (kseg.mem % align !== 0n || h.ip !== kseg.mem + 0x200n)) {
+        fail(`64-bit entry ${hex(h.ip)} is not startup_64 (kernel at ${hex(kseg.mem)} + 0x200, aligned to ${hex(align)})`);
+      }
+    }
+    const cmdPtr = BigInt(field('cmd_line_ptr') as number) | (BigInt(getBp(bp, 'ext_cmd_line_ptr') as number) << 32n);
+    if (cmdPtr !== 0n) {
+      const max = Number(field('cmdline_size') as number) || 2048;
+      if (!mem.covered(cmdPtr, 1n)) fail(`cmd_line_ptr ${hex(cmdPtr)} points outside the loaded segments`);
+      else {
+        const text = mem.read(cmdPtr, max + 1);
+        const nul = text.indexOf(0);
+        if (nul < 0) fail(`command line at ${hex(cmdPtr)} is not NUL-terminated within cmdline_size ${max}`);
+        else pass(`command line at ${hex(cmdPtr)}: ${JSON.stringify(Buffer.from(text.subarray(0, nul)).toString('latin1'))}`);
+      }
+    }
+    const rdImage = BigInt(field('ramdisk_image') as number) | (BigInt(getBp(bp, 'ext_ramdisk_image') as number) << 32n);
+    const rdSize = BigInt(field('ramdisk_size') as number) | (BigInt(getBp(bp, 'ext_ramdisk_size') as number) << 32n);
+    if (rdSize > 0n) {
+      const s = segOf(rdImage);
+      if (!s || rdImage + rdSize > s.mem + s.memsz) fail(`initrd [${hex(rdImage)}, +${hex(rdSize)}) is not inside one loaded segment`);
+      else {
+        const hash = createHash('sha256');
+        mem.stream(rdImage, rdSize, (c) => hash.update(c));
+        pass(`initrd at ${hex(rdImage)}, ${rdSize} bytes, sha256 ${hash.digest('hex')}`);
+      }
+    }
+    const e820 = readE820(bp);
+    if (e820.length === 0) fail('boot_params e820 table is empty');
+    else {
+      const ram = e820.filter((e) => e.type === 1);
+      const outside = this.image.segments.filter((s) => !ram.some((e) => s.mem >= e.addr && s.mem + s.memsz <= e.addr + e.size));
+      if (outside.length > 0) fail(`segments at ${outside.map((s) => hex(s.mem)).join(', ')} lie outside the RAM the e820 table reports`);
+      else pass(`e820 table: ${e820.length} entries (${BOOT_PARAMS.e820_table.offset.toString(16)}h), every segment inside reported RAM`);
+    }
+    return failures;
+  }
+}

@@ -1,0 +1,92 @@
+// The text files kexec-tools reads on a real machine, rendered from the machine's state. The userspace side
+// (src/kexec) sees the machine only through these, as kexec-tools sees a kernel only through procfs/sysfs.
+
+import { formatIomem, type Resource } from './iomem.js';
+import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
+import type { MachineState } from './machine.js';
+
+/** e820 type numbers and the names Linux gives them in /proc/iomem and /sys/firmware/memmap (e820_type_to_string). */
+export const E820_TYPES: Record<string, number> = {
+  'System RAM': 1,
+  Reserved: 2,
+  'ACPI Tables': 3,
+  'ACPI Non-volatile Storage': 4,
+  'Unusable memory': 5,
+  'Persistent Memory': 7,
+  'Persistent Memory (legacy)': 12,
+  'Soft Reserved': 0xefffffff,
+};
+
+export interface FirmwareMapEntry {
+  start: bigint;
+  /** Inclusive. */
+  end: bigint;
+  type: string;
+}
+
+/** /sys/firmware/memmap: the firmware (e820) map, i.e. the top-level resources with an e820 type. */
+export function firmwareMemmap(iomem: readonly Resource[]): FirmwareMapEntry[] {
+  return iomem.filter((r) => r.name in E820_TYPES).map((r) => ({ start: r.start, end: r.end, type: r.name }));
+}
+
+const hex = (v: bigint) => '0x' + v.toString(16);
+
+export const VIEW_PATHS = [
+  '/proc/iomem',
+  '/proc/cmdline',
+  '/sys/firmware/memmap',
+  '/sys/kernel/kexec_loaded',
+  '/sys/kernel/kexec_crash_loaded',
+  '/sys/kernel/kexec_crash_size',
+  '/proc/sys/kernel/kexec_load_disabled',
+  '/proc/sys/kernel/kexec_load_limit_panic',
+  '/proc/sys/kernel/kexec_load_limit_reboot',
+  '/sys/kernel/vmcoreinfo',
+  '/sys/devices/system/cpu/cpuN/crash_notes',
+  '/sys/devices/system/cpu/cpuN/crash_notes_size',
+] as const;
+
+/**
+ * Reads one view by its path on a real system, e.g. "/proc/iomem" or "/sys/firmware/memmap/3/type".
+ * Returns null when the path does not exist on this machine.
+ */
+export function readView(state: MachineState, file: string): string | null {
+  const { config, sysctl, images } = state;
+  switch (file) {
+    case '/proc/iomem':
+      return formatIomem(config.iomem);
+    case '/proc/cmdline':
+      return config.cmdline + '\n';
+    case '/sys/kernel/kexec_loaded':
+      return (images.normal ? '1' : '0') + '\n';
+    case '/sys/kernel/kexec_crash_loaded':
+      return (images.crash ? '1' : '0') + '\n';
+    case '/sys/kernel/kexec_crash_size': {
+      const r = crashkRes(config);
+      return (r ? (r.end - r.start + 1n).toString() : '0') + '\n';
+    }
+    case '/proc/sys/kernel/kexec_load_disabled':
+      return `${sysctl.kexec_load_disabled}\n`;
+    case '/proc/sys/kernel/kexec_load_limit_panic':
+      return `${sysctl.kexec_load_limit_panic}\n`;
+    case '/proc/sys/kernel/kexec_load_limit_reboot':
+      return `${sysctl.kexec_load_limit_reboot}\n`;
+    case '/sys/firmware/memmap':
+      return firmwareMemmap(config.iomem).map((_, i) => `${i}`).join('\n') + '\n';
+  }
+  if (file === '/sys/kernel/vmcoreinfo') return `${vmcoreinfoNoteAddr().toString(16)} ${VMCOREINFO_NOTE_SIZE.toString(16)}\n`;
+  const cpu = /^\/sys\/devices\/system\/cpu\/cpu(\d+)\/(crash_notes|crash_notes_size)$/.exec(file);
+  if (cpu) {
+    const n = Number(cpu[1]);
+    if (n >= config.cpus) return null;
+    return cpu[2] === 'crash_notes' ? `${crashNotesAddr(n).toString(16)}\n` : `${CRASH_NOTES_SIZE}\n`;
+  }
+  const m = /^\/sys\/firmware\/memmap\/(\d+)(?:\/(start|end|type))?$/.exec(file);
+  if (m) {
+    const entry = firmwareMemmap(config.iomem)[Number(m[1])];
+    if (!entry) return null;
+    if (m[2] === undefined) return 'start\nend\ntype\n';
+    return (m[2] === 'type' ? entry.type : hex(m[2] === 'start' ? entry.start : entry.end)) + '\n';
+  }
+  return null;
+}

@@ -1,0 +1,361 @@
+// The v86 engine on real bytes: tiny 32-bit payloads (assembled below, instruction by instruction) and
+// Debian's i386 686 kernel booted through the 32-bit boot protocol. The last tests need files from Debian:
+//   /tmp/kern/686/vmlinuz-686     linux-image-6.1.0-*-686 (i386), dpkg-deb -x, boot/vmlinuz-*
+//   /tmp/kern/686/busybox-i386    busybox-static:i386, dpkg-deb -x, bin/busybox
+//   /tmp/kern/shared/vmlinuz-amd64  linux-image-6.1.0-*-amd64-unsigned
+// (override with VKEXEC_KERNEL_686, VKEXEC_BUSYBOX_I386, VKEXEC_KERNEL_AMD64); missing files fail the test
+// with the commands that fetch them. The 686 boot takes 20-40 s of wall time.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KexecError } from '../../../src/errno.js';
+import { SETUP_HEADER, SetupHeader, writeField } from '../../../src/formats/setup-header.js';
+import type { Extent, MemoryImage } from '../../../src/vm/memory-image.js';
+import { V86_LONG64_MESSAGE, V86_MAX_MEMORY, V86Engine } from '../../../src/vm/engines/v86.js';
+import {
+  ENTRY32_REGS_SIZE,
+  V86_ENTRY32_REGS_ADDR,
+  V86_STUB_BASE,
+  entry32RegsExtent,
+  v86ResetTrap,
+  v86StubImage,
+} from '../../../src/vm/engines/v86-stub.js';
+
+const engine = new V86Engine();
+const MiB = 1n << 20n;
+const PAYLOAD_ADDR = 0x100000;
+
+function bytesExtent(addr: number, data: Uint8Array): Extent {
+  return { addr: BigInt(addr), length: data.length, kind: 'bytes', data };
+}
+
+function le32(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+}
+
+// What a payload does after printing its message.
+const TAILS = {
+  halt: [0xfa, 0xf4, 0xeb, 0xfd], // cli; 1: hlt; jmp 1b
+  loop: [0xeb, 0xfe], // 1: jmp 1b
+  reset: [0xb0, 0xfe, 0xe6, 0x64, 0xeb, 0xfe], // movb $0xfe, %al; outb %al, $0x64 (keyboard controller reset); jmp .
+} as const;
+
+/** 32-bit code at PAYLOAD_ADDR: print `message` on COM1, then do `tail`. Needs no stack. */
+function printPayload(message: string, tail: keyof typeof TAILS): Uint8Array {
+  const head = (msgAddr: number): number[] => [
+    0xbe, ...le32(msgAddr), // movl $msg, %esi
+    0x66, 0xba, 0xf8, 0x03, // movw $0x3f8, %dx
+    0xac, // 1: lodsb
+    0x84, 0xc0, // testb %al, %al
+    0x74, 0x03, // jz 2f
+    0xee, // outb %al, %dx
+    0xeb, 0xf8, // jmp 1b
+    // 2: tail
+  ];
+  const codeLen = head(0).length + TAILS[tail].length;
+  const code = [...head(PAYLOAD_ADDR + codeLen), ...TAILS[tail]];
+  return Uint8Array.from([...code, ...Buffer.from(message, 'latin1'), 0]);
+}
+
+function payloadImage(payload: Uint8Array, extra: Extent[] = []): MemoryImage {
+  const extents = [...extra, bytesExtent(PAYLOAD_ADDR, payload)].sort((a, b) => Number(a.addr - b.addr));
+  return { ramSize: 64n * MiB, e820: [], extents };
+}
+
+const entry32 = { mode: 'protected32', entry: BigInt(PAYLOAD_ADDR) } as const;
+
+function need(path: string, fetch: string): string {
+  if (!existsSync(path)) assert.fail(`cannot run: ${path} is missing. Fetch it with: ${fetch}`);
+  return path;
+}
+
+test('the TypeScript stub table matches v86-stub.S assembled by as --32', () => {
+  const src = fileURLToPath(new URL('../../../../src/arch/x86/v86-stub/v86-stub.S', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'v86-stub-'));
+  try {
+    const entry = 0x01234567;
+    const obj = join(dir, 'stub.o');
+    try {
+      execFileSync('as', ['--32', '--defsym', `ENTRY=${entry}`, '-o', obj, need(src, 'the source tree')]);
+    } catch (err) {
+      assert.fail(`cannot run: GNU as failed or is missing (apt-get install binutils): ${(err as Error).message}`);
+    }
+    const section = (name: string): Buffer => {
+      const out = join(dir, `${name}.bin`);
+      execFileSync('objcopy', ['-O', 'binary', '-j', name, obj, out]);
+      return readFileSync(out);
+    };
+    assert.deepEqual(Buffer.from(v86StubImage(entry)), section('.text'));
+    assert.deepEqual(Buffer.from(v86ResetTrap()), section('.reset_trap'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a 32-bit payload entered in protected32 mode prints its marker on COM1 (matched)', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'v86-log-')), 'console.log');
+  const out = await engine.boot(payloadImage(printPayload('hello from 32-bit\nVKEXEC-TEST-MARKER\n', 'halt')), entry32, {
+    expect: /VKEXEC-TEST-MARKER/,
+    timeoutMs: 20000,
+    consoleLog: log,
+  });
+  assert.equal(out.status, 'matched', out.details.join('\n'));
+  assert.equal(out.engine, 'v86');
+  assert.match(out.consoleTail ?? '', /hello from 32-bit\nVKEXEC-TEST-MARKER/);
+  assert.match(readFileSync(log, 'latin1'), /^hello from 32-bit\nVKEXEC-TEST-MARKER\n/);
+});
+
+test('registers from the entry32_regs block reach the entry (esi carries a pointer)', async () => {
+  // The payload prints the string esi points at; only the stub's register block sets esi.
+  const message = Buffer.from('VKEXEC-ESI-OK\n\0', 'latin1');
+  const code = Uint8Array.from([
+    0x66, 0xba, 0xf8, 0x03, // movw $0x3f8, %dx
+    0xac, // 1: lodsb
+    0x84, 0xc0, // testb %al, %al
+    0x74, 0x03, // jz 2f
+    0xee, // outb %al, %dx
+    0xeb, 0xf8, // jmp 1b
+    ...TAILS.halt, // 2:
+  ]);
+  const msgAddr = 0x200000;
+  const image = payloadImage(code, [entry32RegsExtent({ esi: msgAddr }), bytesExtent(msgAddr, message)]);
+  const out = await engine.boot(image, entry32, { expect: /VKEXEC-ESI-OK/, timeoutMs: 20000 });
+  assert.equal(out.status, 'matched', out.details.join('\n'));
+  assert.equal(entry32RegsExtent({}).addr, BigInt(V86_ENTRY32_REGS_ADDR));
+  assert.equal(entry32RegsExtent({}).length, ENTRY32_REGS_SIZE);
+});
+
+test('long64 entry: unavailable() explains and boot() refuses without starting v86', { timeout: 5000 }, async () => {
+  const long64 = { mode: 'long64', entry: 0x1000200n } as const;
+  assert.equal(await engine.unavailable(long64), V86_LONG64_MESSAGE);
+  assert.match(V86_LONG64_MESSAGE, /--engine qemu/);
+  assert.match(V86_LONG64_MESSAGE, /apt-get install qemu-system-x86/);
+  await assert.rejects(engine.boot(payloadImage(printPayload('x', 'halt')), long64, { timeoutMs: 1000 }), (err) => {
+    assert.ok(err instanceof KexecError);
+    assert.equal(err.errno, 'EOPNOTSUPP');
+    assert.equal(err.message, V86_LONG64_MESSAGE);
+    return true;
+  });
+  assert.equal(await engine.unavailable(entry32), null);
+  assert.match((await engine.unavailable({ mode: 'protected32', entry: 1n << 32n })) ?? '', /above 4 GiB/);
+});
+
+test('a payload that loops forever ends in timeout', async () => {
+  const out = await engine.boot(payloadImage(printPayload('looping\n', 'loop')), entry32, { timeoutMs: 500 });
+  assert.equal(out.status, 'timeout', out.details.join('\n'));
+  assert.equal(out.consoleTail, 'looping');
+});
+
+test('console lines decide the outcome: probe poweroff, purgatory mismatch, kernel reboot', async () => {
+  const cases = [
+    ['VKEXEC-PROBE-POWEROFF\n', 'poweroff'],
+    ['purgatory: sha256 digests do not match\n', 'purgatory-mismatch'],
+    ['[   19.1] reboot: Restarting system\n', 'reboot'],
+    ['[   19.1] reboot: Power down\n', 'poweroff'],
+    ['This kernel requires an x86-64 CPU, but only detected an i686 CPU.\n', 'hang'],
+  ] as const;
+  for (const [line, status] of cases) {
+    const out = await engine.boot(payloadImage(printPayload(line, 'loop')), entry32, { timeoutMs: 20000 });
+    assert.equal(out.status, status, `${line}: ${out.details.join('\n')}`);
+  }
+});
+
+test('a halt with interrupts off is a hang; a reset without a message is a triple-fault', async () => {
+  const halted = await engine.boot(payloadImage(printPayload('stopping\n', 'halt')), entry32, { timeoutMs: 20000 });
+  assert.equal(halted.status, 'hang', halted.details.join('\n'));
+  const reset = await engine.boot(payloadImage(printPayload('resetting\n', 'reset')), entry32, { timeoutMs: 20000 });
+  assert.equal(reset.status, 'triple-fault', reset.details.join('\n'));
+});
+
+test('a panic keeps the trace until the CPU resets (panic=-1), then ends as panic', async () => {
+  const text = 'Kernel panic - not syncing: VFS: Unable to mount root fs\nCPU: 0 PID: 1 Comm: swapper\n';
+  const out = await engine.boot(payloadImage(printPayload(text, 'reset')), entry32, { timeoutMs: 20000 });
+  assert.equal(out.status, 'panic', out.details.join('\n'));
+  assert.match(out.consoleTail ?? '', /CPU: 0 PID: 1/);
+});
+
+test('memory image limits: RAM above v86 maximum, extents beyond RAM or over the stub are refused', async () => {
+  const payload = printPayload('x', 'halt');
+  const refuse = async (image: MemoryImage, errno: string, rule: string): Promise<void> => {
+    await assert.rejects(engine.boot(image, entry32, { timeoutMs: 1000 }), (err) => {
+      assert.ok(err instanceof KexecError, String(err));
+      assert.equal(err.errno, errno);
+      assert.equal(err.rule, rule);
+      assert.ok(err.hint);
+      return true;
+    });
+  };
+  await refuse({ ...payloadImage(payload), ramSize: V86_MAX_MEMORY + 0x20000n }, 'ENOMEM', 'v86 memory_size');
+  await refuse({ ...payloadImage(payload), ramSize: MiB }, 'EFAULT', 'v86 write_memory');
+  await refuse(payloadImage(payload, [bytesExtent(V86_STUB_BASE + 0x40, new Uint8Array(4))]), 'EBUSY', 'v86 entry stub');
+  await refuse(
+    payloadImage(payload, [{ addr: 0x300000n, length: 16, kind: 'file', path: '/nonexistent/blob', offset: 0 }]),
+    'EIO',
+    'v86 write_memory',
+  );
+});
+
+test('file and zero extents are streamed into guest memory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v86-file-'));
+  try {
+    // A 3 MiB blob read from file offset 4 KiB (its message lies in the third 1 MiB chunk), plus a zero extent.
+    const blob = Buffer.alloc(3 << 20, 0x41);
+    const msg = Buffer.from('VKEXEC-FILE-OK\n\0', 'latin1');
+    msg.copy(blob, (2 << 20) + 5);
+    writeFileSync(join(dir, 'blob'), blob);
+    const msgAddr = 0x400000 + (2 << 20) + 5 - 4096; // the file extent starts 4 KiB into the blob
+    const code = Uint8Array.from([
+      0xbe, ...le32(msgAddr), // movl $msg, %esi
+      0x66, 0xba, 0xf8, 0x03, 0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, // print loop as above
+      ...TAILS.halt,
+    ]);
+    const image = payloadImage(code, [
+      { addr: 0x400000n, length: (3 << 20) - 4096, kind: 'file', path: join(dir, 'blob'), offset: 4096 },
+      { addr: 0x800000n, length: 5 << 20, kind: 'zero' },
+    ]);
+    const out = await engine.boot(image, entry32, { expect: /VKEXEC-FILE-OK/, timeoutMs: 20000 });
+    assert.equal(out.status, 'matched', out.details.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('interactive: stdin reaches COM1, Ctrl-A x leaves', async () => {
+  // Echo COM1 input back: poll LSR.DR (0x3fd bit 0), read RBR (0x3f8), write it to THR.
+  const echo = [
+    0x66, 0xba, 0xfd, 0x03, // 0: movw $0x3fd, %dx
+    0xec, // 1: inb %dx, %al
+    0xa8, 0x01, // testb $1, %al
+    0x74, 0xfb, // jz 1b
+    0x66, 0xba, 0xf8, 0x03, // movw $0x3f8, %dx
+    0xec, // inb %dx, %al
+    0xee, // outb %al, %dx
+    0xeb, 0xef, // jmp 0b
+  ];
+  const engineUrl = new URL('../../../src/vm/engines/v86.js', import.meta.url).href;
+  const script = `
+    import { V86Engine } from ${JSON.stringify(engineUrl)};
+    const code = Uint8Array.from(${JSON.stringify(echo)});
+    const image = { ramSize: 64n << 20n, e820: [], extents: [{ addr: 0x100000n, length: code.length, kind: 'bytes', data: code }] };
+    const expect = process.argv[1] === 'expect' ? /VKEXEC-IN-OK/ : undefined;
+    const out = await new V86Engine().boot(image, { mode: 'protected32', entry: 0x100000n }, { timeoutMs: 20000, interactive: true, expect });
+    process.stdout.write('\\nOUTCOME ' + out.status + '\\n');`;
+  const run = (arg: string, input: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, arg], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+      setTimeout(() => child.stdin.write(input), 300);
+    });
+  assert.match(await run('expect', 'VKEXEC-IN-OK\n'), /OUTCOME matched/);
+  assert.match(await run('none', 'abc\x01x'), /OUTCOME poweroff/);
+});
+
+// A 32-bit boot protocol hand-off built here (not by the project's loaders): boot_params page with the
+// file's setup header, e820, command line and initrd; kernel's protected-mode part at its pref_address;
+// the stub's entry32_regs carry esi = boot_params (Documentation/arch/x86/boot.rst, 32-bit boot protocol).
+function bootProtocolImage(kernelPath: string, opts: { cmdline: string; initrd?: string; ramSize: bigint }): {
+  image: MemoryImage;
+  entry: bigint;
+} {
+  const fd = readFileSync(kernelPath);
+  const hdr = new SetupHeader(fd.subarray(0, 0x1000));
+  assert.ok(hdr.hasMagic, `${kernelPath} is not a bzImage`);
+  const zeroPage = new Uint8Array(4096);
+  const hdrEnd = 0x202 + fd[0x201]!; // the setup header ends where the jump at 0x200 lands
+  zeroPage.set(fd.subarray(0x1f1, hdrEnd), 0x1f1);
+  const bootParams = 0x10000;
+  const cmdlineAddr = 0x11000;
+  const load = Number(hdr.big('pref_address'));
+  const kernelOff = hdr.kern16Size;
+  writeField(zeroPage, SETUP_HEADER.type_of_loader, 0xff);
+  writeField(zeroPage, SETUP_HEADER.code32_start, load);
+  writeField(zeroPage, SETUP_HEADER.cmd_line_ptr, cmdlineAddr);
+  const extents: Extent[] = [];
+  let initrdExtent: Extent | undefined;
+  if (opts.initrd !== undefined) {
+    const size = statSync(opts.initrd).size;
+    const addr = 0x4000000;
+    writeField(zeroPage, SETUP_HEADER.ramdisk_image, addr);
+    writeField(zeroPage, SETUP_HEADER.ramdisk_size, size);
+    initrdExtent = { addr: BigInt(addr), length: size, kind: 'file', path: opts.initrd, offset: 0 };
+  }
+  // e820_entries at 0x1e8, e820_table at 0x2d0 (20 bytes each: u64 addr, u64 size, u32 type).
+  const e820: [bigint, bigint, number][] = [
+    [0n, 0x9fc00n, 1],
+    [0x9fc00n, 0x400n, 2],
+    [0xf0000n, 0x10000n, 2],
+    [0x100000n, opts.ramSize - 0x100000n, 1],
+  ];
+  const dv = new DataView(zeroPage.buffer);
+  zeroPage[0x1e8] = e820.length;
+  e820.forEach(([addr, size, type], i) => {
+    dv.setBigUint64(0x2d0 + 20 * i, addr, true);
+    dv.setBigUint64(0x2d0 + 20 * i + 8, size, true);
+    dv.setUint32(0x2d0 + 20 * i + 16, type, true);
+  });
+  extents.push(entry32RegsExtent({ esi: bootParams })); // ebx, ebp, edi stay 0 as the protocol asks
+  extents.push(bytesExtent(bootParams, zeroPage));
+  extents.push(bytesExtent(cmdlineAddr, Buffer.from(`${opts.cmdline}\0`, 'latin1')));
+  extents.push({ addr: BigInt(load), length: fd.length - kernelOff, kind: 'file', path: kernelPath, offset: kernelOff });
+  if (initrdExtent !== undefined) extents.push(initrdExtent);
+  extents.sort((a, b) => Number(a.addr - b.addr));
+  return {
+    image: { ramSize: opts.ramSize, e820: e820.map(([addr, size, type]) => ({ addr, size, type })), extents },
+    entry: BigInt(load),
+  };
+}
+
+test('an x86-64 bzImage entered at its 32-bit entry halts in verify_cpu: hang, pointing at qemu', async () => {
+  const kernel = need(
+    process.env['VKEXEC_KERNEL_AMD64'] ?? '/tmp/kern/shared/vmlinuz-amd64',
+    'apt-get download linux-image-6.1.0-*-amd64-unsigned; dpkg-deb -x *.deb x; cp x/boot/vmlinuz-* /tmp/kern/shared/vmlinuz-amd64',
+  );
+  const { image, entry } = bootProtocolImage(kernel, { cmdline: 'console=ttyS0', ramSize: 256n * MiB });
+  const out = await engine.boot(image, { mode: 'protected32', entry }, { timeoutMs: 30000 });
+  assert.equal(out.status, 'hang', out.details.join('\n'));
+  assert.match(out.details.join('\n'), /--engine qemu/);
+});
+
+test('SLOW (20-40 s): Debian 686 kernel via the 32-bit boot protocol reaches /init, which reboots', async () => {
+  const fetch686 =
+    'dpkg --add-architecture i386; apt-get update; apt-get download linux-image-6.1.0-<abi>-686:i386 ' +
+    '(see apt-cache depends linux-image-686:i386); dpkg-deb -x *.deb x; cp x/boot/vmlinuz-* /tmp/kern/686/vmlinuz-686';
+  const kernel = need(process.env['VKEXEC_KERNEL_686'] ?? '/tmp/kern/686/vmlinuz-686', fetch686);
+  const busybox = need(
+    process.env['VKEXEC_BUSYBOX_I386'] ?? '/tmp/kern/686/busybox-i386',
+    'apt-get download busybox-static:i386; dpkg-deb -x busybox-static_*_i386.deb bb; cp bb/bin/busybox /tmp/kern/686/busybox-i386',
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'v86-686-'));
+  try {
+    const root = join(dir, 'root');
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    copyFileSync(busybox, join(root, 'bin', 'busybox'));
+    chmodSync(join(root, 'bin', 'busybox'), 0o755);
+    writeFileSync(join(root, 'init'), '#!/bin/busybox sh\n/bin/busybox echo VKEXEC-INIT-OK\n/bin/busybox reboot -f\n');
+    chmodSync(join(root, 'init'), 0o755);
+    const initrd = join(dir, 'initrd.cpio');
+    try {
+      execFileSync('sh', ['-c', `cd '${root}' && find . | cpio -o -H newc --quiet > '${initrd}'`]);
+    } catch (err) {
+      assert.fail(`cannot run: building the initramfs failed (apt-get install cpio): ${(err as Error).message}`);
+    }
+    const { image, entry } = bootProtocolImage(kernel, {
+      cmdline: 'console=ttyS0 panic=-1 acpi=off',
+      initrd,
+      ramSize: 256n * MiB,
+    });
+    const out = await engine.boot(image, { mode: 'protected32', entry }, { timeoutMs: 120000 });
+    assert.equal(out.status, 'reboot', `${out.details.join('\n')}\n${out.consoleTail}`);
+    assert.match(out.consoleTail ?? '', /VKEXEC-INIT-OK/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
