@@ -9,7 +9,6 @@ import { probeKernelPath } from '../arch/x86/probe-kernel.js';
 import { makeDebug } from '../kexec/debug.js';
 import { myLoad } from '../kexec/my-load.js';
 import { readView } from '../vm/views.js';
-import { QemuEngine } from '../vm/engines/qemu.js';
 import { resolveMachineDir } from '../vm/store.js';
 import { type MachineArch } from '../vm/machine-config.js';
 import { machineExists, readState } from '../vm/machine.js';
@@ -40,6 +39,7 @@ interface BootOpts {
 async function ephemeralArch(engine: EngineOptions['engine']): Promise<MachineArch> {
   if (engine === 'v86') return 'i386';
   if (engine === 'qemu' || engine === 'verify') return 'x86_64';
+  const { QemuEngine } = await import('../vm/engines/qemu.js');
   const qemu = await new QemuEngine().unavailable({ mode: 'long64', entry: 0n });
   return qemu ? 'i386' : 'x86_64';
 }

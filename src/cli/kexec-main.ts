@@ -5,7 +5,7 @@
 import { KexecError, UsageError, strerror } from '../errno.js';
 import { makeDebug } from '../kexec/debug.js';
 import { concatCmdline, reuseCommandLine } from '../kexec/cmdline.js';
-import { LoadError, myLoad } from '../kexec/my-load.js';
+import { LoadError } from '../kexec/load-error.js';
 import { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } from '../vm/kexec-load.js';
 import { readView } from '../vm/views.js';
 import { crashkRes } from '../vm/machine-config.js';
@@ -14,8 +14,7 @@ import { CommandLineError, GetoptError } from './getopt.js';
 import { usage, versionText } from './usage.js';
 import type { Out } from './output.js';
 import { openMachine } from './machine-open.js';
-import { kernelKexec } from './exec.js';
-import { doKexecFileLoad, kexecFileUnload, FileLoadFallback } from './file-load.js';
+import { FileLoadFallback } from './file-load-fallback.js';
 
 export async function kexecMain(argv: readonly string[], out: Out): Promise<number> {
   let r: KexecRequest;
@@ -79,6 +78,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   try {
     if (r.unload) {
       if (useFile) {
+        const { kexecFileUnload } = await import('./file-load.js');
         const rc = kexecFileUnload(m.dir, r.crash, out);
         if (rc === 'fallback' && fallback) useFile = false;
         else if (rc === 'fallback') return efallback(out);
@@ -97,15 +97,20 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
       }
       if (useFile) {
         try {
-          result = doKexecFileLoad(m, r, cmdline, debug, out);
+          const { doKexecFileLoad } = await import('./file-load.js');
+          result = await doKexecFileLoad(m, r, cmdline, debug, out);
         } catch (e) {
           if (!(e instanceof FileLoadFallback)) throw e;
-          if (!fallback) return efallback(out);
-          if (e.reason) debug.print(`kexec_file_load: ${e.reason}; falling back to kexec_load`);
+          if (!fallback) {
+            if (e.cause) explain(e.cause, out);
+            return efallback(out);
+          }
+          debug.print(`kexec_file_load: ${e.reason}; falling back to kexec_load`);
           useFile = false;
         }
       }
       if (!useFile) {
+        const { myLoad } = await import('../kexec/my-load.js');
         const res = myLoad({
           type: r.type,
           kernelPath: r.operands[0]!,
@@ -121,6 +126,8 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
           entry32bit: r.entry32bit,
           realMode: r.realMode,
           argsMode: r.argsMode,
+          ...(r.coreHeaderType ? { coreHeaderType: r.coreHeaderType } : {}),
+          passMemmapCmdline: r.passMemmapCmdline,
           console: r.console,
           files: (p) => readView(m.state, p),
           debug,
@@ -137,6 +144,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   if (result !== 0) return result;
   if (r.exec || r.shutdown) {
     // kexec-tools without -l/-e loads and then reboots through shutdown, whose last step is `kexec -e`.
+    const { kernelKexec } = await import('./exec.js');
     return kernelKexec(m.dir, r, out);
   }
   return 0;

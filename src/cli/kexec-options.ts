@@ -90,7 +90,7 @@ export interface KexecRequest {
   entry32bit: boolean;
   argsMode: ArgsMode;
   console: { resetVga: boolean; consoleVga: boolean; consoleSerial: boolean; serialBase: number; serialBaud: number };
-  elf32CoreHeaders: boolean;
+  coreHeaderType: 'elf32' | 'elf64' | null;
   passMemmapCmdline: boolean;
   machine: string | null;
   json: boolean;
@@ -132,7 +132,7 @@ export function parseKexecArgs(argv: readonly string[]): KexecRequest {
     entry32bit: false,
     argsMode: 'elf',
     console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
-    elf32CoreHeaders: false,
+    coreHeaderType: null,
     passMemmapCmdline: false,
     machine: null,
     json: false,
@@ -234,10 +234,10 @@ export function parseKexecArgs(argv: readonly string[]): KexecRequest {
         break;
       }
       case 'arch:elf32-core-headers':
-        r.elf32CoreHeaders = true;
+        r.coreHeaderType = 'elf32';
         break;
       case 'arch:elf64-core-headers':
-        r.elf32CoreHeaders = false;
+        r.coreHeaderType = 'elf64';
         break;
       case 'arch:pass-memmap-cmdline':
         r.passMemmapCmdline = true;

@@ -45,7 +45,7 @@ function applyCrashkernel(state: MachineState, spec: string): void {
   const ram = systemRam(state.config.iomem).reduce((a, r) => a + r.end - r.start + 1n, 0n);
   try {
     const parsed = parseCrashkernel(spec.split(/\s+/).filter(Boolean), ram);
-    reserveCrashkernel(state.config.iomem, parsed);
+    reserveCrashkernel(state.config.iomem, parsed, state.config.arch);
   } catch (e) {
     if (e instanceof CrashkernelError) throw new UsageError(e.message, { hint: 'pick a size the machine has room for, e.g. --crashkernel 256M on 1G' });
     throw e;

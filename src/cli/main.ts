@@ -1,14 +1,11 @@
 // Entry point: `vkexec machine|boot|inspect|...` are subcommands (commander); anything else is the kexec
 // command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
 
-import { Command, CommanderError } from 'commander';
+// Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
 import { KexecError, UsageError } from '../errno.js';
 import { MachineDirError } from '../vm/store.js';
-import { kexecMain, explain } from './kexec-main.js';
-import { machineCommand, type GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './machine-cmd.js';
 import { makeOut, type Out } from './output.js';
-import { extraCommands } from './commands.js';
-import { VKEXEC_VERSION } from './usage.js';
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
 
@@ -28,6 +25,10 @@ function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: n
 }
 
 async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: Out): Promise<number> {
+  const { Command, CommanderError } = await import('commander');
+  const { machineCommand } = await import('./machine-cmd.js');
+  const { extraCommands } = await import('./commands.js');
+  const { VKEXEC_VERSION } = await import('./usage.js');
   let exitCode = 0;
   const program = new Command('vkexec')
     .version(VKEXEC_VERSION)
@@ -53,17 +54,18 @@ async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: O
 
 export async function main(argv: readonly string[]): Promise<number> {
   const { global, index } = findSubcommand(argv);
-  const out = makeOut(global.json || argv.includes('--json'));
+  const out = await makeOut(global.json || argv.includes('--json'));
   try {
     if (index >= 0) return await runSubcommand(argv, global, out);
+    const { kexecMain } = await import('./kexec-main.js');
     return await kexecMain(argv, out);
   } catch (e) {
-    return reportTopLevel(e, out);
+    return await reportTopLevel(e, out);
   }
 }
 
 /** The last line of defence: known failures get their message and hint; anything else is a bug report. */
-export function reportTopLevel(e: unknown, out: Out): number {
+export async function reportTopLevel(e: unknown, out: Out): Promise<number> {
   if (e instanceof MachineDirError) {
     out.err(`vkexec: ${e.message}`);
     out.hint(e.hint);
@@ -76,6 +78,7 @@ export function reportTopLevel(e: unknown, out: Out): number {
   }
   if (e instanceof KexecError) {
     out.err(`vkexec: ${e.rule} failed: ${e.message}`);
+    const { explain } = await import('./kexec-main.js');
     explain(e, out);
     return 255;
   }

@@ -1,7 +1,15 @@
 // Where vkexec talks to the user: kexec-tools' own messages verbatim, then vkexec's lines (prefixed
 // "vkexec:"), coloured only on a terminal that wants colour (NO_COLOR honoured), or JSON with --json.
 
-import chalk, { Chalk, type ChalkInstance } from 'chalk';
+/** The few styles vkexec uses; identity functions when colour is off, so chalk loads only for a terminal. */
+export interface Styles {
+  yellow(t: string): string;
+  cyan(t: string): string;
+  green(t: string): string;
+  red(t: string): string;
+  bold(t: string): string;
+}
+const plain: Styles = { yellow: (t) => t, cyan: (t) => t, green: (t) => t, red: (t) => t, bold: (t) => t };
 
 export interface Out {
   readonly json: boolean;
@@ -14,7 +22,7 @@ export interface Out {
   note(text: string): void;
   hint(text: string): void;
   emitJson(value: unknown): void;
-  c: ChalkInstance;
+  c: Styles;
 }
 
 export function wantsColor(stream: NodeJS.WriteStream): boolean {
@@ -28,9 +36,13 @@ export function spinnerAllowed(out: Out): boolean {
   return !out.json && out.color && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0;
 }
 
-export function makeOut(json: boolean): Out {
-  const color = wantsColor(process.stderr) && wantsColor(process.stdout);
-  const c = new Chalk({ level: color ? chalk.level || 1 : 0 });
+export async function makeOut(json: boolean): Promise<Out> {
+  const color = wantsColor(process.stderr);
+  let c = plain;
+  if (color) {
+    const { default: chalk, Chalk } = await import('chalk');
+    c = new Chalk({ level: chalk.level || 1 });
+  }
   return {
     json,
     color,

@@ -1,6 +1,6 @@
 // kexec-tools' usage() text, with the loaders vkexec implements and vkexec's own options after it.
 
-import { BOOTLOADER_VERSION } from '../loaders/elf-x86.js';
+import { KEXEC_TOOLS_VERSION as BOOTLOADER_VERSION } from '../kexec/version.js';
 
 export const VKEXEC_VERSION = '0.1.0';
 

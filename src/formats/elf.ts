@@ -344,7 +344,10 @@ export class ElfFile {
     const cls = header.class;
     const sizes = STRUCT_SIZE[cls];
 
-    // The section header table comes first: PN_XNUM and the extended e_shnum/e_shstrndx live in section 0.
+    // Program headers first (the usual reason a truncated file fails), unless their count lives in section 0.
+    let phdrs = header.phnum === PN_XNUM ? [] : parseProgramHeaders(view, size, cls, header.phoff, header.phnum, header.phentsize);
+
+    // Section 0 carries the extended e_phnum, e_shnum and e_shstrndx (gABI "extended numbering").
     const rawShnum = readNum(view, 0, EHDR[cls].e_shnum);
     const rawShstrndx = readNum(view, 0, EHDR[cls].e_shstrndx);
     let shnum = rawShnum;
@@ -365,9 +368,9 @@ export class ElfFile {
     if (phnum === PN_XNUM) {
       if (!section0) throw new ElfFormatError('e_phnum is PN_XNUM (0xffff) but there is no section 0 holding the real count');
       phnum = section0.info;
+      phdrs = parseProgramHeaders(view, size, cls, header.phoff, phnum, header.phentsize);
     }
 
-    const phdrs = parseProgramHeaders(view, size, cls, header.phoff, phnum, header.phentsize);
     const shdrTable = checkTable(size, header.shoff, shnum, sizes.shdr, 'section header table', 'e_shoff', 'e_shnum');
     const phdrTable = phnum > 0 ? { start: header.phoff, end: header.phoff + BigInt(phnum * sizes.phdr) } : undefined;
     if (shnum > 0 && header.shoff < BigInt(sizes.ehdr)) {

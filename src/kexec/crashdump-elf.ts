@@ -63,7 +63,7 @@ function put(view: DataView, base: number, f: ElfField, value: bigint | number):
 }
 
 /** The phdr as stored in a header of class `cls` (fields truncated to 32 bits for ELF32). */
-export function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
+function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
   const w = cls === 32 ? 32 : 64;
   return { ...p, offset: mask(p.offset, w), vaddr: mask(p.vaddr, w), paddr: mask(p.paddr, w), filesz: mask(p.filesz, w), memsz: mask(p.memsz, w), align: mask(p.align, w) };
 }

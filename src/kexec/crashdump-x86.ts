@@ -123,10 +123,11 @@ function segregateLowmemRegion(ranges: MemoryRange[], lowmemLimit: bigint): void
  */
 function excludeRegion(ranges: MemoryRange[], start: bigint, end: bigint): void {
   let split: { at: number; range: MemoryRange } | null = null;
-  ranges.forEach((r, i) => {
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
     const mstart = r.start;
     const mend = r.end;
-    if (!(start < mend && end > mstart)) return;
+    if (!(start < mend && end > mstart)) continue;
     if (start !== mstart && end !== mend) {
       r.end = start - 1n;
       split = { at: i + 1, range: { start: end + 1n, end: mend, type: RANGE.RAM } };
@@ -135,13 +136,12 @@ function excludeRegion(ranges: MemoryRange[], start: bigint, end: bigint): void 
     } else {
       r.start = end + 1n;
     }
-  });
+  }
   if (split === null) return;
   if (ranges.length === CRASH_MAX_MEMORY_RANGES) {
     throw new LoadFailed('Error: Number of crash memory ranges excedeed the max limit', `/proc/iomem lists over ${CRASH_MAX_MEMORY_RANGES} ranges; simplify the machine's memory map`);
   }
-  const s: { at: number; range: MemoryRange } = split;
-  ranges.splice(s.at, 0, s.range);
+  ranges.splice(split.at, 0, split.range);
 }
 
 /** get_backup_area: the first RAM range ending at or below 0xa0000, else the default [0, 640 KiB). */

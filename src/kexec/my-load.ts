@@ -7,6 +7,7 @@ import { KexecError, UsageError, strerror } from '../errno.js';
 import { decompressKernelFile } from '../formats/compress.js';
 import { FILE_TYPES, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/registry.js';
 import { type LoadRequest, LoadFailed } from '../loaders/file-type.js';
+import { NoCrashKernelSegment } from './crashdump-x86.js';
 import type { MachineArch } from '../vm/machine-config.js';
 import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kexec-load.js';
 import type { Kimage } from '../vm/kimage.js';
@@ -42,6 +43,8 @@ export interface MyLoadOptions {
   entry32bit: boolean;
   realMode: boolean;
   argsMode: LoadRequest['argsMode'];
+  coreHeaderType?: LoadRequest['coreHeaderType'];
+  passMemmapCmdline?: boolean;
   console: PurgatoryConsole;
   files: SystemFiles;
   debug: Debug;
@@ -150,6 +153,8 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     entry32bit: o.entry32bit,
     realMode: o.realMode,
     argsMode: o.argsMode,
+    ...(o.coreHeaderType ? { coreHeaderType: o.coreHeaderType } : {}),
+    passMemmapCmdline: Boolean(o.passMemmapCmdline),
     console: o.console,
     files: o.files,
     debug: o.debug,
@@ -159,11 +164,12 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     layout = chosen.load(req, info);
   } catch (e) {
     if (e instanceof LoadFailed) {
-      const noCrash = e.reason.startsWith('No crash kernel segment found');
+      const noCrash = e instanceof NoCrashKernelSegment;
       throw new LoadError([e.reason, ...(noCrash ? [] : [`Cannot load ${o.kernelPath}`])], noCrash ? 254 : 255, e.hint);
     }
     throw e;
   }
+  for (const line of layout.stdout ?? []) process.stdout.write(line + '\n');
   for (const s of info.segments) {
     if (!info.validMemoryRange(s.mem, s.mem + s.memsz - 1n)) {
       throw new LoadError([`Invalid memory segment ${ptr(s.mem)} - ${ptr(s.mem + s.memsz)}`], 255, "the segment is not inside the machine's RAM");

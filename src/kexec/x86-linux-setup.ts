@@ -134,3 +134,8 @@ export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array
   addSetupData(info, realMode, SETUP_RNG_SEED, randomBytes(32));
   setBp(realMode, 'acpi_rsdp_addr', 0n);
 }
+
+/** setup_e820's choice: a panic kernel gets the crash map, unless --pass-memmap-cmdline passes it on the command line. */
+export function handoverRanges(info: KexecInfo, crash: boolean, passMemmapCmdline: boolean | undefined): readonly MemoryRange[] {
+  return crash && !passMemmapCmdline && info.crashRanges ? info.crashRanges : info.memoryRanges;
+}

@@ -9,7 +9,7 @@ import { hx } from '../kexec/debug.js';
 import type { KexecInfo } from '../kexec/kexec-info.js';
 import { ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
-import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters } from '../kexec/x86-linux-setup.js';
+import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
 import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
@@ -57,10 +57,12 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
     throw new LoadFailed("BzImage is not relocatable. Can't be used as capture kernel.", 'build the capture kernel with CONFIG_RELOCATABLE');
   }
   let backup: LoadedLayout['backup'];
+  let stdout: string[] = [];
   if (req.crash) {
     const crash = loadCrashdumpSegments(info, req, cmdline);
     cmdline = crash.cmdline;
     backup = crash.backup;
+    stdout = crash.stdout;
   }
   const line = cmdlineBytes(cmdline);
   if (protocol >= 0x0206 && line.length > h.num('cmdline_size')) {
@@ -104,8 +106,8 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
   setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, false);
   setEntry32Regs(p, { eax: 0, ebx: 0, ecx: 0, edx: 0, esi: Number(setupBase), edi: 0, esp: Number(p.symbolAddr('stack_end')), ebp: 0, eip: Number(addr) });
   setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
-  setupLinuxSystemParameters(info, realMode, req.crash ? info.crashRanges ?? info.memoryRanges : info.memoryRanges);
-  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr, backup };
+  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr, backup, stdout };
 }
 
 export const bzImageFileType: KexecFileType = {

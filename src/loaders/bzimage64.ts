@@ -8,7 +8,7 @@ import type { Debug } from '../kexec/debug.js';
 import { hx } from '../kexec/debug.js';
 import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
-import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters } from '../kexec/x86-linux-setup.js';
+import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
 import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 import { loadBzImage32 } from './bzimage.js';
@@ -55,10 +55,12 @@ function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
   }
   let cmdline = req.cmdline;
   let backup: LoadedLayout['backup'];
+  let stdout: string[] = [];
   if (req.crash) {
     const crash = loadCrashdumpSegments(info, req, cmdline);
     cmdline = crash.cmdline;
     backup = crash.backup;
+    stdout = crash.stdout;
   }
   const line = cmdlineBytes(cmdline);
   if (line.length > h.num('cmdline_size')) {
@@ -88,8 +90,8 @@ function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
   setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, true);
   setEntry64Regs(p, { rbx: 0n, rsi: setupBase, rip: addr + 0x200n, rsp: p.symbolAddr('stack_end') });
   setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
-  setupLinuxSystemParameters(info, realMode, req.crash ? info.crashRanges ?? info.memoryRanges : info.memoryRanges);
-  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr + 0x200n, backup };
+  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr + 0x200n, backup, stdout };
 }
 
 export const bzImage64FileType: KexecFileType = {

@@ -10,8 +10,9 @@ import type { Debug } from '../kexec/debug.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
-import { COMMAND_LINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters } from '../kexec/x86-linux-setup.js';
+import { COMMAND_LINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
 import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
+import { KEXEC_TOOLS_VERSION } from '../kexec/version.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 
 /** sizeof(struct x86_linux_param_header), packed: where the faked header's command line starts. */
@@ -24,7 +25,7 @@ const EBN_BOOTLOADER_NAME = 1;
 const EBN_BOOTLOADER_VERSION = 2;
 const EBN_COMMAND_LINE = 4;
 const BOOTLOADER = 'kexec';
-export const BOOTLOADER_VERSION = '2.0.32';
+const BOOTLOADER_VERSION = KEXEC_TOOLS_VERSION;
 
 /** build_elf_exec_info: an executable ELF with program headers and no interpreter; null with the reason. */
 function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
@@ -140,16 +141,18 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   writeField(hdr, SETUP_HEADER.initrd_addr_max, 0x37ffffff);
   writeField(hdr, SETUP_HEADER.cmdline_size, COMMAND_LINE_SIZE);
   let backup: LoadedLayout['backup'];
+  let stdout: string[] = [];
   if (req.crash) {
     const crash = loadCrashdumpSegments(info, req, cmdline);
     cmdline = crash.cmdline;
     backup = crash.backup;
+    stdout = crash.stdout;
   }
   setupLinuxBootloaderParameters(info, hdr, paramBase, FAKED_CMDLINE_OFFSET, cmdlineBytes(cmdline), req.initrd, false);
-  setupLinuxSystemParameters(info, hdr, req.crash ? info.crashRanges ?? info.memoryRanges : info.memoryRanges);
+  setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline));
   if (long64) setEntry64Regs(p, { rbx: 0n, rsi: paramBase, rip: entry, rsp: p.symbolAddr('stack_end') });
   else setEntry32Regs(p, { ebx: 0, esi: Number(paramBase), eip: Number(entry), esp: Number(p.symbolAddr('stack_end')) });
-  return { purgatory: p, kernelAddr: entry, bootParamsAddr: paramBase, kernelEntry: entry, backup };
+  return { purgatory: p, kernelAddr: entry, bootParamsAddr: paramBase, kernelEntry: entry, backup, stdout };
 }
 
 function u32(v: bigint): Uint8Array {

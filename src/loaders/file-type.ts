@@ -40,6 +40,8 @@ export interface LoadedLayout {
   bootParamsAddr: bigint | null;
   /** The address the purgatory jumps to. */
   kernelEntry: bigint;
+  /** Lines kexec-tools prints on stdout while loading (add_memmap notes for a panic kernel). */
+  stdout?: string[];
   /** Crash loads: backup region handled by the purgatory. */
   backup?: { srcStart: bigint; srcSize: bigint; start: bigint };
 }

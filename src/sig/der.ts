@@ -53,8 +53,12 @@ export function isContext(n: Node | undefined, num: number): n is TaggedNode {
 
 /** The children of a constructed node; EBADMSG when the node is primitive. */
 export function children(n: Node, rule: string, what: string): Node[] {
-  if (!n.idBlock.isConstructed) throw badmsg(rule, `${what}: expected a constructed element`);
-  return (n.valueBlock as unknown as { value: Node[] }).value;
+  const v = (n.valueBlock as unknown as { value?: unknown }).value;
+  // asn1js keeps e.g. a constructed-encoded string's value as text; only a list of elements is structure.
+  if (!n.idBlock.isConstructed || !Array.isArray(v) || !v.every((c) => typeof c === 'object' && c !== null && 'idBlock' in c)) {
+    throw badmsg(rule, `${what}: expected a constructed element`);
+  }
+  return v as Node[];
 }
 
 /** The element's full encoding (tag, length, content). */

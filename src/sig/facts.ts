@@ -29,7 +29,10 @@ export interface SignerFacts {
   signingTime: string | undefined;
   /** Subjects from the signer upwards through certificates in the message. */
   chain: string[];
-  /** The name a trusted key must carry to anchor this chain: the top certificate's issuer. */
+  /**
+   * What a trusted keyring must hold for this signer: the issuer of the top certificate in the message, or,
+   * when the message carries no certificate for the signer, that signing certificate itself.
+   */
   anchor: string | undefined;
 }
 
@@ -67,14 +70,14 @@ export function signerFacts(msg: Pkcs7Message): SignerFacts[] {
     return {
       index: s.index,
       subject: signer?.subject,
-      issuer: signer?.issuer,
+      issuer: signer?.issuer ?? (s.sid.kind === 'issuerAndSerial' ? s.sid.issuerText : undefined),
       serial: signer?.serial ?? (s.sid.kind === 'issuerAndSerial' ? s.sid.serial : undefined),
       sid: describeSid(s),
       digestAlgorithm: s.hashAlgo ?? s.hashOid,
       signatureAlgorithm: s.pkeyAlgo,
       signingTime: s.signingTime?.toISOString(),
       chain,
-      anchor: top?.issuer,
+      anchor: top ? top.issuer : `the signing certificate (${describeSid(s)})`,
     };
   });
 }

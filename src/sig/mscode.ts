@@ -3,7 +3,7 @@
 
 import { KexecError } from '../errno.js';
 import { UNIV, badmsg, children, content, decodeBer, isUniversal, oidOf } from './der.js';
-import { HASH_OIDS, HASH_SIZES, OID, isRegisteredOid, type HashName } from './oids.js';
+import { HASH_OIDS, OID, isRegisteredOid, type HashName } from './oids.js';
 
 export const RULE_MSCODE = 'mscode_parse';
 
@@ -51,8 +51,4 @@ export function mscode_parse(element: Uint8Array, opts: MsCodeOptions = {}): MsC
   const digestAlgo = digestAlgoFor(digestOid, opts);
   if (!isUniversal(digestNode, UNIV.OCTET_STRING) || digestNode.idBlock.isConstructed) throw badmsg(RULE_MSCODE, 'DigestInfo digest is not an OCTET STRING');
   return { contentType, digestAlgo, digestOid, digest: content(digestNode) };
-}
-
-export function digestLengthMatches(m: MsCode): boolean {
-  return m.digest.length === HASH_SIZES[m.digestAlgo];
 }

@@ -12,7 +12,7 @@ import {
 } from './der.js';
 import type { Keyrings } from './keyring.js';
 import { HASH_OIDS, HASH_SIZES, NODE_HASHES, OID, PKCS7_PKEY_ALGOS, type HashName } from './oids.js';
-import { publicKeyVerify, x509_cert_parse, type PkeyAlgo, type X509Cert } from './x509.js';
+import { formatName, publicKeyVerify, x509_cert_parse, type PkeyAlgo, type X509Cert } from './x509.js';
 
 export const RULE_PKCS7_PARSE = 'pkcs7_parse_message';
 export const RULE_PKCS7_VERIFY = 'pkcs7_verify';
@@ -49,7 +49,7 @@ export interface SignedInfo {
   index: number;
   version: number;
   /** issuerAndSerialNumber (version 1) or subjectKeyIdentifier (version 3). */
-  sid: { kind: 'issuerAndSerial'; issuer: Uint8Array; serial: string } | { kind: 'skid'; skid: string };
+  sid: { kind: 'issuerAndSerial'; issuer: Uint8Array; issuerText: string; serial: string } | { kind: 'skid'; skid: string };
   /** auth_ids[0]: the key ID the kernel looks the signer up by. */
   authId: string;
   hashAlgo: HashName | undefined;
@@ -123,7 +123,13 @@ function parseSignedInfo(n: Node, msg: Pkcs7Message, index: number, opts: Pkcs7O
   if (isUniversal(sidNode, UNIV.SEQUENCE)) {
     const [issuer, serial] = children(sidNode, RULE_PKCS7_PARSE, what);
     if (!isUniversal(issuer, UNIV.SEQUENCE) || !isUniversal(serial, UNIV.INTEGER)) throw badmsg(RULE_PKCS7_PARSE, `${what}: bad issuerAndSerialNumber`);
-    sid = { kind: 'issuerAndSerial', issuer: content(issuer), serial: toHex(content(serial)) };
+    let issuerText: string;
+    try {
+      issuerText = formatName(issuer);
+    } catch {
+      issuerText = toHex(content(issuer)); // the kernel compares the raw bytes and never reads the Name
+    }
+    sid = { kind: 'issuerAndSerial', issuer: content(issuer), issuerText, serial: toHex(content(serial)) };
   } else if (isContext(sidNode, 0) && !sidNode.idBlock.isConstructed) {
     sid = { kind: 'skid', skid: toHex(content(sidNode)) };
   } else {
@@ -281,7 +287,7 @@ function parseSignedData(sd: Node, msg: Pkcs7Message, opts: Pkcs7Options): void 
 // ---- pkcs7_verify -------------------------------------------------------------------------------------------
 
 export function describeSid(s: SignedInfo): string {
-  return s.sid.kind === 'skid' ? `subjectKeyIdentifier ${s.sid.skid}` : `serial ${s.sid.serial}`;
+  return s.sid.kind === 'skid' ? `subjectKeyIdentifier ${s.sid.skid}` : `serial ${s.sid.serial} issued by "${s.sid.issuerText}"`;
 }
 
 /** What a signer info's signature covers: the authenticated attributes if present, else the content. */

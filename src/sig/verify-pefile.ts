@@ -10,7 +10,7 @@ import { parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from
 import {
   pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper,
   WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
-  type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
+  type DigestLayout, type PeDigestAlgo, type WinCertificate,
 } from './authenticode.js';
 import { definiteLength, toHex } from './der.js';
 import {
@@ -69,15 +69,27 @@ function view_content(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
   return mscode_parse(msg.dataElement, opts);
 }
 
+/** Image digests by algorithm, each computed once per verification (the layout is the same every pass). */
+type DigestOf = (algo: PeDigestAlgo) => Buffer;
+
+function memoDigests(image: Uint8Array, layout: DigestLayout): DigestOf {
+  const done = new Map<PeDigestAlgo, Buffer>();
+  return (algo) => {
+    let d = done.get(algo);
+    if (!d) done.set(algo, (d = pefile_digest_pe_contents(image, layout, algo)));
+    return d;
+  };
+}
+
 /** Fills the digest facts when they can be had; never throws (used on failure paths too). */
-function noteDigests(report: PeSignatureReport, image: Uint8Array, layout: DigestLayout, msg: Pkcs7Message | undefined, opts: Pkcs7Options): void {
+function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Message | undefined, opts: Pkcs7Options): void {
   try {
-    report.imageSha256 ??= pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
+    report.imageSha256 ??= digestOf('sha256').toString('hex');
     if (!msg || report.expectedDigest !== undefined) return;
     const m = view_content(msg, opts);
     report.digestAlgorithm = m.digestAlgo;
     report.expectedDigest = toHex(m.digest);
-    report.computedDigest = pefile_digest_pe_contents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
+    report.computedDigest = digestOf(m.digestAlgo as PeDigestAlgo).toString('hex');
     report.digestMatches = report.computedDigest === report.expectedDigest;
   } catch (e) {
     if (!(e instanceof KexecError)) throw e;
@@ -92,6 +104,7 @@ function verify_pefile_signature(
   keyrings: Keyrings,
   opts: VerifyPefileOptions,
   report: PeSignatureReport,
+  digestOf: DigestOf,
 ): TrustMatch {
   const ctx = pefile_parse_binary(image);
   const stripped = pefile_strip_sig_wrapper(image, ctx);
@@ -105,20 +118,20 @@ function verify_pefile_signature(
   try {
     trust = verify_pkcs7_message_sig(msg, undefined, keys, label, 'kexec-pe', keyrings);
   } finally {
-    noteDigests(report, image, ctx, msg, opts);
+    noteDigests(report, digestOf, msg, opts);
   }
   const mscode = view_content(msg, opts);
-  pefile_digest_pe(image, ctx, mscode, report);
+  pefile_digest_pe(mscode, report, digestOf);
   return trust;
 }
 
 /** pefile_digest_pe: digest size check, hash, compare. */
-function pefile_digest_pe(image: Uint8Array, ctx: PefileContext, mscode: MsCode, report: PeSignatureReport): void {
+function pefile_digest_pe(mscode: MsCode, report: PeSignatureReport, digestOf: DigestOf): void {
   if (mscode.digest.length !== HASH_SIZES[mscode.digestAlgo]) {
     throw new KexecError('EBADMSG', 'pefile_digest_pe', `Digest size mismatch: the signature's ${mscode.digestAlgo} image digest is ${mscode.digest.length} bytes, not ${HASH_SIZES[mscode.digestAlgo]}`,
       { hint: 'sign the image again with sbsign or pesign' });
   }
-  const computed = pefile_digest_pe_contents(image, ctx, mscode.digestAlgo as PeDigestAlgo);
+  const computed = digestOf(mscode.digestAlgo as PeDigestAlgo);
   if (!computed.equals(mscode.digest)) {
     const who = report.signers[0]?.subject ?? 'the signer';
     throw new KexecError('EKEYREJECTED', 'pefile_digest_pe',
@@ -129,9 +142,9 @@ function pefile_digest_pe(image: Uint8Array, ctx: PefileContext, mscode: MsCode,
 
 function hintFor(e: KexecError, report: PeSignatureReport): string | undefined {
   if (e.errno !== 'ENOKEY') return undefined;
-  const anchor = report.signers[0]?.anchor;
-  const ca = anchor ? `the CA certificate "${anchor}"` : 'the signing CA certificate';
-  return `no trusted keyring holds ${ca}; add it to the machine's secondary (or platform) keyring`;
+  const signer = report.signers[0];
+  const needed = !signer?.anchor ? 'the signing CA certificate' : signer.subject ? `the CA certificate "${signer.anchor}"` : signer.anchor;
+  return `no trusted keyring holds ${needed}; add it to the machine's secondary (or platform) keyring`;
 }
 
 /**
@@ -146,7 +159,8 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
     report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
     const ctx = pefile_parse_binary(image);
     // A forbidden image hash (UEFI dbx, mirrored as "bin:" entries) refuses the image whatever signs it.
-    noteDigests(report, image, ctx, undefined, opts);
+    const digestOf = memoDigests(image, ctx);
+    noteDigests(report, digestOf, undefined, opts);
     if (report.imageSha256 && keyrings.isHashBlacklisted('bin', report.imageSha256)) {
       report.imageBlacklisted = true;
       throw new KexecError('EKEYREJECTED', RULE_BIN_BLACKLIST, `the image's SHA-256 Authenticode hash is blacklisted (bin:${report.imageSha256})`, {
@@ -154,7 +168,7 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
       });
     }
     report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) =>
-      verify_pefile_signature(image, keys, label, keyrings, opts, report),
+      verify_pefile_signature(image, keys, label, keyrings, opts, report, digestOf),
     );
     report.ok = true;
     return report;
@@ -263,7 +277,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     try {
       const sections = readSectionTable(image, pe);
       d.sections = sections.map(({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }) => ({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }));
-      layout = { pe, sections, certsSize: pe.certDirent.virtualAddress ? pe.certDirent.size : 0 };
+      layout = { pe, sections, certsSize: pe.certDirent.size };
       d.digestRanges = pefile_digest_ranges(image, layout);
       d.imageSha256 = pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
     } catch (e) {

@@ -67,6 +67,11 @@ interface ParsedName {
   email: string | undefined;
 }
 
+/** A Name as "CN=..., O=..."; EBADMSG when it is not a well-formed Name. */
+export function formatName(n: Node, what = 'Name'): string {
+  return parseName(n, what).text;
+}
+
 function parseName(n: Node, what: string): ParsedName {
   if (!isUniversal(n, UNIV.SEQUENCE)) throw badmsg(RULE_X509, `${what}: Name is not a SEQUENCE`);
   const parts: string[] = [];
@@ -275,9 +280,4 @@ function x509_check_for_self_signed(cert: X509Cert, source: string): void {
     });
   }
   cert.selfSigned = true;
-}
-
-/** One description line, like the kernel's key description "<name>: <skid or id>". */
-export function describeCert(c: X509Cert): string {
-  return `${c.subjectName || c.subject}: ${c.skid ?? c.id}`;
 }

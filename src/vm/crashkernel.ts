@@ -4,10 +4,9 @@
 import { type Resource, insertResource, systemRam } from './iomem.js';
 import { memparse, MiB, GiB } from './machine-config.js';
 
-/** x86: CRASH_ALIGN is 16 MiB; the low reservation must sit below 4 GiB (CRASH_ADDR_LOW_MAX on x86_64). */
+/** x86: CRASH_ALIGN is 16 MiB. CRASH_ADDR_LOW_MAX/HIGH_MAX: 4 GiB and 64 TiB on x86_64, both 512 MiB on x86_32. */
 const CRASH_ALIGN = 16n * MiB;
-const CRASH_ADDR_LOW_MAX = 4n * GiB;
-const CRASH_ADDR_HIGH_MAX = 1n << 46n;
+const LIMITS = { x86_64: { low: 4n * GiB, high: 1n << 46n }, i386: { low: 512n * MiB, high: 512n * MiB } } as const;
 /** DEFAULT_CRASH_KERNEL_LOW_SIZE on x86_64 (swiotlb is not modelled, so the 256 MiB floor applies). */
 const DEFAULT_LOW_SIZE = 256n * MiB;
 
@@ -108,7 +107,9 @@ function allocTopDown(iomem: Resource[], size: bigint, min: bigint, max: bigint)
  * Reserves the crash kernel region(s) in the resource tree ("Crash kernel" under System RAM), as
  * reserve_crashkernel does at boot. Returns the reserved [start, end] pairs.
  */
-export function reserveCrashkernel(iomem: Resource[], spec: CrashkernelSpec): Resource[] {
+export function reserveCrashkernel(iomem: Resource[], spec: CrashkernelSpec, arch: 'x86_64' | 'i386' = 'x86_64'): Resource[] {
+  const CRASH_ADDR_LOW_MAX = LIMITS[arch].low;
+  const CRASH_ADDR_HIGH_MAX = LIMITS[arch].high;
   const made: Resource[] = [];
   let base: bigint | null;
   if (spec.offset !== null) {
@@ -126,7 +127,7 @@ export function reserveCrashkernel(iomem: Resource[], spec: CrashkernelSpec): Re
   } else {
     base = allocTopDown(iomem, spec.size, CRASH_ALIGN, CRASH_ADDR_LOW_MAX);
     // reserve_crashkernel falls back to high memory when no low block fits and ,high was not asked for.
-    if (base === null) base = allocTopDown(iomem, spec.size, CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX);
+    if (base === null && CRASH_ADDR_HIGH_MAX > CRASH_ADDR_LOW_MAX) base = allocTopDown(iomem, spec.size, CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX);
   }
   if (base === null) throw new CrashkernelError(`crashkernel reservation failed - No suitable area found (${spec.size >> 20n} MiB)`);
   const main: Resource = { start: base, end: base + spec.size - 1n, name: 'Crash kernel', children: [] };

@@ -12,14 +12,15 @@ import {
   defaultSysctls,
 } from './machine-config.js';
 import type { Kimage } from './kimage.js';
+import type { SerializedKeyrings } from '../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, blobPath, collectBlobs } from './store.js';
 
 export interface MachineState {
   version: 1;
   config: MachineConfig;
   sysctl: Sysctls;
-  /** Keyrings by name; each a list of entries as src/sig/keyring.ts serialises them. */
-  keyrings: Record<string, unknown[]>;
+  /** The kernel's keyrings as src/sig/keyring.ts serialises them; null until a key is added. */
+  keyrings: SerializedKeyrings | null;
   images: { normal: Kimage | null; crash: Kimage | null };
 }
 
@@ -39,7 +40,7 @@ export function defaultConfig(): MachineConfig {
 }
 
 export function newState(config: MachineConfig): MachineState {
-  return { version: 1, config, sysctl: defaultSysctls(), keyrings: {}, images: { normal: null, crash: null } };
+  return { version: 1, config, sysctl: defaultSysctls(), keyrings: null, images: { normal: null, crash: null } };
 }
 
 export function machineExists(dir: string): boolean {
@@ -146,7 +147,7 @@ function validateState(raw: unknown, dir: string): string | null {
   const s = raw.sysctl;
   if (!isObj(s) || (s.kexec_load_disabled !== 0 && s.kexec_load_disabled !== 1)) return 'sysctl.kexec_load_disabled is invalid';
   if (typeof s.kexec_load_limit_panic !== 'number' || typeof s.kexec_load_limit_reboot !== 'number') return 'sysctl load limits are invalid';
-  if (!isObj(raw.keyrings)) return 'keyrings is missing';
+  if (raw.keyrings !== null && !isObj(raw.keyrings)) return 'keyrings is not an object';
   const imgs = raw.images;
   if (!isObj(imgs)) return 'images is missing';
   return validateImage(imgs.normal ?? null, 'images.normal', dir) ?? validateImage(imgs.crash ?? null, 'images.crash', dir);

@@ -4,14 +4,15 @@
 // is unchanged is not fetched again. Needs apt-get, apt-cache, dpkg, dpkg-deb and network access to Debian's
 // archive the first time; exits non-zero with a message saying what failed otherwise.
 //
-// To add a fixture: add a package to PACKAGES (if it needs a new .deb) and an entry to FIXTURES whose build()
-// returns the bytes to store; the manifest and the cache check follow from the table. Planned: a ~1 MiB plain
+// To add a fixture: add a package to PACKAGES (if it needs a new .deb) and an entry to FIXTURES, either
+// {pkg, member} (a file from a .deb) or {inputs, recipe, build(paths)} (bytes made from earlier fixtures; the
+// recipe string names how, so a changed recipe rebuilds); the manifest and the cache check follow from the table. Planned: a ~1 MiB plain
 // initrd (pattern data for placement tests) and a kdump capture initramfs whose /init saves /proc/vmcore's ELF
 // header and reboots.
 
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
@@ -49,11 +50,62 @@ const FIXTURES = [
   { name: 'vmlinuz-686', pkg: 'kernel-686', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'busybox-amd64', pkg: 'busybox-amd64', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
-  { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], build: busyboxInitramfs('busybox-amd64') },
-  { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], build: busyboxInitramfs('busybox-i386') },
+  { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
+  { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
+  // The amd64 kernel's payload decompressed by xz-utils (independent of our decoder): vmlinux ELF + relocs.
+  { name: 'vmlinux-amd64', inputs: ['vmlinuz-amd64-unsigned'], ...vmlinuxOf('vmlinuz-amd64-unsigned') },
+  // That vmlinux compressed as arch/x86/boot/compressed/Makefile does for each CONFIG_KERNEL_* choice
+  // (scripts/Makefile.lib cmd_gzip, cmd_bzip2_with_size, ...): the size trailer of size_append included.
+  // lz4: 6.1's `lz4 -l -c1 stdin stdout` is refused by lz4 1.9.4's CLI; later kernels' `lz4 -l -9 - -` is used.
+  { name: 'payload-amd64.gzip', inputs: ['vmlinux-amd64'], ...kernelPayload('vmlinux-amd64', 'gzip', ['-n', '-f', '-9'], false) },
+  { name: 'payload-amd64.bzip2', inputs: ['vmlinux-amd64'], ...kernelPayload('vmlinux-amd64', 'bzip2', ['-9'], true) },
+  { name: 'payload-amd64.lzma', inputs: ['vmlinux-amd64'], ...kernelPayload('vmlinux-amd64', 'lzma', ['-9'], true) },
+  { name: 'payload-amd64.lz4', inputs: ['vmlinux-amd64'], ...kernelPayload('vmlinux-amd64', 'lz4', ['-l', '-9', '-', '-'], true) },
+  { name: 'payload-amd64.zstd', inputs: ['vmlinux-amd64'], ...kernelPayload('vmlinux-amd64', 'zstd', ['-22', '--ultra', '-q'], true) },
 ];
 
+/** Debian packages of the tools the built fixtures run (CI installs them). */
+const TOOL_PACKAGES = { gzip: 'gzip', bzip2: 'bzip2', lzma: 'xz-utils', xz: 'xz-utils', lz4: 'lz4', zstd: 'zstd' };
+
+function tool(cmd, args, input) {
+  const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 30 });
+  if (r.error) throw new FixtureError(`cannot run ${cmd}: ${r.error.message} (apt-get install ${TOOL_PACKAGES[cmd] ?? cmd})`);
+  if (r.status !== 0) throw new FixtureError(`\`${cmd} ${args.join(' ')}\` failed (exit ${r.status}): ${r.stderr.toString().trim()}`);
+  return r.stdout;
+}
+
+/** Boot protocol 2.08+: the payload sits payload_offset bytes into the protected-mode code; xz-utils decodes it. */
+function vmlinuxOf(bzImage) {
+  return {
+    recipe: 'xz -dc of the payload without its 4-byte size trailer',
+    build: (paths) => {
+      const k = readFileSync(paths[bzImage]);
+      const start = ((k[0x1f1] || 4) + 1) * 512 + k.readUInt32LE(0x248);
+      const payload = k.subarray(start, start + k.readUInt32LE(0x24c));
+      return tool('xz', ['-dc'], payload.subarray(0, payload.length - 4));
+    },
+  };
+}
+
+function kernelPayload(input, cmd, args, sizeAppend) {
+  return {
+    recipe: `${cmd} ${args.join(' ')}${sizeAppend ? ' + size_append' : ''}`,
+    build: (paths) => {
+      const data = readFileSync(paths[input]);
+      const compressed = tool(cmd, args, data);
+      if (!sizeAppend) return compressed;
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE(data.length);
+      return Buffer.concat([compressed, size]);
+    },
+  };
+}
+
 class FixtureError extends Error {}
+
+function sha256(b) {
+  return createHash('sha256').update(b).digest('hex');
+}
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
@@ -84,27 +136,65 @@ function ensureForeignArch(arch) {
   aptUpdate();
 }
 
-/** The exact package name: a meta-package's linux-image dependency (plus a suffix), or the name itself. */
-function resolvePackage(spec) {
-  if (spec.foreign) ensureForeignArch(spec.foreign);
-  if (!spec.meta) return spec.name;
-  const look = () => run('apt-cache', ['depends', spec.meta]);
-  let r = look();
-  let dep = r.status === 0 ? /Depends: (linux-image-\S+)/.exec(r.stdout)?.[1] : undefined;
-  if (!dep) {
-    aptUpdate();
-    r = look();
-    dep = r.status === 0 ? /Depends: (linux-image-\S+)/.exec(r.stdout)?.[1] : undefined;
+/** Splits apt-cache output into blocks keyed by their unindented first line (without a trailing colon). */
+function aptBlocks(text) {
+  const blocks = new Map();
+  let current;
+  for (const line of text.split('\n')) {
+    if (/^\S/.test(line)) blocks.set((current = line.replace(/:$/, '')), []);
+    else if (current) blocks.get(current).push(line.trim());
   }
-  if (!dep) throw new FixtureError(`cannot resolve ${spec.meta}: \`apt-cache depends ${spec.meta}\` names no linux-image package`);
-  if (!spec.suffix) return dep;
-  const [name, arch] = dep.split(':');
-  return name + spec.suffix + (arch ? `:${arch}` : '');
+  return blocks;
 }
 
-function candidateVersion(pkg) {
-  const out = run('apt-cache', ['policy', pkg]).stdout ?? '';
-  return /Candidate: (\S+)/.exec(out)?.[1] ?? 'unknown';
+/** apt-cache names native-architecture packages without their ":arch". */
+let nativeArch;
+function aptName(pkg) {
+  nativeArch ??= must('dpkg', ['--print-architecture']).trim();
+  return pkg.endsWith(`:${nativeArch}`) ? pkg.slice(0, -nativeArch.length - 1) : pkg;
+}
+
+/**
+ * Exact package names and candidate versions for the given PACKAGES keys, with two apt-cache calls (each
+ * loads the whole package cache, about a second): a meta-package resolves to its linux-image dependency
+ * (plus a suffix), other names stand as they are. Runs apt-get update once if a name does not resolve.
+ */
+function resolvePackages(keys) {
+  for (const k of keys) if (PACKAGES[k].foreign) ensureForeignArch(PACKAGES[k].foreign);
+  const attempt = () => {
+    const metas = [...new Set(keys.map((k) => PACKAGES[k].meta).filter(Boolean))];
+    const deps = metas.length ? aptBlocks(run('apt-cache', ['depends', ...metas]).stdout ?? '') : new Map();
+    const names = {};
+    for (const k of keys) {
+      const spec = PACKAGES[k];
+      if (!spec.meta) {
+        names[k] = spec.name;
+        continue;
+      }
+      const dep = (deps.get(aptName(spec.meta)) ?? []).map((l) => /^Depends: (linux-image-\S+)/.exec(l)?.[1]).find(Boolean);
+      if (!dep) return null;
+      const [name, arch] = dep.split(':');
+      names[k] = name + (spec.suffix ?? '') + (arch ? `:${arch}` : '');
+    }
+    const policy = aptBlocks(run('apt-cache', ['policy', ...Object.values(names)]).stdout ?? '');
+    const out = {};
+    for (const k of keys) {
+      const version = (policy.get(aptName(names[k])) ?? []).map((l) => /^Candidate: (\S+)/.exec(l)?.[1]).find(Boolean);
+      if (!version || version === '(none)') return null;
+      out[k] = { package: names[k], version };
+    }
+    return out;
+  };
+  let out = attempt();
+  if (!out) {
+    aptUpdate();
+    out = attempt();
+  }
+  if (!out) {
+    const what = keys.map((k) => PACKAGES[k].meta ?? PACKAGES[k].name).join(', ');
+    throw new FixtureError(`cannot resolve the Debian packages ${what} with apt-cache (after apt-get update)`);
+  }
+  return out;
 }
 
 /** apt-get download into a scratch directory; on failure, apt-get update once and try again. */
@@ -112,6 +202,7 @@ function download(pkg) {
   const dir = join(CACHE, '.download');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777); // apt's _apt user downloads into it (else apt warns and downloads unsandboxed)
   console.error(`fixtures: apt-get download ${pkg}`);
   let r = run('apt-get', ['download', '-q', pkg], { cwd: dir });
   if (r.status !== 0 && !updated) {
@@ -161,17 +252,21 @@ function extractMember(deb, re) {
 }
 
 function busyboxInitramfs(busyboxFixture) {
-  return async (paths) => {
-    const { buildCpio } = await import(CPIO_JS);
-    const busybox = readFileSync(paths[busyboxFixture]);
-    const dirs = ['bin', 'dev', 'proc', 'sys', 'sbin', 'tmp', 'root', 'usr', 'usr/bin', 'usr/sbin'];
-    return buildCpio([
-      ...dirs.map((path) => ({ type: 'dir', path })),
-      { type: 'char', path: 'dev/console', major: 5, minor: 1 },
-      { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
-      { type: 'symlink', path: 'bin/sh', target: 'busybox' },
-      { type: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
-    ]);
+  const dirs = ['bin', 'dev', 'proc', 'sys', 'sbin', 'tmp', 'root', 'usr', 'usr/bin', 'usr/sbin'];
+  const entries = (busybox) => [
+    ...dirs.map((path) => ({ type: 'dir', path })),
+    { type: 'char', path: 'dev/console', major: 5, minor: 1 },
+    { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { type: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
+  ];
+  return {
+    // The archive changes when the writer, the layout or the script does.
+    recipe: () => sha256(readFileSync(CPIO_JS, 'utf8') + JSON.stringify(entries(Buffer.alloc(0)))),
+    build: async (paths) => {
+      const { buildCpio } = await import(CPIO_JS);
+      return buildCpio(entries(readFileSync(paths[busyboxFixture])));
+    },
   };
 }
 
@@ -188,26 +283,21 @@ function writeAtomic(file, data) {
   renameSync(`${file}.tmp`, file);
 }
 
-const sha256 = (b) => createHash('sha256').update(b).digest('hex');
-
 async function main() {
   if (!existsSync(CPIO_JS)) throw new FixtureError(`${CPIO_JS} is missing: build first (npx tsc -p .)`);
   mkdirSync(CACHE, { recursive: true });
   const manifest = readJson(MANIFEST);
   const sources = readJson(SOURCES);
   const paths = {};
-  const resolved = {};
+  const resolved = resolvePackages([...new Set(FIXTURES.filter((f) => f.pkg).map((f) => f.pkg))]);
   for (const f of FIXTURES) {
     const file = join(CACHE, f.name);
     let source;
     if (f.pkg) {
-      resolved[f.pkg] ??= resolvePackage(PACKAGES[f.pkg]);
-      const pkg = resolved[f.pkg];
-      source = { package: pkg, version: candidateVersion(pkg) };
+      source = { ...resolved[f.pkg] };
     } else {
-      // Built fixtures depend on their inputs' contents and on the builder's code.
-      const builder = sha256(readFileSync(fileURLToPath(import.meta.url)) + readFileSync(CPIO_JS, 'utf8'));
-      source = { inputs: Object.fromEntries(f.inputs.map((i) => [i, sources[i]?.sha256])), builder };
+      // Built fixtures depend on their inputs' contents and on their recipe.
+      source = { inputs: Object.fromEntries(f.inputs.map((i) => [i, sources[i]?.sha256])), recipe: typeof f.recipe === 'function' ? f.recipe() : f.recipe };
     }
     const key = JSON.stringify(source);
     const old = sources[f.name];

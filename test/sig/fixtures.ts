@@ -96,25 +96,28 @@ const CACHE = join(tmpdir(), 'vkexec-test-cache');
 
 /**
  * Debian's Secure Boot CA, from Debian's shim-unsigned package fetched with `apt-get download` (cached in
- * the temp dir between runs). Throws when it cannot be had.
+ * the temp dir between runs): the DER file as shipped, and a PEM copy for sbverify. Throws when it cannot be had.
  */
-export function debianSecureBootCa(): string {
-  const cached = join(CACHE, 'debian-uefi-ca.der');
-  if (existsSync(cached)) return cached;
-  mkdirSync(CACHE, { recursive: true });
-  const work = makeTempDir('shim');
-  try {
-    const r = spawnSync('apt-get', ['download', 'shim-unsigned'], { cwd: work, encoding: 'utf8' });
-    const deb = readdirSync(work).find((f) => f.startsWith('shim-unsigned_') && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download shim-unsigned failed (status ${r.status}): ${r.stderr}`);
-    execFileSync('dpkg-deb', ['-x', join(work, deb), join(work, 'x')]);
-    const found = execFileSync('find', [join(work, 'x'), '-name', 'debian-uefi-ca.der'], { encoding: 'utf8' }).trim().split('\n')[0];
-    if (!found) throw new Error(`${deb} holds no debian-uefi-ca.der`);
-    copyFileSync(found, cached);
-    return cached;
-  } finally {
-    removeDir(work);
+export function debianSecureBootCa(): { der: string; pem: string } {
+  const der = join(CACHE, 'debian-uefi-ca.der');
+  const pem = join(CACHE, 'debian-uefi-ca.pem');
+  if (!existsSync(der)) {
+    mkdirSync(CACHE, { recursive: true });
+    const work = makeTempDir('shim');
+    try {
+      const r = spawnSync('apt-get', ['download', 'shim-unsigned'], { cwd: work, encoding: 'utf8' });
+      const deb = readdirSync(work).find((f) => f.startsWith('shim-unsigned_') && f.endsWith('.deb'));
+      if (!deb) throw new Error(`apt-get download shim-unsigned failed (status ${r.status}): ${r.stderr}`);
+      execFileSync('dpkg-deb', ['-x', join(work, deb), join(work, 'x')]);
+      const found = execFileSync('find', [join(work, 'x'), '-name', 'debian-uefi-ca.der'], { encoding: 'utf8' }).trim().split('\n')[0];
+      if (!found) throw new Error(`${deb} holds no debian-uefi-ca.der`);
+      copyFileSync(found, der);
+    } finally {
+      removeDir(work);
+    }
   }
+  if (!existsSync(pem)) openssl(['x509', '-inform', 'DER', '-in', der, '-out', pem], CACHE);
+  return { der, pem };
 }
 
 // ---- synthetic PE images ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { KexecError } from '../../src/errno.js';
 import { parsePe } from '../../src/formats/pe.js';
 import { SignatureError } from '../../src/sig/facts.js';
 import { Keyrings } from '../../src/sig/keyring.js';
-import { describePeSignatures, verifyPefileSignature, type PeSignatureReport } from '../../src/sig/verify-pefile.js';
+import { describePeSignatures, failureLine, verifyPefileSignature, type PeSignatureReport } from '../../src/sig/verify-pefile.js';
 import { x509_cert_parse } from '../../src/sig/x509.js';
 import { splitCertificates } from '../../src/sig/keyring.js';
 import { copyUnsignedKernel, makePki, makeTempDir, readBytes, removeDir, sbsign, sbverify, type Pki } from './fixtures.js';
@@ -103,6 +103,7 @@ describe('sbsign-signed Debian kernel', () => {
     tampered[text.dataAddr + 0x12345]! ^= 0x01;
     const e = refusal(tampered, rings((k) => k.addCertificateFile('secondary', pki.caCert)), 'EKEYREJECTED', 'pefile_digest_pe');
     assert.match(e.message, /Digest mismatch/);
+    assert.match(failureLine(e), /^pefile_digest_pe: vmlinuz: Digest mismatch: .* \(EKEYREJECTED: Key was rejected by service\)$/);
     assert.equal(e.report.digestMatches, false);
     assert.notEqual(e.report.expectedDigest, e.report.computedDigest);
     // The PKCS#7 itself is intact and trusted: only the digest comparison catches this.

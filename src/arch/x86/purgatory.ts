@@ -33,7 +33,9 @@ export function purgatoryObjectPath(arch: PurgatoryArch): string {
 export function readPurgatoryObject(arch: PurgatoryArch): Uint8Array {
   const path = purgatoryObjectPath(arch);
   try {
-    return readFileSync(path);
+    // A plain Uint8Array: Buffer's slice() would share memory where callers expect a copy.
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     throw new KexecError('ENOENT', 'kexec_load_purgatory', `cannot read the ${arch} purgatory ${path}: ${(e as Error).message}`, {
       hint: 'reinstall vkexec, or rebuild the objects with src/arch/x86/purgatory/build.sh',
@@ -288,11 +290,11 @@ export function relocatePurgatory(layout: PurgatoryLayout, loadAddr: bigint): Re
         else applyRelI386(view, at, r.type, value, address);
       }
     }
+    return new RelocatedPurgatory(layout, loadAddr, buf, sectionAddr);
   } catch (e) {
     if (e instanceof ElfFormatError) throw relocError(`purgatory object: ${e.message}`);
     throw e;
   }
-  return new RelocatedPurgatory(layout, loadAddr, buf, sectionAddr);
 }
 
 function relocWidth(arch: PurgatoryArch, type: number): number {

@@ -23,7 +23,10 @@ import { checkImageForQemu, identityMapGib, qemuRamRegions, ramFileOffset } from
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 export const QEMU_DEBIAN_PACKAGE = 'qemu-system-x86';
-/** isa-debug-exit: a write of v to this port ends QEMU with exit status (v << 1) | 1. */
+/**
+ * isa-debug-exit: a byte write of v to this port ends QEMU with exit status (v << 1) | 1. The exit status has
+ * 8 bits, so guests use codes 0x00-0x7f; they come back as 'poweroff' with the code in the details.
+ */
 export const DEBUG_EXIT_PORT = 0x501;
 
 /** After a panic or mismatch line starts, wait this long for the rest of the line before stopping QEMU. */
@@ -84,7 +87,7 @@ function checkBinary(binary: string): Promise<string | null> {
   return p;
 }
 
-/** A guest that writes KVM_PROBE_CODE to isa-debug-exit; the same bytes run in 32-bit and 64-bit mode. */
+/** The KVM probe guest (entered in long64): writes KVM_PROBE_CODE to isa-debug-exit. */
 const KVM_PROBE_PAYLOAD = Uint8Array.from([
   0xb0, KVM_PROBE_CODE, // mov $0x2a, %al
   0x66, 0xba, DEBUG_EXIT_PORT & 0xff, DEBUG_EXIT_PORT >> 8, // mov $0x501, %dx

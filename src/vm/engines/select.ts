@@ -6,21 +6,21 @@ import { UsageError } from '../../errno.js';
 import type { Kimage } from '../kimage.js';
 import type { EntryState } from '../memory-image.js';
 import type { Engine, EngineName } from './engine.js';
-import { QemuEngine } from './qemu.js';
-import { V86Engine } from './v86.js';
 import { VerifyEngine } from './verify.js';
 
 export async function selectEngine(choice: EngineName | 'auto', image: Kimage, entry: EntryState): Promise<Engine> {
-  const make = (n: EngineName): Engine => (n === 'qemu' ? new QemuEngine() : n === 'v86' ? new V86Engine() : new VerifyEngine(image));
+  // QEMU's and v86's modules load only when chosen (v86 is large).
+  const make = async (n: EngineName): Promise<Engine> =>
+    n === 'qemu' ? new (await import('./qemu.js')).QemuEngine() : n === 'v86' ? new (await import('./v86.js')).V86Engine() : new VerifyEngine(image);
   if (choice !== 'auto') {
-    const e = make(choice);
+    const e = await make(choice);
     const why = await e.unavailable(entry);
     if (why) throw new UsageError(`engine ${choice} cannot run this image: ${why}`, { hint: choice === 'v86' ? 'use --engine qemu' : 'pick another engine with --engine' });
     return e;
   }
   const reasons: string[] = [];
   for (const n of ['qemu', 'v86'] as const) {
-    const e = make(n);
+    const e = await make(n);
     const why = await e.unavailable(entry);
     if (!why) return e;
     reasons.push(`${n}: ${why}`);

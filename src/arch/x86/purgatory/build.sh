@@ -25,10 +25,11 @@ cd "$SRC"
 # -fvisibility=hidden: only the loader's contract symbols stay GLOBAL; objcopy makes the rest LOCAL.
 # -fno-jump-tables, -mcmodel=large (x86_64): no 32-bit absolute relocations, which would overflow above 4 GiB.
 # -fno-tree-loop-distribute-patterns: no hidden calls to memcpy/memset, there is no libc.
+# -fno-merge-constants: strings in plain .rodata, no SHF_MERGE sections a final link would rewrite.
 CFLAGS="-std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -fno-builtin -fno-pic -fno-pie
 	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-jump-tables
 	-fno-zero-initialized-in-bss -fno-common -fno-tree-loop-distribute-patterns
-	-fno-reorder-blocks-and-partition -fvisibility=hidden -fno-ident -fcf-protection=none
+	-fno-reorder-blocks-and-partition -fno-merge-constants -fvisibility=hidden -fno-ident -fcf-protection=none
 	-mgeneral-regs-only -g0"
 CFLAGS_x86_64="-m64 -march=x86-64 -mcmodel=large -mno-red-zone"
 CFLAGS_i386="-m32 -march=i686"

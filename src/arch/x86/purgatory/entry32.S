@@ -9,6 +9,7 @@
 	.type	purgatory_start, @function
 purgatory_start:
 	cli
+	cld
 	lgdt	gdt32_desc
 	ljmp	$SEL_CODE, $1f
 1:

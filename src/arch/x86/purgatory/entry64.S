@@ -11,6 +11,7 @@
 	.type	purgatory_start, @function
 purgatory_start:
 	cli
+	cld
 	lgdt	gdt64_desc(%rip)
 	movl	$SEL_DATA, %eax
 	movl	%eax, %ds

@@ -17,6 +17,12 @@ PATCHABLE uint32_t serial_baud;
 PATCHABLE uint64_t backup_start;
 PATCHABLE uint64_t backup_src_start;
 PATCHABLE uint64_t backup_src_size;
+/* Set by kexec-tools' arch_update_purgatory, so present for loaders that mirror it. This purgatory has no
+ * VGA code: reset_vga and console_vga are stored, not acted on. The backup copy is keyed on backup_start,
+ * which kexec-tools sets only when it sets panic_kernel (kexec -p). */
+PATCHABLE uint8_t reset_vga;
+PATCHABLE uint8_t console_vga;
+PATCHABLE uint8_t panic_kernel;
 /* kexec-tools sets it for the bzImage loaders (jump-back support appends to the command line there);
  * vkexec keeps the symbol so the same loader code can set it, and does not use it. */
 PATCHABLE uint64_t cmdline_end;
@@ -30,6 +36,7 @@ extern uint8_t purgatory_sha256_digest[32] __attribute__((alias("sha256_digest")
 #ifdef __x86_64__
 extern uint64_t entry64_regs[ENTRY64_SIZE / 8];
 extern char entry32[];
+extern char purgatory_stack_end[]; /* the end of bss: the highest address the purgatory occupies */
 #endif
 extern uint32_t entry32_regs[ENTRY32_SIZE / 4];
 
@@ -101,7 +108,8 @@ static void check_entry_point(void)
 		purgatory_fatal("entry64_regs.rip is 0: the loader set no entry point");
 	if (rip != (uintptr_t)entry32)
 		return;
-	if ((uintptr_t)entry32 > 0xffffffffu)
+	/* entry32 runs with paging off: its code and data must all be addressable with 32 bits. */
+	if ((uintptr_t)purgatory_stack_end > 0x100000000u)
 		purgatory_fatal("a 32-bit entry needs the purgatory below 4 GiB");
 #endif
 	if (entry32_regs[ENTRY32_EIP / 4] == 0)

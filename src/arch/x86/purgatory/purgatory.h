@@ -26,6 +26,9 @@ extern uint64_t backup_start;
 extern uint64_t backup_src_start;
 extern uint64_t backup_src_size;
 extern uint64_t cmdline_end;
+extern uint8_t reset_vga;
+extern uint8_t console_vga;
+extern uint8_t panic_kernel;
 
 /* The port the sha256 mismatch report always goes to, whatever the console options say. */
 #define COM1_BASE 0x3f8

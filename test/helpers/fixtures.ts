@@ -1,0 +1,60 @@
+// Paths of the cached test fixtures that test/setup/fixtures.mjs fetches and builds (real Debian kernels,
+// busybox, initramfs images). A missing fixture fails the test loudly: tests never pass without their inputs.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Names test/setup/fixtures.mjs provides. */
+export type FixtureName =
+  | 'vmlinuz-amd64' // Debian's signed amd64 kernel (PE/COFF with an Authenticode signature)
+  | 'vmlinuz-amd64-unsigned'
+  | 'vmlinuz-686' // Debian's 32-bit 686 kernel
+  | 'busybox-amd64' // static busybox binaries
+  | 'busybox-i386'
+  | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
+  | 'initramfs-busybox-i386.cpio'
+  | 'vmlinux-amd64' // the unsigned amd64 kernel's payload as `xz -dc` decodes it: vmlinux ELF + relocation table
+  // That vmlinux compressed as the kernel's build does for each CONFIG_KERNEL_* (4-byte size trailer included):
+  | 'payload-amd64.gzip'
+  | 'payload-amd64.bzip2'
+  | 'payload-amd64.lzma'
+  | 'payload-amd64.lz4'
+  | 'payload-amd64.zstd';
+
+/** The line the test initramfs's /init prints once it runs; the next line is the kernel command line. */
+export const INIT_MARKER = 'VKEXEC-INIT-OK';
+
+/** The repository root: the nearest ancestor of this module with test/setup/fixtures.mjs (works from dist/ too). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'test/setup/fixtures.mjs'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('test fixtures: cannot find the repository root (test/setup/fixtures.mjs) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+export const FIXTURE_CACHE = join(repoRoot(), 'test/fixtures/cache');
+
+/** Absolute path of a fixture; throws, telling how to create it, when it is missing. */
+export function fixture(name: FixtureName): string {
+  const manifestPath = join(FIXTURE_CACHE, 'manifest.json');
+  let manifest: Record<string, string> = {};
+  try {
+    manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, string>;
+  } catch {
+    // reported below as a missing fixture
+  }
+  const rel = manifest[name];
+  const path = rel === undefined ? undefined : resolve(FIXTURE_CACHE, rel);
+  if (!path || !existsSync(path)) {
+    throw new Error(
+      `TEST FIXTURE MISSING: "${name}" is not in ${FIXTURE_CACHE}. ` +
+        'Run `node test/setup/fixtures.mjs` (after `npx tsc -p .`; needs apt-get/dpkg-deb and access to Debian\'s archive) ' +
+        'or `npm test`, which runs it.',
+    );
+  }
+  return path;
+}
