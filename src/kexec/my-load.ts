@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { KexecError, UsageError, strerror } from '../errno.js';
 import { decompressKernelFile } from '../formats/compress.js';
-import { FILE_TYPES, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/registry.js';
+import { fileTypesFor, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/registry.js';
 import { type LoadRequest, LoadFailed } from '../loaders/file-type.js';
 import { NoCrashKernelSegment } from './crashdump-x86.js';
 import type { MachineArch } from '../vm/machine-config.js';
@@ -119,6 +119,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   o.debug.print('MEMORY RANGES');
   for (const r of ranges) o.debug.print(`${hex16(r.start)}-${hex16(r.end)} (${r.type})`);
 
+  const FILE_TYPES = fileTypesFor(o.arch);
   // kexec-tools' probe messages are compiled out (probe_debug is const 0): collect them for the hint instead.
   const why: string[] = [];
   const quiet: Debug = { enabled: false, print: (l) => why.push(l) };

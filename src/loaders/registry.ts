@@ -9,4 +9,12 @@ import { elfX86_64FileType, elfX86FileType } from './elf-x86.js';
 
 export const KEXEC_TOOLS_TYPE_NAMES = ['multiboot2-x86', 'elf-x86_64', 'multiboot-x86', 'elf-x86', 'bzImage64', 'bzImage', 'beoboot-x86', 'nbi-x86', 'uki'];
 
+/** x86_64 build: elf-x86_64, elf-x86, bzImage64, bzImage. */
 export const FILE_TYPES: readonly KexecFileType[] = [elfX86_64FileType, elfX86FileType, bzImage64FileType, bzImageFileType];
+
+/** i386 build (kexec/arch/i386/kexec-x86.c): elf-x86, bzImage; no 64-bit types. */
+export const FILE_TYPES_I386: readonly KexecFileType[] = [elfX86FileType, bzImageFileType];
+
+export function fileTypesFor(arch: 'x86_64' | 'i386'): readonly KexecFileType[] {
+  return arch === 'x86_64' ? FILE_TYPES : FILE_TYPES_I386;
+}

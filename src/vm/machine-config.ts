@@ -49,13 +49,16 @@ function res(start: bigint, end: bigint, name: string, children: Resource[] = []
 
 /**
  * A QEMU pc-style map for `mem` bytes of RAM: low RAM to 0x9fc00, the legacy hole, RAM from 1 MiB with the
- * top 128 KiB reserved by firmware, RAM above 4 GiB for what does not fit below 3 GiB.
+ * top 128 KiB reserved by firmware, RAM above 4 GiB for what does not fit below 3 GiB (the engines run QEMU
+ * with max-ram-below-4g=3G). Deliberate difference from a PC: the first 12 KiB are reserved, because the
+ * engines' hand-off stubs live there (a real machine's relocate_kernel code lives in a control page instead).
  */
+export const STUB_RESERVED_END = 0x3000n;
 export function defaultIomem(mem: bigint): Resource[] {
-  const below4g = mem >= 0xe0000000n ? 0xc0000000n : mem;
+  const below4g = mem > 0xc0000000n ? 0xc0000000n : mem;
   const roots: Resource[] = [
-    res(0x0n, 0xfffn, 'Reserved'),
-    res(0x1000n, 0x9fbffn, 'System RAM'),
+    res(0x0n, STUB_RESERVED_END - 1n, 'Reserved'),
+    res(STUB_RESERVED_END, 0x9fbffn, 'System RAM'),
     res(0x9fc00n, 0x9ffffn, 'Reserved'),
     res(0xa0000n, 0xbffffn, 'PCI Bus 0000:00'),
     res(0xf0000n, 0xfffffn, 'Reserved', [res(0xf0000n, 0xfffffn, 'System ROM')]),

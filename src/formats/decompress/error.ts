@@ -6,6 +6,13 @@ export type CompressionFormat = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'bzip2' | 'lzma
  * too-large: the output would exceed the caller's cap; unsupported: valid but uses a feature we do not decode. */
 export type DecompressFailure = 'truncated' | 'corrupt' | 'too-large' | 'unsupported';
 
+const LABEL: Record<DecompressFailure, string> = {
+  truncated: 'truncated data',
+  corrupt: 'corrupt data',
+  'too-large': 'output too large',
+  unsupported: 'unsupported feature',
+};
+
 export class DecompressError extends Error {
   readonly format: CompressionFormat;
   readonly reason: DecompressFailure;
@@ -14,7 +21,7 @@ export class DecompressError extends Error {
 
   constructor(format: CompressionFormat, reason: DecompressFailure, detail: string, offset?: number) {
     const where = offset === undefined ? '' : ` (at compressed offset ${offset})`;
-    super(`${format}: ${reason === 'too-large' ? 'output too large' : reason} data: ${detail}${where}`);
+    super(`${format}: ${LABEL[reason]}: ${detail}${where}`);
     this.name = 'DecompressError';
     this.format = format;
     this.reason = reason;

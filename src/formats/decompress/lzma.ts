@@ -312,7 +312,9 @@ export function decodeLzmaAlone(input: Uint8Array, maxOutput: number, sizeHint =
   dec.resetState();
   dec.initRangeCoder(13, input.length);
   // Without a known size only the end marker ends the data; writing past maxOutput throws too-large first.
-  dec.decode(known ? size : Infinity, true);
+  if (dec.decode(known ? size : Infinity, true) && known && out.pos !== size) {
+    throw new DecompressError('lzma', 'corrupt', `end marker after ${out.pos} bytes, the header declares ${size}`, dec.inPos);
+  }
   return out.result();
 }
 

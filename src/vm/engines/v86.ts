@@ -317,11 +317,13 @@ function forwardStdin(emulator: V86Emulator, leave: () => void): () => void {
     if (out.length > 0) emulator.serial_send_bytes(0, Uint8Array.from(out));
   };
   stdin.on('data', onData);
+  stdin.ref(); // undo the unref of an earlier session in this process
   stdin.resume();
   return () => {
     stdin.off('data', onData);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
+    stdin.unref(); // a paused socket keeps reading, and would keep the process alive
   };
 }
 

@@ -253,6 +253,8 @@ test('interactive: stdin reaches COM1, Ctrl-A x leaves', async () => {
       child.on('error', reject);
       child.on('close', () => resolve(out));
       setTimeout(() => child.stdin.write(input), 300);
+      // stdin stays open: the engine itself must let the process exit. Kill a child that does not.
+      setTimeout(() => child.kill(), 60000).unref();
     });
   assert.match(await run('expect', 'VKEXEC-IN-OK\n'), /OUTCOME matched/);
   assert.match(await run('none', 'abc\x01x'), /OUTCOME poweroff/);
