@@ -28,7 +28,7 @@ if (!existsSync(kernel)) {
 async function makeInitrd(path: string, mb: number): Promise<void> {
   const out = createWriteStream(path);
   for (let i = 0; i < mb; i++) {
-    if (!out.write(randomBytes(1 << 20))) await new Promise((r) => out.once('drain', r));
+    if (!out.write(randomBytes(1 << 20))) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r) => out.end(() => r()));
 }

@@ -60,8 +60,9 @@ export function decompress(buf: Uint8Array, format: CompressionFormat, opts: Dec
     }
   } catch (e) {
     if (e instanceof DecompressError) throw e;
-    // An allocation the engine refused (RangeError) is the only other failure a decoder can meet.
-    throw new DecompressError(format, 'too-large', `cannot allocate the output: ${(e as Error).message}`);
+    // The decoders check their input; what is left is an allocation the engine refused (RangeError).
+    if (e instanceof RangeError) throw new DecompressError(format, 'too-large', `cannot allocate the output: ${e.message}`);
+    throw new DecompressError(format, 'corrupt', `decoder failed: ${(e as Error).message}`);
   }
 }
 
