@@ -3,7 +3,8 @@
 // the kernel before the jump, so an image can be executed again).
 
 import { KexecError } from '../errno.js';
-import { readState } from '../vm/machine.js';
+import { readState, type MachineState } from '../vm/machine.js';
+import type { MemoryImage } from '../vm/memory-image.js';
 import { machineKexec } from '../vm/machine-kexec.js';
 import { tryLock } from '../vm/store.js';
 import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engine.js';
@@ -15,11 +16,28 @@ import { reportFailure } from './kexec-main.js';
 /** Seconds an engine may run before --timeout's default gives up (a kernel boot under TCG takes ~10 s). */
 export const DEFAULT_TIMEOUT_S = 120;
 
-export async function kernelKexec(dir: string, r: { engine: EngineOptions; json: boolean; crash?: boolean }, out: Out, which: 'normal' | 'crash' = 'normal'): Promise<number> {
+/**
+ * `prepare` lets the caller change the memory the engine presents (machine panic adds the old kernel's RAM:
+ * crash notes, vmcoreinfo, fill pattern); it returns lines for the report.
+ */
+export interface KernelKexecRequest {
+  engine: EngineOptions;
+  json: boolean;
+  crash?: boolean;
+  prepare?: (state: MachineState, memory: MemoryImage) => { memory: MemoryImage; details: string[] };
+}
+
+export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, which: 'normal' | 'crash' = 'normal'): Promise<number> {
   let lock;
   try {
     lock = tryLock(dir, which === 'normal' ? 'kernel_kexec' : '__crash_kexec');
   } catch (e) {
+    if (which === 'crash' && e instanceof KexecError && e.errno === 'EBUSY') {
+      // kernel/crash_core.c __crash_kexec: kexec_trylock fails -> return without doing anything.
+      out.err(`vkexec: __crash_kexec: the kexec lock is held, so the panic does not start the crash kernel (${e.message})`);
+      out.hint('as in Linux, a panic during a kexec load or exec does nothing; run machine panic again when the other command has finished');
+      return 1;
+    }
     return reportFailure(e, out);
   }
   try {
@@ -35,7 +53,11 @@ export async function kernelKexec(dir: string, r: { engine: EngineOptions; json:
       }
       return 1;
     }
-    const { memory, entry } = machineKexec(dir, state, image);
+    const handoff = machineKexec(dir, state, image);
+    const { entry } = handoff;
+    let memory = handoff.memory;
+    let prepared: string[] = [];
+    if (r.prepare) ({ memory, details: prepared } = r.prepare(state, memory));
     const engine = await selectEngine(r.engine.engine, image, entry);
     const opts: BootOptions = {
       timeoutMs: (r.engine.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
@@ -48,6 +70,7 @@ export async function kernelKexec(dir: string, r: { engine: EngineOptions; json:
     };
     if (!r.json) out.note(`executing the ${which} image on engine ${engine.name}${engine.name === 'verify' ? ' (checks only: no code runs)' : ''}`);
     const outcome = await engine.boot(memory, entry, opts);
+    outcome.details.unshift(...prepared);
     report(outcome, out, r.json);
     return OUTCOME_EXIT[outcome.status];
   } catch (e) {

@@ -4,12 +4,12 @@
 
 import * as fs from 'node:fs';
 import { KexecError, strerror } from '../errno.js';
-import { decompressKernelFile } from '../formats/compress.js';
 import { fileTypesFor } from '../loaders/registry.js';
 import { importLoaderModules } from '../loaders/kexec-file-ops.js';
 import type { Debug } from '../kexec/debug.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
+import { unpackKernel } from '../kexec/my-load.js';
 import { KEXEC_FILE_DEBUG, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, type FileArg } from '../vm/kexec-file.js';
 import { FileLoadFallback } from './file-load-fallback.js';
 import type { KexecRequest } from './kexec-options.js';
@@ -32,7 +32,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
   } catch (e) {
     throw new LoadError([`Failed to open file ${kernelPath}:${errnoText((e as NodeJS.ErrnoException).code)}`], 255, 'check the kernel path');
   }
-  const { data: kernel, format } = decompressKernelFile(raw);
+  const { data: kernel, format } = unpackKernel(raw, kernelPath);
   const kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
   debug.print(format ? `do_kexec_file_load: compressed input, using memfd kernel fd` : `do_kexec_file_load: using original kernel file fd`);
   const quiet: Debug = { enabled: false, print: () => {} };

@@ -71,6 +71,15 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   }
   let useFile = r.syscall !== 'load';
   const fallback = r.syscall === 'auto';
+  if (r.load && r.fast) {
+    // kexec_file_load has no loader for a host-decompressed vmlinux: --fast is a kexec_load layout.
+    if (r.syscall === 'file') {
+      out.err('--fast is not supported with kexec_file_load');
+      out.hint('use -c (kexec_load), or drop -s: without -s a --fast load goes through kexec_load');
+      return 1;
+    }
+    useFile = false;
+  }
   if (useFile && r.jumpBackHelper && !fallback) return die(out, '--load-jump-back-helper not supported with kexec_file_load');
   if (useFile && r.preserveContext && r.load) return die(out, '--load-preserve-context not supported with kexec_file_load');
   const debug = makeDebug(r.debug);
@@ -125,6 +134,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
           memMax: r.memMax,
           entry32bit: r.entry32bit,
           realMode: r.realMode,
+          fast: r.fast,
           argsMode: r.argsMode,
           ...(r.coreHeaderType ? { coreHeaderType: r.coreHeaderType } : {}),
           passMemmapCmdline: r.passMemmapCmdline,

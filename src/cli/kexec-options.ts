@@ -56,6 +56,7 @@ export const KEXEC_LONGOPTS: LongOption[] = [
   { name: 'args-linux', hasArg: 0, id: 'loader:args-linux' },
   { name: 'args-none', hasArg: 0, id: 'loader:args-none' },
   // vkexec's own
+  { name: 'fast', hasArg: 0, id: 'loader:fast' }, // a loader option: bzImage64 via kexec_load only
   { name: 'machine', hasArg: 1, id: 'vk:machine' },
   { name: 'json', hasArg: 0, id: 'vk:json' },
   ...ENGINE_LONGOPTS,
@@ -89,6 +90,8 @@ export interface KexecRequest {
   realMode: boolean;
   entry32bit: boolean;
   argsMode: ArgsMode;
+  /** --fast: load a bzImage64's host-decompressed vmlinux (kexec_load path only). */
+  fast: boolean;
   console: { resetVga: boolean; consoleVga: boolean; consoleSerial: boolean; serialBase: number; serialBaud: number };
   coreHeaderType: 'elf32' | 'elf64' | null;
   passMemmapCmdline: boolean;
@@ -131,6 +134,7 @@ export function parseKexecArgs(argv: readonly string[]): KexecRequest {
     realMode: false,
     entry32bit: false,
     argsMode: 'elf',
+    fast: false,
     console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
     coreHeaderType: null,
     passMemmapCmdline: false,
@@ -268,6 +272,9 @@ export function parseKexecArgs(argv: readonly string[]): KexecRequest {
         break;
       case 'loader:args-none':
         r.argsMode = 'none';
+        break;
+      case 'loader:fast':
+        r.fast = true;
         break;
       case 'vk:machine':
         r.machine = value!;

@@ -11,6 +11,8 @@ import { type MachineState, defaultConfig, machineExists, newState, readState, w
 import { STATE_FILE, resolveMachineDir, tryLock } from '../vm/store.js';
 import { VIEW_PATHS, readView } from '../vm/views.js';
 import type { Out } from './output.js';
+import { panicCommand } from './panic-cmd.js';
+import { keysCommand } from './keys-cmd.js';
 
 export interface GlobalOpts {
   machine: string | null;
@@ -165,7 +167,7 @@ export function writeSysctl(s: MachineState, name: string, value: string): void 
   throw new UsageError(`unknown sysctl ${name}`, { hint: 'kexec_load_disabled, kexec_load_limit_panic, kexec_load_limit_reboot' });
 }
 
-export function machineCommand(g: () => GlobalOpts, out: Out): Command {
+export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: number) => void = () => {}): Command {
   const cmd = new Command('machine').description('create, inspect and change the emulated machine');
   cmd
     .command('init')
@@ -266,5 +268,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out): Command {
       fs.rmSync(dir, { recursive: true, force: true });
       if (!g().json) out.line(`destroyed ${dir}`);
     });
+  cmd.addCommand(keysCommand(g, out));
+  cmd.addCommand(panicCommand(g, out, setExit));
   return cmd;
 }

@@ -41,7 +41,7 @@ async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: O
     const o = program.opts<{ machine?: string; json?: boolean }>();
     return { machine: o.machine ?? global.machine, json: Boolean(o.json) || global.json };
   };
-  program.addCommand(machineCommand(g, out));
+  program.addCommand(machineCommand(g, out, (code) => (exitCode = code)));
   for (const c of extraCommands(g, out, (code) => (exitCode = code))) program.addCommand(c);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -108,6 +108,8 @@ export function decompressKernelFile(buf: Uint8Array, opts: DecompressOptions = 
   if (startsWith(buf, 0x1f, 0x8b)) format = 'gzip';
   else if (startsWith(buf, 0x28, 0xb5, 0x2f, 0xfd)) format = 'zstd';
   else if (isLzmaAloneHeader(buf)) format = 'lzma';
+  // vkexec also takes .xz (kexec-tools' is_lzma_file() refuses xz's 0xFD magic): documented in the man page.
+  else if (startsWith(buf, 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) format = 'xz';
   if (!format) return { format: null, data: buf };
   try {
     return { format, data: decompress(buf, format, opts) };

@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { KexecError, UsageError, strerror } from '../errno.js';
-import { decompressKernelFile } from '../formats/compress.js';
+import { DecompressError, decompressKernelFile } from '../formats/compress.js';
 import { fileTypesFor, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/registry.js';
 import { type LoadRequest, LoadFailed } from '../loaders/file-type.js';
 import { NoCrashKernelSegment } from './crashdump-x86.js';
@@ -13,20 +13,10 @@ import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTE
 import type { Kimage } from '../vm/kimage.js';
 import { type Debug, hex16, hx, ptr } from './debug.js';
 import { KexecInfo } from './kexec-info.js';
+import { LoadError } from './load-error.js';
+export { LoadError };
 import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-ranges.js';
 import { archUpdatePurgatory, updatePurgatory, type PurgatoryConsole } from './purgatory-load.js';
-
-/** kexec-tools' return codes that main() passes to exit(): EFAILED -1 (255), ENOCRASHKERNEL -2 (254). */
-export class LoadError extends Error {
-  constructor(
-    readonly lines: string[],
-    readonly exitCode: number,
-    readonly hint?: string,
-    readonly kernelError?: KexecError,
-  ) {
-    super(lines.join('\n'));
-  }
-}
 
 export interface MyLoadOptions {
   type: string | null;
@@ -42,6 +32,8 @@ export interface MyLoadOptions {
   memMax: bigint | null;
   entry32bit: boolean;
   realMode: boolean;
+  /** vkexec's --fast (bzImage64 only): enter the host-decompressed vmlinux, see loaders/bzimage64-fast.ts. */
+  fast?: boolean;
   argsMode: LoadRequest['argsMode'];
   coreHeaderType?: LoadRequest['coreHeaderType'];
   passMemmapCmdline?: boolean;
@@ -49,6 +41,16 @@ export interface MyLoadOptions {
   files: SystemFiles;
   debug: Debug;
   machineDir: string;
+}
+
+/** slurp_decompress_file's decompression; a decompression bomb is refused, not loaded raw. */
+export function unpackKernel(raw: Uint8Array, path: string): ReturnType<typeof decompressKernelFile> {
+  try {
+    return decompressKernelFile(raw);
+  } catch (e) {
+    if (e instanceof DecompressError) throw new UsageError(`${path}: ${e.message}`, { hint: 'the file decompresses to more than vkexec accepts for a kernel (1 GiB)' });
+    throw e;
+  }
 }
 
 /** slurp_file: the whole file, with kexec-tools' die() messages (exit 1) for what cannot be read. */
@@ -97,7 +99,8 @@ export interface MyLoadResult {
 
 export function myLoad(o: MyLoadOptions): MyLoadResult {
   const raw = slurpFile(o.kernelPath);
-  const { data: kernel, format } = decompressKernelFile(raw);
+  const { data: kernel, format, fallback } = unpackKernel(raw, o.kernelPath);
+  if (fallback) o.debug.print(`${o.kernelPath}: looked ${fallback.format}-compressed but ${fallback.message}; using it as it is`);
   o.debug.print(`kernel: ${ptr(0x7e0000000000n)} kernel_size: ${hx(kernel.length)}`);
   if (format) o.debug.print(`${o.kernelPath}: ${format}-compressed, ${raw.length} bytes unpacked to ${kernel.length}`);
 
@@ -140,6 +143,10 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     if (chosen) throw new LoadError([`Wrong file type ${o.type}, file matches type ${guess.name}`], 255, `drop -t or use -t ${guess.name}`);
     chosen = guess;
   }
+  if (o.fast && (chosen.name !== 'bzImage64' || o.entry32bit || o.realMode)) {
+    const what = chosen.name !== 'bzImage64' ? `${o.kernelPath} is loaded as ${chosen.name}` : `--${o.entry32bit ? 'entry-32bit' : 'real-mode'} enters the bzImage's own setup code`;
+    throw new LoadError([`--fast needs a relocatable 64-bit bzImage entered at 64 bits: ${what}`], 255, 'drop --fast, or give an x86_64 machine a bzImage64 without --entry-32bit/--real-mode');
+  }
   flags |= o.arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386;
   info.kexecFlags = flags;
 
@@ -153,6 +160,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     crash: o.crash,
     entry32bit: o.entry32bit,
     realMode: o.realMode,
+    fast: Boolean(o.fast),
     argsMode: o.argsMode,
     ...(o.coreHeaderType ? { coreHeaderType: o.coreHeaderType } : {}),
     passMemmapCmdline: Boolean(o.passMemmapCmdline),

@@ -89,6 +89,10 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
   info.debug.print(`kernel init_size ${hx(initSize)}`);
   const size = (initSize + 4095n) & ~4095n;
   const kernelPart = kernel.subarray(kern16);
+  // vkexec's own check (kexec-tools would silently drop a zero-sized kernel segment): see the man page.
+  if (size < BigInt(kernelPart.length)) {
+    throw new LoadFailed(`${req.kernelPath}: init_size ${hx(initSize)} is smaller than the ${hx(kernelPart.length)} bytes of kernel after the setup code`, 'the setup header is corrupt (init_size at 0x260); use an intact kernel image');
+  }
   let addr: bigint;
   if (protocol >= 0x0205 && relocatable) {
     let min = KERN32_BASE;

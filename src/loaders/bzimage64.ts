@@ -12,6 +12,7 @@ import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloa
 import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 import { loadBzImage32 } from './bzimage.js';
+import { loadBzImage64Fast } from './bzimage64-fast.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 
 /** bzImage64_probe: a relocatable 64-bit bzImage, boot protocol 2.12 or later. */
@@ -84,6 +85,10 @@ function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
   const pref = new SetupHeader(realMode).big('pref_address');
   if (min < pref) min = pref;
   const kernelPart = kernel.subarray(kern16);
+  // vkexec's own check (kexec-tools would silently drop a zero-sized kernel segment): see the man page.
+  if (size < BigInt(kernelPart.length)) {
+    throw new LoadFailed(`${req.kernelPath}: init_size ${hx(initSize)} is smaller than the ${hx(kernelPart.length)} bytes of kernel after the setup code`, 'the setup header is corrupt (init_size at 0x260); use an intact kernel image');
+  }
   const addr = info.addBuffer({ kind: 'bytes', data: kernelPart }, size, align, min, ULONG_MAX, -1);
   info.debug.print(`Loaded 64bit kernel at ${hx(addr)}`);
 
@@ -100,6 +105,7 @@ export const bzImage64FileType: KexecFileType = {
   load(req, info) {
     // --entry-32bit (and --real-mode) go through the 32-bit loader, as bzImage64_load does.
     if (req.entry32bit || req.realMode) return loadBzImage32(req, info);
+    if (req.fast) return loadBzImage64Fast(req, info);
     return loadBzImage64(req, info);
   },
 };

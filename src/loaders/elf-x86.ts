@@ -46,7 +46,9 @@ function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
 function elfX86AnyProbe(buf: Uint8Array, debug: Debug, want: 32 | 64): boolean {
   const r = buildElfExecInfo(buf);
   if ('why' in r) {
-    debug.print('Not an ELF executable');
+    // kexec-tools says only "Not an ELF executable"; for a file that is an ELF we add why.
+    const isElf = buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46;
+    debug.print(isElf ? `Not an ELF executable (${r.why})` : 'Not an ELF executable');
     return false;
   }
   const m = r.elf.header.machine;

@@ -30,6 +30,8 @@ export interface LoadRequest {
   coreHeaderType?: 'elf32' | 'elf64';
   passMemmapCmdline?: boolean;
   noefi?: boolean;
+  /** vkexec's --fast: a bzImage64's payload decompressed here and its vmlinux entered directly (bzimage64-fast.ts). */
+  fast?: boolean;
 }
 
 export interface LoadedLayout {

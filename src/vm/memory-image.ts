@@ -1,12 +1,16 @@
 // The machine's physical memory as handed to an engine after machine_kexec: sparse runs of known content.
-// No whole-RAM buffers: a run names where its bytes live (a blob file region, a small buffer, or zeros).
+// No whole-RAM buffers: a run names where its bytes live (a blob file region, a small buffer, zeros, or a
+// fill pattern computed from the address, see fill-pattern.ts).
+
+import type { FillPattern } from './fill-pattern.js';
 
 export type PhysAddr = bigint;
 
 export type Extent =
   | { addr: PhysAddr; length: number; kind: 'file'; path: string; offset: number }
   | { addr: PhysAddr; length: number; kind: 'bytes'; data: Uint8Array }
-  | { addr: PhysAddr; length: number; kind: 'zero' };
+  | { addr: PhysAddr; length: number; kind: 'zero' }
+  | { addr: PhysAddr; length: number; kind: 'pattern'; pattern: FillPattern };
 
 /** One e820 entry as the machine firmware reports it (type: 1 RAM, 2 reserved, 3 ACPI, 4 NVS, 5 unusable). */
 export interface E820Entry {

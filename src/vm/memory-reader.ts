@@ -2,6 +2,7 @@
 // materialising RAM: small reads return bytes, large ranges stream through a callback.
 
 import * as fs from 'node:fs';
+import { fillPatternBytes } from './fill-pattern.js';
 import type { Extent, MemoryImage } from './memory-image.js';
 
 const CHUNK = 1 << 20;
@@ -80,6 +81,15 @@ export class MemoryReader {
     if (e.kind === 'zero') {
       const z = new Uint8Array(Math.min(CHUNK, to - from));
       for (let o = from; o < to; o += z.length) fn(z.subarray(0, Math.min(z.length, to - o)));
+      return;
+    }
+    if (e.kind === 'pattern') {
+      const buf = new Uint8Array(Math.min(CHUNK, to - from));
+      for (let o = from; o < to; o += buf.length) {
+        const piece = buf.subarray(0, Math.min(buf.length, to - o));
+        fillPatternBytes(piece, e.addr + BigInt(o), e.pattern);
+        fn(piece);
+      }
       return;
     }
     let fd = this.fds.get(e.path);

@@ -5,7 +5,7 @@
 import { DecompressError } from './error.js';
 import { Output } from './output.js';
 
-export const LZ4_LEGACY_MAGIC = 0x184c2102;
+const LZ4_LEGACY_MAGIC = 0x184c2102;
 const LEGACY_BLOCK_MAX = 8 << 20;
 
 const le32 = (b: Uint8Array, o: number) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;

@@ -9,7 +9,7 @@ import { DecompressError } from './error.js';
 import { decodeLzma2 } from './lzma.js';
 import { Output } from './output.js';
 
-export const XZ_MAGIC = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
+const XZ_MAGIC = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
 const FOOTER_MAGIC0 = 0x59; // "YZ"
 const FOOTER_MAGIC1 = 0x5a;
 

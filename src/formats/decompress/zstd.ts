@@ -13,7 +13,7 @@ import { DecompressError } from './error.js';
 import { Output } from './output.js';
 import { xxh64 } from './xxhash64.js';
 
-export const ZSTD_MAGIC = 0xfd2fb528;
+const ZSTD_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 /** zstd's default decoder window limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT = 27); the zstd tool refuses more too. */

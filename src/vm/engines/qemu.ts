@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { KexecError, UsageError } from '../../errno.js';
 import { encodeStubParams, STUB_PARAMS_ADDR, stubBinPath } from '../../arch/x86/stub/params.js';
 import type { EntryState, Extent, MemoryImage, PhysAddr } from '../memory-image.js';
+import { fillPatternBytes } from '../fill-pattern.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { ConsoleWatcher } from './qemu-console.js';
 import { checkImageForQemu, identityMapGib, qemuRamRegions, ramFileOffset } from './qemu-layout.js';
@@ -357,6 +358,7 @@ async function writeRamFile(path: string, image: MemoryImage, params: Uint8Array
       if (e.length === 0 || e.kind === 'zero') continue; // a new sparse file reads as zeros
       const at = Number(ramFileOffset(regions, e.addr, BigInt(e.length))!);
       if (e.kind === 'bytes') await fh.write(e.data, 0, e.length, at);
+      else if (e.kind === 'pattern') await writePattern(e, fh, at);
       else await copyFileRange(e, fh, at);
     }
     await fh.write(params, 0, params.length, Number(STUB_PARAMS_ADDR));
@@ -368,6 +370,17 @@ async function writeRamFile(path: string, image: MemoryImage, params: Uint8Array
     });
   } finally {
     await fh.close();
+  }
+}
+
+/** A fill-pattern run (machine panic --fill): computed COPY_CHUNK bytes at a time. */
+async function writePattern(e: Extent & { kind: 'pattern' }, out: FileHandle, at: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, e.length));
+  for (let done = 0; done < e.length; ) {
+    const n = Math.min(buf.length, e.length - done);
+    fillPatternBytes(buf.subarray(0, n), e.addr + BigInt(done), e.pattern);
+    await out.write(buf, 0, n, at + done);
+    done += n;
   }
 }
 

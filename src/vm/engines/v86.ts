@@ -8,6 +8,7 @@ import { open, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../errno.js';
 import type { EntryState, Extent, MemoryImage } from '../memory-image.js';
+import { fillPatternBytes } from '../fill-pattern.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { PANIC_END_MARKER, SerialConsole, type ConsoleVerdict } from './v86-console.js';
 import {
@@ -153,6 +154,12 @@ async function writeImage(emulator: V86Emulator, image: MemoryImage): Promise<nu
       emulator.write_memory(e.data.subarray(0, e.length), Number(e.addr));
     } else if (e.kind === 'file') {
       await writeFileExtent(emulator, e, buf);
+    } else if (e.kind === 'pattern') {
+      for (let off = 0; off < e.length; off += CHUNK) {
+        const piece = buf.subarray(0, Math.min(CHUNK, e.length - off));
+        fillPatternBytes(piece, e.addr + BigInt(off), e.pattern);
+        emulator.write_memory(piece, Number(e.addr) + off);
+      }
     } else {
       buf.fill(0);
       for (let off = 0; off < e.length; off += CHUNK) {
