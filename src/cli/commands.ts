@@ -18,6 +18,7 @@ import { kernelKexec } from './exec.js';
 import { reportFailure } from './kexec-main.js';
 import type { Out } from './output.js';
 import { concatCmdline } from '../kexec/cmdline.js';
+import { vmcoreCommand } from './vmcore-cmd.js';
 
 interface BootOpts {
   probe?: boolean;
@@ -32,6 +33,7 @@ interface BootOpts {
   mem?: string;
   debug?: boolean;
   entry32bit?: boolean;
+  fast?: boolean;
   noChecks?: boolean;
 }
 
@@ -59,6 +61,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
     .addOption(new Option('--accel <accel>').choices(['auto', 'kvm', 'tcg']))
     .option('--mem <size>', 'RAM of the fresh machine (default 512M)')
     .option('--entry-32bit', 'use the 32-bit boot protocol entry')
+    .option('--fast', "bzImage64: decompress the kernel here and enter its vmlinux directly (no KASLR)")
     .option('-i, --no-checks', 'purgatory skips its sha256 check')
     .option('-d, --debug', "kexec-tools' debug output")
     .action(async (kernel: string | undefined, o: BootOpts & { checks?: boolean }) => {
@@ -97,6 +100,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
             memMax: null,
             entry32bit: Boolean(o.entry32bit),
             realMode: false,
+            fast: Boolean(o.fast),
             argsMode: 'linux',
             console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
             files: (p) => readView(state, p),
@@ -121,6 +125,6 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
       fs.copyFileSync(probeKernelPath(o.elf ? 'elf' : 'bzImage'), o.out);
       if (!g().json) out.line(`wrote ${o.out}`);
     });
-  return [boot, probe];
+  return [boot, probe, vmcoreCommand(g, out, setExit)];
 }
 

@@ -12,7 +12,7 @@ import { crashkRes } from '../vm/machine-config.js';
 import { parseKexecArgs, type KexecRequest } from './kexec-options.js';
 import { CommandLineError, GetoptError } from './getopt.js';
 import { usage, versionText } from './usage.js';
-import type { Out } from './output.js';
+import { startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine } from './machine-open.js';
 import { FileLoadFallback } from './file-load-fallback.js';
 
@@ -84,6 +84,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   if (useFile && r.preserveContext && r.load) return die(out, '--load-preserve-context not supported with kexec_file_load');
   const debug = makeDebug(r.debug);
   let result = 0;
+  let spinner: Spinner | null = null;
   try {
     if (r.unload) {
       if (useFile) {
@@ -97,6 +98,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     }
     if (r.load && result === 0) {
       const crash = r.crash;
+      spinner = r.debug ? null : await startSpinner(out, `loading ${r.operands[0] ?? ''}`);
       const reuse = r.reuseCmdline ? reuseCommandLine(readView(m.state, '/proc/cmdline')!, crash) : null;
       const cmdline = concatCmdline(reuse, r.append);
       if (r.operands.length === 0) {
@@ -149,8 +151,10 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
       }
     }
   } catch (e) {
+    spinner?.stop();
     return reportFailure(e, out);
   }
+  spinner?.stop();
   if (result !== 0) return result;
   if (r.exec || r.shutdown) {
     // kexec-tools without -l/-e loads and then reboots through shutdown, whose last step is `kexec -e`.

@@ -55,3 +55,15 @@ export async function makeOut(json: boolean): Promise<Out> {
       void process.stdout.write(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
   };
 }
+
+export interface Spinner {
+  stop(): void;
+}
+
+/** An ora spinner on stderr while `text` is under way; nothing at all when spinners are not allowed. */
+export async function startSpinner(out: Out, text: string): Promise<Spinner> {
+  if (!spinnerAllowed(out)) return { stop: () => {} };
+  const { default: ora } = await import('ora');
+  const s = ora({ text, stream: process.stderr }).start();
+  return { stop: () => s.stop() };
+}

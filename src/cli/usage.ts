@@ -83,6 +83,8 @@ vkexec options:
      --machine=DIR        The machine to act on (default $VKEXEC_MACHINE, else
                           $XDG_STATE_HOME/vkexec/default, created on first use).
      --json               Machine-readable output for load and status.
+     --fast               bzImage64 via kexec_load: decompress the kernel here and
+                          enter its vmlinux directly (no KASLR; see vkexec(8)).
      --engine=ENGINE      auto|qemu|v86|verify: what executes -e/-f (default auto).
      --console=FILE       Copy the guest console to FILE.
      --expect=REGEX       Succeed at the first console line matching REGEX.

@@ -4,6 +4,7 @@
 // content, pkcs7-data without authenticated attributes (VERIFYING_MODULE_SIGNATURE), and is checked against
 // the secondary keyring first and, only on ENOKEY, the platform keyring.
 
+import { createHash } from 'node:crypto';
 import { KexecError } from '../errno.js';
 import type { PeField } from '../formats/pe.js';
 import {
@@ -145,5 +146,23 @@ export function verifyAppendedSignature(
   } catch (e) {
     const enokey = e instanceof KexecError && e.errno === 'ENOKEY';
     return refuse(e, report, opts.source, enokey ? "add the signing certificate (or its CA) to the machine's secondary or platform keyring" : undefined);
+  }
+}
+
+/**
+ * The content digest IMA collects for a modsig (ima_collect_modsig -> pkcs7_get_digest): the bytes before the
+ * signature, hashed with the first signer's digest algorithm. The key of "bin:" blacklist entries that
+ * ima_check_blacklist looks up. undefined when the file carries no readable appended signature.
+ */
+export function modsigContentDigest(buf: Uint8Array, opts: Pkcs7Options = {}): { algo: string; hex: string } | undefined {
+  try {
+    const sig = parseAppendedSignature(buf);
+    const msg = pkcs7_parse_message(buf.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength), opts);
+    const algo = msg.signedInfos[0]?.hashAlgo;
+    if (!algo) return undefined;
+    return { algo, hex: createHash(algo).update(buf.subarray(0, sig.contentLength)).digest('hex') };
+  } catch (e) {
+    if (e instanceof KexecError) return undefined;
+    throw e;
   }
 }

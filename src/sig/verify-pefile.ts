@@ -5,12 +5,12 @@
 // parse the PE, strip the WIN_CERTIFICATE, verify the PKCS#7 (message, revocation list, trust), read the
 // SpcIndirectDataContent, then hash the image and compare: only that comparison binds the signature to it.
 
-import { KexecError, strerror } from '../errno.js';
+import { KexecError } from '../errno.js';
 import { parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from '../formats/pe.js';
 import {
   pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper,
   WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
-  type DigestLayout, type PeDigestAlgo, type WinCertificate,
+  type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
 } from './authenticode.js';
 import { definiteLength, toHex } from './der.js';
 import {
@@ -22,8 +22,6 @@ import { mscode_parse, type MsCode } from './mscode.js';
 import { HASH_SIZES } from './oids.js';
 import { pkcs7_parse_message, pkcs7_verify, verify_pkcs7_message_sig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
 import type { X509Cert } from './x509.js';
-
-export const RULE_BIN_BLACKLIST = 'is_binary_blacklisted';
 
 export interface VerifyPefileOptions extends Pkcs7Options {
   /** CONFIG_INTEGRITY_PLATFORM_KEYRING: fall back to .platform on ENOKEY. Default true. */
@@ -44,8 +42,9 @@ export interface PeSignatureReport {
   expectedDigest: string | undefined;
   computedDigest: string | undefined;
   digestMatches: boolean | undefined;
-  /** SHA-256 Authenticode hash: the "bin:" blacklist key (and what UEFI dbx lists). */
+  /** SHA-256 Authenticode hash: what UEFI dbx lists and "bin:" blacklist entries name. */
   imageSha256: string | undefined;
+  /** "bin:<imageSha256>" is in .blacklist (reported; kexec's PE check does not act on it). */
   imageBlacklisted: boolean;
   keyringsSearched: KeyringSearch[];
   trustedBy: TrustedBy | undefined;
@@ -96,6 +95,18 @@ function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Me
   }
 }
 
+/** Fills who signed before any check can refuse (a blacklisted image is refused before its signature is read). */
+function noteSigners(image: Uint8Array, ctx: PefileContext, report: PeSignatureReport, opts: Pkcs7Options): void {
+  try {
+    const stripped = pefile_strip_sig_wrapper(image, ctx);
+    const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+    report.signers = signerFacts(msg);
+    report.certificates = msg.certs.map((c) => certFacts(c.cert));
+  } catch (e) {
+    if (!(e instanceof KexecError)) throw e;
+  }
+}
+
 /** One pass of verify_pefile_signature against one set of trusted keys. */
 function verify_pefile_signature(
   image: Uint8Array,
@@ -135,7 +146,7 @@ function pefile_digest_pe(mscode: MsCode, report: PeSignatureReport, digestOf: D
   if (!computed.equals(mscode.digest)) {
     const who = report.signers[0]?.subject ?? 'the signer';
     throw new KexecError('EKEYREJECTED', 'pefile_digest_pe',
-      `Digest mismatch: the image hashes (${mscode.digestAlgo}) to ${computed.toString('hex')}, but "${who}" signed ${toHex(mscode.digest)}`,
+      `Digest mismatch: the image's ${mscode.digestAlgo} digest is not the one "${who}" signed`,
       { hint: 'the kernel file was modified after it was signed; use the file as signed or sign this one again' });
   }
 }
@@ -158,15 +169,12 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
     report.format = pe.format;
     report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
     const ctx = pefile_parse_binary(image);
-    // A forbidden image hash (UEFI dbx, mirrored as "bin:" entries) refuses the image whatever signs it.
     const digestOf = memoDigests(image, ctx);
+    noteSigners(image, ctx, report, opts);
     noteDigests(report, digestOf, undefined, opts);
-    if (report.imageSha256 && keyrings.isHashBlacklisted('bin', report.imageSha256)) {
-      report.imageBlacklisted = true;
-      throw new KexecError('EKEYREJECTED', RULE_BIN_BLACKLIST, `the image's SHA-256 Authenticode hash is blacklisted (bin:${report.imageSha256})`, {
-        hint: 'this exact kernel build is forbidden; use another (newer) signed kernel',
-      });
-    }
+    // Only a fact: verify_pefile_signature never consults "bin:" entries (is_binary_blacklisted serves IMA's
+    // modsig appraisal and module loading), so a listed image still verifies here, as on Linux.
+    report.imageBlacklisted = report.imageSha256 !== undefined && keyrings.isHashBlacklisted('bin', report.imageSha256);
     report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) =>
       verify_pefile_signature(image, keys, label, keyrings, opts, report, digestOf),
     );
@@ -175,11 +183,6 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
   } catch (e) {
     return refuse(e, report, opts.source, e instanceof KexecError ? hintFor(e, report) : undefined);
   }
-}
-
-/** The one-line summary a CLI prints under "kexec_file_load failed: <strerror>". */
-export function failureLine(e: KexecError): string {
-  return `${e.rule}: ${e.message} (${e.errno}: ${strerror(e.errno)})`;
 }
 
 // ---- inspection ---------------------------------------------------------------------------------------------

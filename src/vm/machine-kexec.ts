@@ -51,7 +51,8 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
   const out: Extent[] = [];
   if (image.type === 'crash') {
     // Crash segments were copied into crashk_res at load time: they already sit at their destinations.
-    for (const s of image.segments) {
+    const sorted = image.segments.slice().sort((a, b) => (a.mem < b.mem ? -1 : a.mem > b.mem ? 1 : 0));
+    for (const s of sorted) {
       if (s.bufsz > 0) pushExtent(out, { addr: s.mem, length: s.bufsz, kind: 'file', path: blobPath(dir, s.blob!), offset: 0 });
       const tail = s.memsz - BigInt(s.bufsz);
       if (tail > 0n) pushExtent(out, { addr: s.mem + BigInt(s.bufsz), length: Number(tail), kind: 'zero' });

@@ -1,7 +1,7 @@
 // ELF reader: the real Debian amd64 vmlinux (extracted from the bzImage's xz payload) and vkexec's purgatory
 // objects, each cross-checked field by field against binutils' readelf; then synthetic edge cases
 // (truncation, hostile counts, overlapping tables, broken string and symbol tables, wrong classes).
-// Needs /tmp/kern/shared/vmlinuz-amd64 (or $VKEXEC_KERNEL_AMD64) and xz (Debian xz-utils): missing, the
+// Needs the fixture vmlinuz-amd64-unsigned (or $VKEXEC_KERNEL_AMD64) and xz (Debian xz-utils): missing, the
 // vmlinux tests fail. readelf (Debian binutils) is needed for the cross-checks; VKEXEC_NO_TOOLCHAIN=1 skips
 // those loudly.
 
@@ -17,8 +17,9 @@ import {
   STRUCT_SIZE, parseElf,
 } from '../../src/formats/elf.js';
 import { readPurgatoryObject } from '../../src/arch/x86/purgatory.js';
+import { fixture } from '../helpers/fixtures.js';
 
-const BZIMAGE = process.env['VKEXEC_KERNEL_AMD64'] ?? '/tmp/kern/shared/vmlinuz-amd64';
+const BZIMAGE = process.env['VKEXEC_KERNEL_AMD64'] ?? fixture('vmlinuz-amd64-unsigned');
 const workDir = mkdtempSync(join(tmpdir(), 'vkexec-elf-test-'));
 process.on('exit', () => rmSync(workDir, { recursive: true, force: true }));
 

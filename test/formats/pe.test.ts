@@ -4,7 +4,7 @@ import { KexecError } from '../../src/errno.js';
 import {
   parsePe, parsePeHeaders, readSectionTable, PE32_OPT_HDR, PE32PLUS_OPT_HDR, SECTION_HEADER_SIZE,
 } from '../../src/formats/pe.js';
-import { buildPe, KERNEL_SIGNED, KERNEL_UNSIGNED, patternBytes, readBytes, requireFile } from '../sig/fixtures.js';
+import { buildPe, kernelSigned, kernelUnsigned, patternBytes, readBytes } from '../sig/sig-fixtures-lib.js';
 
 function expectLibbad(buf: Uint8Array, pattern: RegExp): void {
   assert.throws(() => parsePe(buf), (e: unknown) => {
@@ -22,7 +22,7 @@ const syn = (format: 'PE32' | 'PE32+'): Uint8Array =>
 
 describe('PE reader on the Debian kernels', () => {
   it('reads the unsigned EFI-stub bzImage as PE32+ with four sections and no certificate table', () => {
-    const pe = parsePe(readBytes(requireFile(KERNEL_UNSIGNED, 'unsigned Debian kernel')));
+    const pe = parsePe(readBytes(kernelUnsigned()));
     assert.equal(pe.format, 'PE32+');
     assert.equal(pe.machine, 0x8664);
     assert.equal(pe.peaddr, 0x40);
@@ -39,7 +39,7 @@ describe('PE reader on the Debian kernels', () => {
   });
 
   it('finds the certificate table of the signed kernel after the sections', () => {
-    const buf = readBytes(requireFile(KERNEL_SIGNED, 'signed Debian kernel'));
+    const buf = readBytes(kernelSigned());
     const pe = parsePe(buf);
     const last = pe.sections[pe.sections.length - 1]!;
     assert.equal(pe.certDirent.virtualAddress, last.dataAddr + last.rawDataSize);

@@ -14,6 +14,7 @@ export type FixtureName =
   | 'busybox-i386'
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
+  | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)
   | 'vmlinux-amd64' // the unsigned amd64 kernel's payload as `xz -dc` decodes it: vmlinux ELF + relocation table
   // That vmlinux compressed as the kernel's build does for each CONFIG_KERNEL_* (4-byte size trailer included):
   | 'payload-amd64.gzip'

@@ -5,10 +5,10 @@
 // archive the first time; exits non-zero with a message saying what failed otherwise.
 //
 // To add a fixture: add a package to PACKAGES (if it needs a new .deb) and an entry to FIXTURES, either
-// {pkg, member} (a file from a .deb) or {inputs, recipe, build(paths)} (bytes made from earlier fixtures; the
-// recipe string names how, so a changed recipe rebuilds); the manifest and the cache check follow from the table. Planned: a ~1 MiB plain
-// initrd (pattern data for placement tests) and a kdump capture initramfs whose /init saves /proc/vmcore's ELF
-// header and reboots.
+// {pkg, member} (a file from a .deb), {inputs, recipe, build(paths)} (bytes made from earlier fixtures; the
+// recipe string names how, so a changed recipe rebuilds) or {pkg, inputs, recipe, build(paths, deb)} (made from
+// a .deb and earlier fixtures); the manifest and the cache check follow from the table. Planned: a ~1 MiB plain
+// initrd (pattern data for placement tests).
 
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -44,6 +44,45 @@ echo ${INIT_MARKER}
 /bin/busybox reboot -f
 `;
 
+/** Lines the kdump capture initramfs prints (its /init saves /proc/vmcore to /dev/vda from offset 0). */
+export const KDUMP_MARKERS = {
+  saved: 'VKEXEC-KDUMP-SAVED', // size=N: N bytes of /proc/vmcore are on /dev/vda
+  vmcore: 'VKEXEC-KDUMP-VMCORE', // size=N: /proc/vmcore exists (printed before the copy)
+  noDisk: 'VKEXEC-KDUMP-NODISK', // no /dev/vda appeared: nothing saved
+  failed: 'VKEXEC-KDUMP-FAILED', // followed by what failed
+};
+
+/** The modules the capture kernel needs for /dev/vda (virtio-blk on virtio-pci); their depends= add the rest. */
+const KDUMP_MODULES = ['virtio_pci', 'virtio_blk'];
+
+const KDUMP_INIT = (modules) => `#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+${modules.map((m) => `insmod /lib/modules/${m}.ko || echo "${KDUMP_MARKERS.failed} insmod ${m}"`).join('\n')}
+if [ ! -e /proc/vmcore ]; then
+  echo "${KDUMP_MARKERS.failed} no /proc/vmcore: this kernel was not started as a crash kernel (elfcorehdr=)"
+  reboot -f
+fi
+size=$(stat -c %s /proc/vmcore)
+echo "${KDUMP_MARKERS.vmcore} size=$size"
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+if [ ! -b /dev/vda ]; then
+  echo "${KDUMP_MARKERS.noDisk} size=$size"
+elif [ "$(blockdev --getsize64 /dev/vda)" -lt "$size" ]; then
+  echo "${KDUMP_MARKERS.failed} /dev/vda holds $(blockdev --getsize64 /dev/vda) bytes, the dump needs $size"
+elif dd if=/proc/vmcore of=/dev/vda bs=1M conv=fsync 2>/tmp/dd.log; then
+  sync
+  echo "${KDUMP_MARKERS.saved} size=$size"
+else
+  echo "${KDUMP_MARKERS.failed} dd: $(cat /tmp/dd.log)"
+fi
+reboot -f
+`;
+
 const FIXTURES = [
   { name: 'vmlinuz-amd64', pkg: 'kernel-amd64', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'vmlinuz-amd64-unsigned', pkg: 'kernel-amd64-unsigned', member: /^\.?\/boot\/vmlinuz-/ },
@@ -52,6 +91,9 @@ const FIXTURES = [
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
+  // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
+  // /proc/vmcore to /dev/vda and prints KDUMP_MARKERS. Built from the .deb of the kernel it must match.
+  { name: 'initramfs-kdump-amd64.cpio', pkg: 'kernel-amd64-unsigned', inputs: ['busybox-amd64'], ...kdumpInitramfs('busybox-amd64') },
   // The amd64 kernel's payload decompressed by xz-utils (independent of our decoder): vmlinux ELF + relocs.
   { name: 'vmlinux-amd64', inputs: ['vmlinuz-amd64-unsigned'], ...vmlinuxOf('vmlinuz-amd64-unsigned') },
   // That vmlinux compressed as arch/x86/boot/compressed/Makefile does for each CONFIG_KERNEL_* choice
@@ -220,21 +262,21 @@ function download(pkg) {
   return join(dir, deb);
 }
 
-/** One member of the .deb's data archive whose path matches `re`, through dpkg-deb --fsys-tarfile. */
-function extractMember(deb, re) {
+/** The members of the .deb's data archive whose paths match `re` (only the first unless `all`), via dpkg-deb --fsys-tarfile. */
+function extractMembers(deb, re, all) {
   return new Promise((resolveP, reject) => {
     const child = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'] });
     const extract = tarStream.extract();
-    let found;
+    const found = [];
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', (e) => reject(new FixtureError(`cannot run dpkg-deb: ${e.message}`)));
     extract.on('entry', (header, stream, next) => {
-      if (!found && header.type === 'file' && re.test(header.name)) {
+      if ((all || found.length === 0) && header.type === 'file' && re.test(header.name)) {
         const parts = [];
         stream.on('data', (d) => parts.push(d));
         stream.on('end', () => {
-          found = { name: header.name, data: Buffer.concat(parts) };
+          found.push({ name: header.name, data: Buffer.concat(parts) });
           next();
         });
       } else {
@@ -244,11 +286,60 @@ function extractMember(deb, re) {
     });
     extract.on('error', (e) => reject(new FixtureError(`reading ${deb}: ${e.message}`)));
     extract.on('finish', () => {
-      if (found) resolveP(found);
+      if (found.length) resolveP(found);
       else reject(new FixtureError(`${deb} has no member matching ${re}${stderr ? `\n${stderr}` : ''}`));
     });
     child.stdout.pipe(extract);
   });
+}
+
+async function extractMember(deb, re) {
+  return (await extractMembers(deb, re, false))[0];
+}
+
+/** A module's .modinfo "depends=" list (NUL-separated KEY=VALUE strings in the .ko). */
+function moduleDepends(ko) {
+  const m = /\0depends=([^\0]*)\0/.exec(ko.toString('latin1'));
+  return m && m[1] ? m[1].split(',') : [];
+}
+
+/** Module bytes as insmod takes them: .ko.xz and .ko.zst (newer Debian kernels) decompressed here. */
+function plainModule(name, data) {
+  if (name.endsWith('.ko.xz')) return tool('xz', ['-dc'], data);
+  if (name.endsWith('.ko.zst')) return tool('zstd', ['-dc'], data);
+  return data;
+}
+
+function kdumpInitramfs(busyboxFixture) {
+  const dirs = ['bin', 'dev', 'proc', 'sys', 'tmp', 'lib', 'lib/modules'];
+  const entries = (busybox, modules) => [
+    ...dirs.map((path) => ({ type: 'dir', path })),
+    { type: 'char', path: 'dev/console', major: 5, minor: 1 },
+    { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    ...modules.map((m) => ({ type: 'file', path: `lib/modules/${m.name}.ko`, data: m.data, mode: 0o644 })),
+    { type: 'file', path: 'init', data: Buffer.from(KDUMP_INIT(modules.map((m) => m.name))), mode: 0o755 },
+  ];
+  return {
+    recipe: () => sha256(readFileSync(CPIO_JS, 'utf8') + JSON.stringify(entries(Buffer.alloc(0), KDUMP_MODULES.map((name) => ({ name, data: Buffer.alloc(0) }))))),
+    build: async (paths, deb) => {
+      const found = await extractMembers(deb, /^\.?\/lib\/modules\/[^/]+\/kernel\/drivers\/(virtio|block)\/[^/]+\.ko(\.xz|\.zst)?$/, true);
+      const byName = new Map(found.map((f) => [f.name.replace(/^.*\//, '').replace(/\.ko(\.xz|\.zst)?$/, '').replace(/-/g, '_'), plainModule(f.name, f.data)]));
+      // insmod order: every module after the modules it depends on.
+      const order = [];
+      const visit = (name, chain) => {
+        if (order.some((m) => m.name === name)) return;
+        if (chain.includes(name)) throw new FixtureError(`module dependency loop: ${[...chain, name].join(' -> ')}`);
+        const data = byName.get(name);
+        if (!data) throw new FixtureError(`${deb} has no module ${name}.ko under drivers/virtio or drivers/block (needed for virtio-blk)`);
+        for (const dep of moduleDepends(data)) visit(dep, [...chain, name]);
+        order.push({ name, data });
+      };
+      for (const m of KDUMP_MODULES) visit(m, []);
+      const { buildCpio } = await import(CPIO_JS);
+      return buildCpio(entries(readFileSync(paths[busyboxFixture]), order));
+    },
+  };
 }
 
 function busyboxInitramfs(busyboxFixture) {
@@ -293,7 +384,10 @@ async function main() {
   for (const f of FIXTURES) {
     const file = join(CACHE, f.name);
     let source;
-    if (f.pkg) {
+    if (f.pkg && f.build) {
+      // Built from a package and earlier fixtures.
+      source = { ...resolved[f.pkg], inputs: Object.fromEntries(f.inputs.map((i) => [i, sources[i]?.sha256])), recipe: f.recipe() };
+    } else if (f.pkg) {
       source = { ...resolved[f.pkg] };
     } else {
       // Built fixtures depend on their inputs' contents and on their recipe.
@@ -306,7 +400,11 @@ async function main() {
       continue;
     }
     let data;
-    if (f.pkg) {
+    if (f.pkg && f.build) {
+      const deb = download(source.package);
+      data = await f.build(paths, deb);
+      rmSync(dirname(deb), { recursive: true, force: true });
+    } else if (f.pkg) {
       const deb = download(source.package);
       const member = await extractMember(deb, f.member);
       rmSync(dirname(deb), { recursive: true, force: true });

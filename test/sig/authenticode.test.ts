@@ -13,7 +13,7 @@ import { verifyPefileSignature } from '../../src/sig/verify-pefile.js';
 import {
   authenticodeSignature, buildPe, embedSignature, makePki, makeTempDir, padTo8, patternBytes, readBytes, removeDir, sbsign, sbverify,
   type AuthenticodeOptions, type Pki,
-} from './fixtures.js';
+} from './sig-fixtures-lib.js';
 
 let dir: string;
 let pki: Pki;

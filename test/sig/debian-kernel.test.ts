@@ -7,14 +7,14 @@ import { KexecError } from '../../src/errno.js';
 import { SignatureError } from '../../src/sig/facts.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { describePeSignatures, verifyPefileSignature, type PeSignatureReport } from '../../src/sig/verify-pefile.js';
-import { debianSecureBootCa, KERNEL_SIGNED, KERNEL_UNSIGNED, readBytes, requireFile, sbverify } from './fixtures.js';
+import { debianSecureBootCa, kernelSigned, kernelUnsigned, readBytes, sbverify } from './sig-fixtures-lib.js';
 
 let ca: { der: string; pem: string };
 let signed: Uint8Array;
 
 before(() => {
   ca = debianSecureBootCa();
-  signed = readBytes(requireFile(KERNEL_SIGNED, 'the Debian-signed kernel'));
+  signed = readBytes(kernelSigned());
 });
 
 describe('Debian-signed linux-image kernel', () => {
@@ -30,7 +30,7 @@ describe('Debian-signed linux-image kernel', () => {
     assert.equal(r.digestAlgorithm, 'sha256');
     assert.equal(r.digestMatches, true);
     assert.equal(r.trustedBy?.subject, 'CN=Debian Secure Boot CA');
-    assert.equal(sbverify(KERNEL_SIGNED, ca.pem), true);
+    assert.equal(sbverify(kernelSigned(), ca.pem), true);
   });
 
   it('verifies against the CA in the platform keyring (UEFI db / MOK) after ENOKEY from the secondary', () => {
@@ -62,17 +62,17 @@ describe('Debian-signed linux-image kernel', () => {
   it('refuses the unsigned twin with ENODATA; sbverify refuses it too', () => {
     const k = new Keyrings();
     k.addCertificateFile('secondary', ca.der);
-    assert.throws(() => verifyPefileSignature(readBytes(requireFile(KERNEL_UNSIGNED, 'the unsigned Debian kernel')), k), (e: unknown) => {
+    assert.throws(() => verifyPefileSignature(readBytes(kernelUnsigned()), k), (e: unknown) => {
       assert.ok(e instanceof KexecError);
       assert.equal(e.errno, 'ENODATA');
       assert.equal(e.rule, 'pefile_parse_binary');
       return true;
     });
-    assert.equal(sbverify(KERNEL_UNSIGNED, ca.pem), false);
+    assert.equal(sbverify(kernelUnsigned(), ca.pem), false);
   });
 
   it('has the same Authenticode hash as its unsigned twin (only the certificate table differs)', () => {
-    const unsigned = describePeSignatures(readBytes(KERNEL_UNSIGNED));
+    const unsigned = describePeSignatures(readBytes(kernelUnsigned()));
     assert.equal(unsigned.imageSha256, describePeSignatures(signed).imageSha256);
   });
 });

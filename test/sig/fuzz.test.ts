@@ -13,7 +13,7 @@ import { pefile_digest_ranges } from '../../src/sig/authenticode.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { MODULE_SIG_STRING, verifyAppendedSignature } from '../../src/sig/module-sig.js';
 import { describePeSignatures, verifyPefileSignature } from '../../src/sig/verify-pefile.js';
-import { buildPe, makePki, makeTempDir, patternBytes, prng, readBytes, removeDir, sbsign, type Pki } from './fixtures.js';
+import { buildPe, makePki, makeTempDir, patternBytes, prng, readBytes, removeDir, sbsign, type Pki } from './sig-fixtures-lib.js';
 
 const PE_MUTANTS = 3000;
 const APPENDED_MUTANTS = 800;

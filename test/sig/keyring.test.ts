@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { KexecError, UsageError } from '../../src/errno.js';
 import { Keyrings, splitCertificates, vetBlacklistDescription } from '../../src/sig/keyring.js';
 import { x509_cert_parse } from '../../src/sig/x509.js';
-import { makePki, makeTempDir, removeDir, type Pki } from './fixtures.js';
+import { makePki, makeTempDir, removeDir, type Pki } from './sig-fixtures-lib.js';
 
 let dir: string;
 let pki: Pki;

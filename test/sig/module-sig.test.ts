@@ -10,7 +10,7 @@ import { KexecError, type ErrnoName } from '../../src/errno.js';
 import { SignatureError } from '../../src/sig/facts.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { MODULE_SIG_STRING, MODULE_SIGNATURE_SIZE, parseAppendedSignature, verifyAppendedSignature, type AppendedSignatureReport } from '../../src/sig/module-sig.js';
-import { makePki, makeTempDir, patternBytes, removeDir, requireTool, type Pki } from './fixtures.js';
+import { makePki, makeTempDir, patternBytes, removeDir, requireTool, type Pki } from './sig-fixtures-lib.js';
 
 let dir: string;
 let pki: Pki;

@@ -3,7 +3,7 @@
 // (boot_params built below, RSI passed through the stub's parameter block), and the outcome detection (panic,
 // purgatory refusal, timeout, triple fault, reset, isa-debug-exit, interactive input). Needs qemu-system-x86,
 // binutils, cpio and busybox-static, and the kernel file:
-//   /tmp/kern/shared/vmlinuz-amd64   linux-image-6.1.0-*-amd64-unsigned, dpkg-deb -x, boot/vmlinuz-*
+//   fixture vmlinuz-amd64-unsigned   (test/setup/fixtures.mjs)
 //   (override with VKEXEC_KERNEL_AMD64); the virtio disk test also needs the kernel's .deb for its modules
 //   (VKEXEC_KERNEL_AMD64_DEB, default /tmp/kern/linux-image-*-amd64-unsigned_*.deb).
 // Missing tools or files fail the test with what to install. The kernel boots take 5-10 s each under TCG.
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../../src/errno.js';
+import { fixture } from '../../helpers/fixtures.js';
 import { SETUP_HEADER, writeField } from '../../../src/formats/setup-header.js';
 import { BOOT_PARAMS, BOOT_PARAMS_SIZE, E820_ENTRY_SIZE } from '../../../src/arch/x86/boot-params.js';
 import { encodeStubParams, STUB_PARAMS, stubBinPath } from '../../../src/arch/x86/stub/params.js';
@@ -29,7 +30,7 @@ import { QemuEngine, type QemuEntryState } from '../../../src/vm/engines/qemu.js
 const engine = new QemuEngine();
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
-const KERNEL = process.env.VKEXEC_KERNEL_AMD64 ?? '/tmp/kern/shared/vmlinuz-amd64';
+const KERNEL = process.env.VKEXEC_KERNEL_AMD64 ?? fixture('vmlinuz-amd64-unsigned');
 const BUSYBOX = '/bin/busybox';
 const work = mkdtempSync(join(tmpdir(), 'vkexec-qemu-test-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));

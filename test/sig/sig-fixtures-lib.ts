@@ -1,6 +1,7 @@
-// Test fixtures for signature tests: throwaway CAs made with openssl, sbsign/sbverify runs, the Debian
-// kernels and Debian's Secure Boot CA, a synthetic PE builder and an Authenticode signer for cases sbsign
-// cannot produce. Everything that needs a missing tool or file throws, so tests fail loudly.
+// Helpers for signature tests (a library, not a test file): throwaway CAs made with openssl, sbsign/sbverify
+// runs, the Debian kernels (test/helpers/fixtures.ts) and Debian's Secure Boot CA, a synthetic PE builder and an
+// Authenticode signer for cases sbsign cannot produce. Everything that needs a missing tool or file throws, so
+// tests fail loudly.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, sign as cryptoSign } from 'node:crypto';
@@ -10,14 +11,12 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import { parsePe } from '../../src/formats/pe.js';
 import { pefile_digest_pe_contents } from '../../src/sig/authenticode.js';
+import { FIXTURE_CACHE, fixture } from '../helpers/fixtures.js';
 
-export const KERNEL_UNSIGNED = '/tmp/kern/shared/vmlinuz-amd64';
-export const KERNEL_SIGNED = '/tmp/kern/shared/vmlinuz-amd64-signed';
-
-export function requireFile(path: string, what: string): string {
-  if (!existsSync(path)) throw new Error(`${what} is missing: ${path} (the signature tests need it; see the test brief)`);
-  return path;
-}
+/** Debian's signed amd64 kernel (PE/COFF with an Authenticode signature), from the test fixture cache. */
+export const kernelSigned = (): string => fixture('vmlinuz-amd64');
+/** Its unsigned twin (same build, empty certificate table). */
+export const kernelUnsigned = (): string => fixture('vmlinuz-amd64-unsigned');
 
 export function requireTool(tool: string, pkg: string): void {
   const r = spawnSync('sh', ['-c', `command -v ${tool}`]);
@@ -88,15 +87,16 @@ export function sbverify(file: string, cert: string): boolean {
 /** A private copy of the unsigned Debian kernel. */
 export function copyUnsignedKernel(dir: string): string {
   const out = join(dir, 'vmlinuz');
-  copyFileSync(requireFile(KERNEL_UNSIGNED, 'the unsigned Debian kernel'), out);
+  copyFileSync(kernelUnsigned(), out);
   return out;
 }
 
-const CACHE = join(tmpdir(), 'vkexec-test-cache');
+const CACHE = FIXTURE_CACHE;
 
 /**
  * Debian's Secure Boot CA, from Debian's shim-unsigned package fetched with `apt-get download` (cached in
- * the temp dir between runs): the DER file as shipped, and a PEM copy for sbverify. Throws when it cannot be had.
+ * test/fixtures/cache next to the kernels): the DER file as shipped, and a PEM copy for sbverify. Throws when
+ * it cannot be had.
  */
 export function debianSecureBootCa(): { der: string; pem: string } {
   const der = join(CACHE, 'debian-uefi-ca.der');
