@@ -15,10 +15,12 @@ import { machineExists, readState } from '../vm/machine.js';
 import { initMachine, type GlobalOpts } from './machine-cmd.js';
 import { applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { kernelKexec } from './exec.js';
+import { inspectCommand } from './inspect-cmd.js';
 import { reportFailure } from './kexec-main.js';
 import type { Out } from './output.js';
 import { concatCmdline } from '../kexec/cmdline.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
+import { kdumpSizeCommand } from './kdump-size.js';
 
 interface BootOpts {
   probe?: boolean;
@@ -125,6 +127,6 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
       fs.copyFileSync(probeKernelPath(o.elf ? 'elf' : 'bzImage'), o.out);
       if (!g().json) out.line(`wrote ${o.out}`);
     });
-  return [boot, probe, vmcoreCommand(g, out, setExit)];
+  return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out)];
 }
 

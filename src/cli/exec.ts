@@ -93,4 +93,9 @@ function report(o: Outcome, out: Out, json: boolean): void {
     out.note(out.c.red(verdict));
     if (o.consoleTail) out.note(`last console output:\n${o.consoleTail.split('\n').slice(-12).join('\n')}`);
   }
+  if (o.status === 'purgatory-mismatch') {
+    // purgatory/purgatory.c verify_sha256_digest: the segments in memory are not the ones kexec_load hashed.
+    out.note('purgatory: sha256 digests do not match: the purgatory refused to start the loaded image (its segments changed after loading)');
+    out.hint('load the image again: vkexec -u, then vkexec -l ...');
+  }
 }

@@ -8,6 +8,7 @@ import { concatCmdline, reuseCommandLine } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
 import { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } from '../vm/kexec-load.js';
 import { readView } from '../vm/views.js';
+import { signatureFactsLine, signatureReportOf } from '../sig/failure-line.js';
 import { crashkRes } from '../vm/machine-config.js';
 import { parseKexecArgs, type KexecRequest } from './kexec-options.js';
 import { CommandLineError, GetoptError } from './getopt.js';
@@ -192,6 +193,8 @@ function kUnload(dir: string, crash: boolean, arch: 'x86_64' | 'i386', out: Out)
 
 export function explain(e: KexecError, out: Out): void {
   out.note(`${e.rule}: ${e.message}${e.value ? ` (${e.value})` : ''}`);
+  const sig = signatureReportOf(e);
+  if (sig) out.note(`signature: ${signatureFactsLine(sig)}`);
   if (e.hint) out.hint(e.hint);
 }
 

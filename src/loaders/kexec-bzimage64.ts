@@ -11,7 +11,7 @@ import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, s
 import { verifyPefileSignature } from '../sig/verify-pefile.js';
 import type { FileKimage } from '../vm/file-kimage.js';
 import { firmwareMemmap, E820_TYPES } from '../vm/views.js';
-import type { KexecFileOps, FileLoadInput } from './kexec-file-ops.js';
+import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from './kexec-file-ops.js';
 import { crashLoadSegments, crashSetupMemmapEntries } from '../vm/kexec-crash.js';
 
 const MIN_PURGATORY_ADDR = 0x3000n;
@@ -150,8 +150,8 @@ function load(image: FileKimage, input: FileLoadInput): void {
 }
 
 /** kexec_bzImage64_verify_sig: Authenticode against .secondary_trusted_keys, then .platform on ENOKEY. */
-function verifySig(kernel: Uint8Array, ctx: { keyrings: import('../sig/keyring.js').Keyrings }): { summary: string } {
-  const r = verifyPefileSignature(kernel, ctx.keyrings, { platformKeyring: true });
+function verifySig(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted {
+  const r = verifyPefileSignature(kernel, ctx.keyrings, { platformKeyring: true, ...(ctx.source === undefined ? {} : { source: ctx.source }) });
   const signer = r.signers[0]?.subject ?? 'unknown signer';
   return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring` };
 }

@@ -16,6 +16,8 @@ export interface FileLoadInput {
 
 export interface SigCheckContext {
   keyrings: Keyrings;
+  /** The kernel file's name, for messages. */
+  source?: string;
 }
 
 /** What verify_sig reports when it accepts the image (who signed it, with which key). */

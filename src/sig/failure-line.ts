@@ -31,7 +31,7 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 function signerText(r: SignatureReportFacts): string {
   const s = r.signers[0];
-  if (!s) return r.keyringsSearched.length === 0 && r.expectedDigest === undefined ? 'no signature read' : 'signer unknown';
+  if (!s) return 'no signer could be read';
   const who = s.subject ? `"${s.subject}"` : s.sid;
   const more = r.signers.length > 1 ? ` and ${plural(r.signers.length - 1, 'other signer')}` : '';
   return `signed by ${who}${s.issuer ? ` (issuer "${s.issuer}")` : ''}${more}`;
@@ -51,7 +51,7 @@ function digestText(r: SignatureReportFacts): string | undefined {
   } else if (r.imageSha256 !== undefined) {
     parts.push(`image sha256 ${r.imageSha256}`);
   }
-  if (r.imageBlacklisted) parts.push(`bin:${r.imageSha256} is in .blacklist`);
+  if (r.imageBlacklisted) parts.push(`bin:${r.imageSha256} is in .blacklist (kexec's PE check does not consult it)`);
   if (r.contentLength !== undefined) parts.push(`appended signature covers ${r.contentLength} bytes`);
   return parts.length ? parts.join('; ') : undefined;
 }

@@ -9,15 +9,16 @@ import { setShaRegions } from '../arch/x86/purgatory.js';
 import { type KexecFileOps, kexecFileLoaders, type SigAccepted } from '../loaders/kexec-file-ops.js';
 import { bzImage64FileOps } from '../loaders/kexec-bzimage64.js';
 import { Keyrings } from '../sig/keyring.js';
-import { verifyAppendedSignature } from '../sig/module-sig.js';
+import { SignatureError } from '../sig/facts.js';
+import { modsigContentDigest, verifyAppendedSignature } from '../sig/module-sig.js';
 import { FileKimage } from './file-kimage.js';
 import type { Kimage } from './kimage.js';
 import { loadCrashImage, loadNormalImage } from './kimage-load.js';
-import { kexecLoadPermitted } from './kexec-load.js';
-import { type MachineState, readState, referencedBlobs, writeState } from './machine.js';
+import { kexecLoadPermitted, persistRefusedAttempt, underKexecLock } from './kexec-load.js';
+import { type MachineState, readState, writeState } from './machine.js';
 import { crashkLowRes, crashkRes, totalRamPages } from './machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import { collectBlobs, forEachChunk, putBlob, tryLock } from './store.js';
+import { forEachChunk, putBlob } from './store.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_FILE_UNLOAD = 0x1;
@@ -96,16 +97,36 @@ function probe(kernel: Uint8Array, loaders: readonly KexecFileOps[]): KexecFileO
   throw last ?? new KexecError('ENOEXEC', 'kexec_image_probe_default', 'no kexec_file loader is registered', { hint: 'register a loader' });
 }
 
-/** IMA appraisal of the kernel file (ima_post_read_file, READING_KEXEC_IMAGE): an appended signature must verify. */
+/** kexec_file_loaders[]: on x86_64 bzImage64 alone; registered third-party loaders follow it. */
+export function kexecFileLoaderChain(): readonly KexecFileOps[] {
+  if (!kexecFileLoaders.list().includes(bzImage64FileOps)) kexecFileLoaders.register(bzImage64FileOps, 'first');
+  return kexecFileLoaders.list();
+}
+
+/** A refusal that keeps the signature facts of the check it replaces, so the CLI can still print them. */
+function withReport(e: KexecError, cause: KexecError): KexecError {
+  return cause instanceof SignatureError ? new SignatureError(e, cause.report) : e;
+}
+
+/**
+ * IMA appraisal of the kernel file (process_measurement for KEXEC_KERNEL_CHECK with an imasig|modsig rule):
+ * ima_check_blacklist first ("bin:" entry for the modsig's content digest -> EPERM), then the appended
+ * signature must verify; either failure ends as EACCES.
+ */
 function imaAppraise(kernel: Uint8Array, keyrings: Keyrings, name: string): string {
+  const hint = 'IMA appraises kexec kernels on this machine: sign the image with an appended (modsig) signature whose key is trusted, or turn --ima-appraise off';
+  const digest = modsigContentDigest(kernel);
+  if (digest && keyrings.isHashBlacklisted('bin', digest.hex)) {
+    throw new KexecError('EACCES', 'ima_check_blacklist', `IMA appraisal of ${name} failed: the ${digest.algo} digest of its signed content is blacklisted (bin:${digest.hex})`, {
+      hint: 'this exact image is forbidden; use another signed image, or remove the bin: entry from the blacklist keyring',
+    });
+  }
   try {
     const r = verifyAppendedSignature(kernel, keyrings, { source: name });
     return `IMA: appended signature verified (${r.signers?.[0]?.subject ?? 'signer'})`;
   } catch (e) {
     if (!(e instanceof KexecError)) throw e;
-    throw new KexecError('EACCES', 'ima_appraise_measurement', `IMA appraisal of ${name} failed: ${e.message} (${e.errno})`, {
-      hint: 'IMA appraises kexec kernels on this machine: sign the image with an appended (modsig) signature whose key is trusted, or turn --ima-appraise off',
-    });
+    throw withReport(new KexecError('EACCES', 'ima_appraise_measurement', `IMA appraisal of ${name} failed: ${e.message} (${e.errno})`, { hint }), e);
   }
 }
 
@@ -113,13 +134,13 @@ function imaAppraise(kernel: Uint8Array, keyrings: Keyrings, name: string): stri
  * kimage_validate_signature: a failed verify_sig is fatal when enforced (KEXEC_SIG_FORCE, or the IMA arch
  * policy under secure boot); otherwise EPERM under lockdown unless IMA appraises the image; otherwise a note.
  */
-function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8Array, keyrings: Keyrings, log: string[]): string {
+function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8Array, name: string, keyrings: Keyrings, log: string[]): string {
   let failure: KexecError;
   if (!ops.verifySig) {
-    failure = new KexecError('EKEYREJECTED', 'kexec_image_verify_sig_default', `the ${ops.name} loader does not support signature verification`, { hint: 'use a loader with verify_sig' });
+    failure = new KexecError('EKEYREJECTED', 'kexec_image_verify_sig_default', `${name}: the ${ops.name} loader does not support signature verification`, { hint: 'use a loader with verify_sig' });
   } else {
     try {
-      const ok: SigAccepted = ops.verifySig(kernel, { keyrings });
+      const ok: SigAccepted = ops.verifySig(kernel, { keyrings, source: name });
       return ok.summary;
     } catch (e) {
       if (!(e instanceof KexecError)) throw e;
@@ -134,10 +155,10 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
     throw failure;
   }
   if (!config.imaAppraise && config.lockdown !== 'none') {
-    throw new KexecError('EPERM', 'kimage_validate_signature', `Lockdown: vkexec: kexec of unsigned images is restricted; see man kernel_lockdown.7 (signature check: ${failure.message})`, {
+    throw withReport(new KexecError('EPERM', 'kimage_validate_signature', `Lockdown: vkexec: kexec of unsigned images is restricted; see man kernel_lockdown.7 (signature check: ${failure.message})`, {
       value: `lockdown=${config.lockdown}`,
       hint: `sign the kernel with a key in the machine's keyrings (${failure.hint ?? failure.errno})`,
-    });
+    }), failure);
   }
   log.push(`kexec_file: kernel signature verification failed (-${errnoNum(n)}).`);
   return `signature not verified (${failure.errno}: ${failure.message}); accepted because nothing enforces signatures on this machine`;
@@ -155,23 +176,10 @@ export function kexecFileLoad(dir: string, args: KexecFileArgs): KexecFileResult
   const crash = (args.flags & KEXEC_FILE_ON_CRASH) !== 0;
   const sysctl = kexecLoadPermitted(pre, crash);
   if ((args.flags & ~KEXEC_FILE_FLAGS) !== 0) {
+    persistRefusedAttempt(dir, sysctl, 'kexec_file_load');
     throw new KexecError('EINVAL', 'kexec_file_load', `unknown flags ${hex(BigInt(args.flags & ~KEXEC_FILE_FLAGS))}`, { hint: 'pass only KEXEC_FILE_* flags' });
   }
-  const lock = tryLock(dir, 'kexec_file_load');
-  try {
-    const state = readState(dir);
-    if (sysctl) state.sysctl = sysctl;
-    const crashBefore = state.images.crash;
-    try {
-      return doKexecFileLoad(dir, state, args, crash);
-    } catch (e) {
-      if (sysctl || state.images.crash !== crashBefore) writeState(dir, state);
-      else collectBlobs(dir, referencedBlobs(state));
-      throw e;
-    }
-  } finally {
-    lock.release();
-  }
+  return underKexecLock(dir, 'kexec_file_load', sysctl, (state) => doKexecFileLoad(dir, state, args, crash));
 }
 
 function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, crash: boolean): KexecFileResult {
@@ -190,11 +198,8 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   const kernel = readWhole(k, 'kernel');
   const notes: string[] = [];
   if (config.imaAppraise) notes.push(imaAppraise(kernel, keyrings, k.name));
-  // kexec_file_loaders[] on x86_64 is bzImage64 alone; registered third-party loaders follow it.
-  if (!kexecFileLoaders.list().includes(bzImage64FileOps)) kexecFileLoaders.register(bzImage64FileOps, 'first');
-  const loaders = kexecFileLoaders.list();
-  const ops = probe(kernel, loaders);
-  const signature = validateSignature(state, ops, kernel, keyrings, log);
+  const ops = probe(kernel, kexecFileLoaderChain());
+  const signature = validateSignature(state, ops, kernel, k.name, keyrings, log);
   let initrd: { path: string; size: number } | null = null;
   if (!(args.flags & KEXEC_FILE_NO_INITRAMFS)) {
     if (!args.initrd) throw new KexecError('EBADF', 'kernel_read_file_from_fd', 'no initrd file descriptor and no KEXEC_FILE_NO_INITRAMFS', { hint: 'pass an initrd or set KEXEC_FILE_NO_INITRAMFS' });

@@ -85,12 +85,49 @@ function kexecLoadCheck(state: MachineState, nrSegments: number, flags: number):
   return sysctl;
 }
 
-/** Commits a sysctl change made by a refused attempt (the kernel's counter moves even when the load fails). */
-function persistSysctl(dir: string, sysctl: MachineState['sysctl'] | null): void {
+/**
+ * A refusal after kexec_load_permitted counted a load down but before the lock: the counter still moved, so
+ * persist it when the machine is free (when it is busy the other command's write wins; the kernel's counter
+ * has its own mutex, ours is the kexec lock).
+ */
+export function persistRefusedAttempt(dir: string, sysctl: MachineState['sysctl'] | null, what: string): void {
   if (!sysctl) return;
-  const fresh = readState(dir);
-  fresh.sysctl = sysctl;
-  writeState(dir, fresh);
+  let lock;
+  try {
+    lock = tryLock(dir, what);
+  } catch {
+    return;
+  }
+  try {
+    const fresh = readState(dir);
+    fresh.sysctl = sysctl;
+    writeState(dir, fresh);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * kexec_trylock, then the syscall's body on a fresh read of the state. On failure only what the kernel itself
+ * would have changed is written (a load limit counted down, a crash image freed before the new one failed);
+ * otherwise the blobs the attempt stored are dropped.
+ */
+export function underKexecLock<T>(dir: string, what: string, sysctl: MachineState['sysctl'] | null, body: (state: MachineState) => T): T {
+  const lock = tryLock(dir, what);
+  try {
+    const state = readState(dir);
+    if (sysctl) state.sysctl = sysctl;
+    const crashBefore = state.images.crash;
+    try {
+      return body(state);
+    } catch (e) {
+      if (sysctl || state.images.crash !== crashBefore) writeState(dir, state);
+      else collectBlobs(dir, referencedBlobs(state));
+      throw e;
+    }
+  } finally {
+    lock.release();
+  }
 }
 
 export interface KexecLoadResult {
@@ -104,41 +141,12 @@ export function kexecLoad(dir: string, entry: bigint, segments: readonly UserSeg
   const archBits = flags & KEXEC_ARCH_MASK;
   const ownArch = pre.config.arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386;
   if (archBits !== ownArch && archBits !== KEXEC_ARCH_DEFAULT) {
-    const lock = tryLockOrNull(dir);
-    try {
-      if (lock) persistSysctl(dir, sysctl);
-    } finally {
-      lock?.release();
-    }
+    persistRefusedAttempt(dir, sysctl, 'kexec_load');
     throw new KexecError('EINVAL', 'kexec_load', `arch ${hex(archBits >>> 16)} in flags does not match this ${pre.config.arch} machine`, {
       hint: `load an image built for ${pre.config.arch}`,
     });
   }
-  const lock = tryLock(dir, 'kexec_load');
-  try {
-    const state = readState(dir);
-    if (sysctl) state.sysctl = sysctl;
-    const crashBefore = state.images.crash;
-    try {
-      return doKexecLoad(dir, state, entry, segments, flags, info);
-    } catch (e) {
-      // The counter moved and (for crash loads) the old crash image is gone, as in the kernel; otherwise
-      // nothing changed and only the blobs this attempt stored are dropped.
-      if (sysctl || state.images.crash !== crashBefore) writeState(dir, state);
-      else collectBlobs(dir, referencedBlobs(state));
-      throw e;
-    }
-  } finally {
-    lock.release();
-  }
-}
-
-function tryLockOrNull(dir: string) {
-  try {
-    return tryLock(dir, 'kexec_load');
-  } catch {
-    return null;
-  }
+  return underKexecLock(dir, 'kexec_load', sysctl, (state) => doKexecLoad(dir, state, entry, segments, flags, info));
 }
 
 /** do_kexec_load: runs with the lock held; `state` is mutated only where the kernel mutates it before failing. */

@@ -224,9 +224,11 @@ export class QemuEngine implements Engine {
         stop();
       }) : () => {};
 
+      let midLine = false;
       child.stdout!.on('data', (chunk: Buffer) => {
         log?.write(chunk);
         opts.echo?.write(chunk);
+        midLine = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
         const ev = watcher.feed(chunk);
         if (!ev || stopping) return;
         if (ev.complete) stop();
@@ -243,6 +245,8 @@ export class QemuEngine implements Engine {
         clearTimeout(lineTimer);
         clearTimeout(killTimer);
         detachInput();
+        // Leave the user's terminal at the start of a line for vkexec's own report.
+        if (midLine) opts.echo?.write('\n');
         if (spawnError) {
           const missing = spawnError.code === 'ENOENT';
           const msg = missing ? `${this.binary} not found` : `${this.binary} did not start: ${spawnError.message}`;

@@ -1,0 +1,144 @@
+// `vkexec -l ... && vkexec -e --engine qemu` end to end through the real binary: Debian's kernels with a busybox
+// initramfs whose /init prints VKEXEC-INIT-OK, then the command line, then reboots. Covers the kexec_load (-c) and
+// kexec_file_load (-s) layouts, the 32-bit entry (--entry-32bit on x86_64, and an i386 machine), the --fast path,
+// a segment altered after loading (the purgatory refuses it), --console, --timeout and the reboot outcome.
+// Needs qemu-system-x86 (Debian package) and the fixtures of test/setup/fixtures.mjs. Each boot takes 3-10 s (TCG).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { OUTCOME_EXIT } from '../../src/vm/engines/engine.js';
+import { fixture, INIT_MARKER } from '../helpers/fixtures.js';
+import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+
+const KERNEL64 = fixture('vmlinuz-amd64-unsigned');
+const INITRD64 = fixture('initramfs-busybox-amd64.cpio');
+const KERNEL32 = fixture('vmlinuz-686');
+const INITRD32 = fixture('initramfs-busybox-i386.cpio');
+const APPEND = 'console=ttyS0 panic=-1';
+/** The marker, then /init's next line: the kernel command line, which proves --append arrived. */
+const EXPECT = `${INIT_MARKER}\\n[^\\n]*panic=-1`;
+const EXEC = ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120'];
+
+const qemu = spawnSync('qemu-system-x86_64', ['-version'], { encoding: 'utf8' });
+assert.ok(!qemu.error && /QEMU emulator version/.test(qemu.stdout), 'qemu-system-x86_64 is needed for these tests: apt-get install qemu-system-x86');
+
+function newMachine(...init: string[]): string {
+  const dir = path.join(tempDir(), 'm');
+  const r = vkexec(dir, ['machine', 'init', ...init]);
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+
+function ok(r: Run, what: string): void {
+  assert.equal(r.code, 0, `${what} exited ${r.code}\n--- stderr\n${r.stderr}\n--- stdout (tail)\n${r.stdout.slice(-3000)}`);
+}
+
+/** Loads with `load` options, then executes on QEMU until the marker and the command line appear. */
+function loadAndBoot(m: string, load: string[]): Run {
+  ok(vkexec(m, load), `vkexec ${load.join(' ')}`);
+  const r = vkexec(m, EXEC);
+  ok(r, 'vkexec -e');
+  assert.match(r.stdout, new RegExp(EXPECT), 'the guest console is echoed on stdout');
+  assert.match(r.stderr, /qemu: matched after/);
+  return r;
+}
+
+test('-c -l: the kexec_load layout of a bzImage64 boots to /init, --console keeps a copy of the console', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l');
+  const log = path.join(tempDir(), 'console.log');
+  const r = vkexec(m, [...EXEC, '--console', log]);
+  ok(r, '-e');
+  const text = fs.readFileSync(log, 'latin1');
+  assert.match(text, /Linux version 6\./);
+  assert.match(text, /Command line: console=ttyS0 panic=-1/);
+  assert.match(text, new RegExp(EXPECT));
+});
+
+test('-s -l: the kexec_file_load layout boots to /init', () => {
+  loadAndBoot(newMachine(), ['-s', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]);
+});
+
+test('without --expect the guest runs to its reboot -f: outcome reboot, exit 0', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l');
+  const r = vkexec(m, ['-e', '--engine', 'qemu', '--accel', 'tcg', '--timeout', '120']);
+  ok(r, '-e');
+  assert.match(r.stdout, /reboot: Restarting system/);
+  assert.match(r.stderr, /qemu: reboot after/);
+});
+
+test('--entry-32bit on an x86_64 machine: the 686 kernel through the 32-bit boot protocol', () => {
+  const r = loadAndBoot(newMachine(), ['-c', '-l', '--entry-32bit', KERNEL32, '--initrd', INITRD32, '--append', APPEND]);
+  assert.match(r.stdout, /Linux version 6\.\S+-686/);
+});
+
+test('an i386 machine: the purgatory starts in protected mode and enters the 686 kernel at 32 bits', () => {
+  const m = newMachine('--arch', 'i386');
+  const r = loadAndBoot(m, ['-c', '-l', KERNEL32, '--initrd', INITRD32, '--append', APPEND]);
+  assert.match(r.stdout, /Linux version 6\.\S+-686/);
+});
+
+test('-l --fast: the host-decompressed vmlinux entered at startup_64 boots to /init', () => {
+  const m = newMachine();
+  const load = vkexec(m, ['-d', '-l', '--fast', KERNEL64, '--initrd', INITRD64, '--append', APPEND]);
+  ok(load, '-l --fast');
+  // Without -s or -c the load goes through kexec_load; the vmlinux sits at its link address (LOAD_PHYSICAL_ADDR).
+  assert.match(load.stderr, /--fast: xz payload unpacked: vmlinux \[0x1000000, /);
+  assert.match(load.stderr, /Loaded vmlinux at 0x1000000 \(phys_base 0x0\), startup_64 at 0x1000000/);
+  const r = vkexec(m, EXEC);
+  ok(r, '-e');
+  assert.match(r.stdout, new RegExp(EXPECT));
+});
+
+test('boot --fast: load and execute in one step on a fresh machine', () => {
+  const r = vkexec(null, ['boot', '--fast', KERNEL64, '--initrd', INITRD64, '--append', APPEND, '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120']);
+  ok(r, 'boot --fast');
+  assert.match(r.stdout, new RegExp(EXPECT));
+});
+
+test('--fast is refused where it cannot apply: -s, --entry-32bit, a 32-bit kernel', () => {
+  const m = newMachine();
+  const s = vkexec(m, ['-s', '-l', '--fast', KERNEL64]);
+  assert.equal(s.code, 1, s.stderr);
+  assert.match(s.stderr, /--fast is not supported with kexec_file_load/);
+  const e32 = vkexec(m, ['-c', '-l', '--fast', '--entry-32bit', KERNEL64]);
+  assert.equal(e32.code, 255, e32.stderr);
+  assert.match(e32.stderr, /--fast needs a relocatable 64-bit bzImage entered at 64 bits: --entry-32bit/);
+  const k32 = vkexec(m, ['-c', '-l', '--fast', KERNEL32]);
+  assert.equal(k32.code, 255, k32.stderr);
+  assert.match(k32.stderr, /--fast needs a relocatable 64-bit bzImage .*is loaded as bzImage/);
+  const st = vkexec(m, ['machine', 'show']);
+  assert.match(st.stdout, /normal\s+not loaded/);
+});
+
+test('a segment altered after loading: the purgatory refuses to start it', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l');
+  // The largest blob is the kernel's protected-mode code; flip one byte in its middle.
+  const blobs = path.join(m, 'blobs');
+  const biggest = fs.readdirSync(blobs).map((n) => path.join(blobs, n)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
+  const fd = fs.openSync(biggest, 'r+');
+  const at = Math.floor(fs.fstatSync(fd).size / 2);
+  const b = Buffer.alloc(1);
+  fs.readSync(fd, b, 0, 1, at);
+  b[0] ^= 0xff;
+  fs.writeSync(fd, b, 0, 1, at);
+  fs.closeSync(fd);
+  const r = vkexec(m, EXEC);
+  assert.equal(r.code, OUTCOME_EXIT['purgatory-mismatch'], r.stderr);
+  assert.match(r.stdout, /sha256 digests do not match/);
+  assert.match(r.stderr, /purgatory: sha256 digests do not match: the purgatory refused to start the loaded image/);
+  assert.doesNotMatch(r.stdout, /Linux version/);
+});
+
+test('--timeout: no outcome in time ends QEMU with exit 124', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l');
+  const r = vkexec(m, ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', 'never-printed', '--timeout', '1']);
+  assert.equal(r.code, 124, r.stderr);
+  assert.match(r.stderr, /qemu: timeout after/);
+});
