@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import { KexecError, strerror } from '../errno.js';
 import { fileTypesFor } from '../loaders/registry.js';
-import { importLoaderModules } from '../loaders/kexec-file-ops.js';
+import { importLoaderModules, kexecFileLoaders } from '../loaders/kexec-file-ops.js';
+import { bzImage64FileOps } from '../loaders/kexec-bzimage64.js';
 import type { Debug } from '../kexec/debug.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
@@ -36,7 +37,10 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
   const kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
   debug.print(format ? `do_kexec_file_load: compressed input, using memfd kernel fd` : `do_kexec_file_load: using original kernel file fd`);
   const quiet: Debug = { enabled: false, print: () => {} };
-  const type = fileTypesFor(m.state.config.arch).find((t) => t.probe(kernel, quiet));
+  // kexec-tools probes its own file types first. A loader module from VKEXEC_LOADERS stands in for the userspace
+  // file type kexec-tools would need for its format (docs/loaders.md).
+  const type = fileTypesFor(m.state.config.arch).find((t) => t.probe(kernel, quiet))
+    ?? kexecFileLoaders.list().find((ops) => ops !== bzImage64FileOps && ops.probe(kernel) === null);
   if (!type) throw new LoadError([`Cannot determine the file type of ${kernelPath}`], 255, 'vkexec inspect shows what each loader says about the file');
   if (type.name === 'bzImage64' && (r.entry32bit || r.realMode)) {
     throw new LoadError(['Kexec2 syscall does not support 16bit or 32bit entry yet', `Cannot load ${kernelPath}`], 255, 'drop --entry-32bit/--real-mode, or use -c');

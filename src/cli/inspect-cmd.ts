@@ -42,6 +42,8 @@ export interface SetupHeaderFacts {
   loadflags: string[];
   xloadflags: string[];
   realModeSize: number;
+  /** Bytes after the real-mode part: what bzImage64_load places as the kernel. */
+  protectedModeSize: number;
 }
 
 export interface PayloadFacts {
@@ -152,6 +154,7 @@ function readSetupHeader(kernel: Uint8Array): SetupHeaderFacts | null {
       ])
       : [],
     realModeSize: h.kern16Size,
+    protectedModeSize: Math.max(0, kernel.length - h.kern16Size),
   };
 }
 
@@ -246,6 +249,9 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   report.kexecFileOps.probes = guard('kexec_file_ops', () => probeKexecFileOps(kernel)) ?? [];
   report.kexecFileOps.chosen = report.kexecFileOps.probes.find((p) => p.accepts)?.name ?? null;
   report.setupHeader = guard('setup header', () => readSetupHeader(kernel));
+  if (report.setupHeader && report.setupHeader.protectedModeSize === 0) {
+    problems.push(`the file ends inside the ${report.setupHeader.realModeSize}-byte real-mode setup: the loaders refuse it ("bzImage truncated")`);
+  }
   if (report.setupHeader) report.payload = guard('payload', () => readPayload(kernel, opts.payload, problems));
   report.elf = guard('ELF', () => readElf(kernel));
   if (kernel[0] === 0x4d && kernel[1] === 0x5a) report.pe = guard('PE', () => describePeSignatures(kernel));
@@ -272,7 +278,7 @@ function render(r: InspectReport, out: Out): void {
   if (h) {
     const f = h.fields;
     L(`setup header  boot protocol ${h.protocol}${h.kernelVersion !== null ? `, kernel_version "${h.kernelVersion}"` : ''}`);
-    L(`  setup_sects ${f.setup_sects} (real-mode part ${h.realModeSize} bytes, protected-mode part ${Math.max(0, r.size - h.realModeSize)} bytes in the file)`);
+    L(`  setup_sects ${f.setup_sects} (real-mode part ${h.realModeSize} bytes, protected-mode part ${h.protectedModeSize} bytes)`);
     L(`  loadflags ${hex(f.loadflags ?? 0)} [${h.loadflags.join(' ')}]${f.xloadflags !== undefined ? `  xloadflags ${hex(f.xloadflags)} [${h.xloadflags.join(' ')}]` : ''}`);
     const show = (names: SetupHeaderField[]) => names.filter((n) => f[n] !== undefined).map((n) => `${n} ${hex(f[n]!)}`).join('  ');
     for (const row of [
@@ -289,7 +295,7 @@ function render(r: InspectReport, out: Out): void {
     L(`payload       ${p.format ?? 'unknown format'} at file offset ${hex(p.offset)}, ${p.compressedSize} bytes compressed, ${p.declaredSize} bytes declared by its size trailer` +
       (p.decompressedSize !== undefined ? `, ${p.decompressedSize} bytes decompressed` : ''));
   }
-  if (r.elf) L(`ELF           ELFCLASS${r.elf.class === 2 ? 64 : 32}, e_machine ${r.elf.machine}, e_type ${r.elf.type}, entry ${hex(r.elf.entry)}, ${r.elf.programHeaders} program headers (${r.elf.loadSegments} PT_LOAD)`);
+  if (r.elf) L(`ELF           ELFCLASS${r.elf.class}, e_machine ${r.elf.machine}, e_type ${r.elf.type}, entry ${hex(r.elf.entry)}, ${r.elf.programHeaders} program headers (${r.elf.loadSegments} PT_LOAD)`);
   if (r.pe) renderPe(r.pe, L);
   const a = r.appendedSignature;
   if (a) {
@@ -306,7 +312,7 @@ function renderPe(pe: PeDescription, L: (s: string) => void): void {
   for (const s of pe.sections) {
     L(`  ${s.name.padEnd(8)} file ${hex(s.dataAddr)}+${hex(s.rawDataSize)}  rva ${hex(s.virtualAddress)}+${hex(s.virtualSize)}  flags ${hex(s.flags)}`);
   }
-  if (pe.imageSha256) L(`  Authenticode sha256 ${pe.imageSha256} (the "bin:" blacklist key)`);
+  if (pe.imageSha256) L(`  Authenticode sha256 ${pe.imageSha256} (what UEFI dbx and "bin:" entries name)`);
   if (pe.certTable && pe.certTable.size) L(`  certificate table at ${hex(pe.certTable.offset)}, ${pe.certTable.size} bytes, ${pe.entries.length} entr${pe.entries.length === 1 ? 'y' : 'ies'} (the kernel reads the first)`);
   pe.entries.forEach((e, i) => {
     L(`  signature ${i + 1}: WIN_CERTIFICATE at ${hex(e.offset)}, ${e.length} bytes, revision ${hex(e.revision)}, type ${hex(e.certType)}`);

@@ -1,8 +1,10 @@
 // `vkexec kdump-size KERNEL --initrd F`: the smallest crashkernel= with which this capture kernel and
 // initramfs boot after a panic and reach the expected console line, found by real boots. Each try is a fresh
 // temporary machine with that reservation, a `vkexec -p` load and a `machine panic`; sizes are tried on a grid
-// of --step MiB. Loads are cheap, so the smallest size that loads at all is found first without booting;
-// boots then bisect between it and --max, assuming a size that works keeps working when made larger.
+// of --step MiB, assuming a size that works keeps working when made larger. Loads are cheap, so the smallest
+// size that loads at all is found first by bisection without booting. Boots then gallop up from there (1, 2,
+// 4, ... steps) and bisect the last gap: a capture kernel short of memory panics within seconds while a
+// successful try copies the whole dump, so the search spends its boots near the bottom and succeeds rarely.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -146,14 +148,24 @@ export async function kdumpSize(o: KdumpSizeOptions, report: (t: KdumpTry) => vo
     if (await sizer.attempt(grid[mid]!, 'load')) hi = mid;
     else lo = mid;
   }
-  // Boots: from the smallest size that loads; hi = grid.length means no boot has worked yet.
+  // Boots: gallop up from the smallest size that loads until one works, then bisect the gap below it.
+  const loadMin = hi;
   hi = grid.length;
+  for (let gap = 1, probe = loadMin; ; gap *= 2) {
+    if (await sizer.attempt(grid[probe]!, 'boot')) {
+      hi = probe;
+      break;
+    }
+    lo = probe;
+    if (probe === grid.length - 1) return { size: null, tries: sizer.tries };
+    probe = Math.min(lo + gap, grid.length - 1);
+  }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (await sizer.attempt(grid[mid]!, 'boot')) hi = mid;
     else lo = mid;
   }
-  return { size: hi < grid.length ? grid[hi]! : null, tries: sizer.tries };
+  return { size: grid[hi]!, tries: sizer.tries };
 }
 
 function sizeOption(v: string, name: string): bigint {
@@ -225,6 +237,7 @@ export function kdumpSizeCommand(g: () => GlobalOpts, out: Out, setExit: (code: 
       });
       if (json) out.emitJson({ crashkernel: res.size === null ? null : sizeText(res.size), bytes: res.size, tries: res.tries });
       else if (res.size !== null) out.line(`crashkernel=${sizeText(res.size)}`);
+      if (res.size === min && !json) out.note(`--min ${o.min} itself works: the smallest size may be lower (lower --min to look further)`);
       if (res.size === null) {
         if (!json) out.err(`vkexec: no crashkernel= up to ${sizeText(max)} lets the capture kernel reach /${o.expect}/`);
         out.hint('raise --max (and --mem), check the capture kernel\'s command line (console=ttyS0), or look at --console-dir logs');

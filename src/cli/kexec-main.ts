@@ -58,7 +58,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   }
   if (r.load && r.crash && !crashkRes(m.state.config)) {
     out.err('Memory for crashkernel is not reserved\nPlease reserve memory by passing"crashkernel=Y@X" parameter to kernel\nThen try to loading kdump kernel');
-    out.hint(`reserve a crash region: vkexec --machine ${m.dir} machine init --crashkernel 256M (or machine set --crashkernel)`);
+    out.hint(`the reservation is made at boot: create the machine with one, e.g. vkexec --machine DIR machine init --crashkernel 256M`);
     return 1;
   }
   if (r.load && r.preserveContext && r.memMax === null) {

@@ -201,7 +201,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
       flags,
       {
         syscall: 'kexec_load',
-        loader: chosen.name,
+        loader: o.fast ? `${chosen.name} --fast` : chosen.name,
         kernel: o.kernelPath,
         initrd: o.initrdPath ?? undefined,
         cmdline: o.cmdline ?? undefined,

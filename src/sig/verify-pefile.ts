@@ -309,7 +309,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     try {
       pefile_strip_sig_wrapper(image, pefile_parse_binary(image));
     } catch (e) {
-      d.problems.push(problemText(e));
+      if (!d.problems.includes(problemText(e))) d.problems.push(problemText(e));
     }
   } catch (e) {
     d.problems.push(problemText(e));

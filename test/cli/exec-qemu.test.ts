@@ -18,15 +18,24 @@ const INITRD64 = fixture('initramfs-busybox-amd64.cpio');
 const KERNEL32 = fixture('vmlinuz-686');
 const INITRD32 = fixture('initramfs-busybox-i386.cpio');
 const APPEND = 'console=ttyS0 panic=-1';
-/** The marker, then /init's next line: the kernel command line, which proves --append arrived. */
-const EXPECT = `${INIT_MARKER}\\n[^\\n]*panic=-1`;
+/** The marker, then /init's next line: the kernel command line, which proves --append arrived (the serial
+ * console ends lines with CR LF; the engine's matcher drops the CR, the echoed stdout keeps it). */
+const EXPECT = `${INIT_MARKER}\\r?\\n[^\\n]*panic=-1`;
 const EXEC = ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120'];
 
 const qemu = spawnSync('qemu-system-x86_64', ['-version'], { encoding: 'utf8' });
 assert.ok(!qemu.error && /QEMU emulator version/.test(qemu.stdout), 'qemu-system-x86_64 is needed for these tests: apt-get install qemu-system-x86');
 
+const temps: string[] = [];
+process.on('exit', () => temps.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+function scratch(): string {
+  const d = tempDir();
+  temps.push(d);
+  return d;
+}
+
 function newMachine(...init: string[]): string {
-  const dir = path.join(tempDir(), 'm');
+  const dir = path.join(scratch(), 'm');
   const r = vkexec(dir, ['machine', 'init', ...init]);
   assert.equal(r.code, 0, r.stderr);
   return dir;
@@ -49,7 +58,7 @@ function loadAndBoot(m: string, load: string[]): Run {
 test('-c -l: the kexec_load layout of a bzImage64 boots to /init, --console keeps a copy of the console', () => {
   const m = newMachine();
   ok(vkexec(m, ['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l');
-  const log = path.join(tempDir(), 'console.log');
+  const log = path.join(scratch(), 'console.log');
   const r = vkexec(m, [...EXEC, '--console', log]);
   ok(r, '-e');
   const text = fs.readFileSync(log, 'latin1');
@@ -98,6 +107,27 @@ test('boot --fast: load and execute in one step on a fresh machine', () => {
   const r = vkexec(null, ['boot', '--fast', KERNEL64, '--initrd', INITRD64, '--append', APPEND, '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120']);
   ok(r, 'boot --fast');
   assert.match(r.stdout, new RegExp(EXPECT));
+});
+
+test('-p --fast: the vmlinux moved into the crashkernel= region (phys_base) boots when the machine panics', () => {
+  const m = newMachine('--mem', '1G', '--crashkernel', '256M');
+  const load = vkexec(m, ['-d', '-p', '--fast', KERNEL64, '--initrd', INITRD64, '--append', APPEND]);
+  ok(load, '-p --fast');
+  const at = /Loaded vmlinux at (0x[0-9a-f]+) \(phys_base (0x[0-9a-f]+)\)/.exec(load.stderr);
+  assert.ok(at, load.stderr);
+  assert.ok(BigInt(at[2]!) > 0n && BigInt(at[2]!) % 0x200000n === 0n, `the move is a non-zero multiple of 2 MiB: ${at[0]}`);
+  const r = vkexec(m, ['machine', 'panic', '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120']);
+  ok(r, 'machine panic');
+  assert.match(r.stdout, /Command line: console=ttyS0 panic=-1 elfcorehdr=/);
+});
+
+test('a kernel that panics (no root, no initramfs): outcome panic, its exit status', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', KERNEL64, '--append', APPEND]), '-c -l');
+  const r = vkexec(m, ['-e', '--engine', 'qemu', '--accel', 'tcg', '--timeout', '120']);
+  assert.equal(r.code, OUTCOME_EXIT.panic, r.stderr);
+  assert.match(r.stderr, /console: .*Kernel panic - not syncing: VFS: Unable to mount root fs/);
+  assert.match(r.stderr, /qemu: panic after/);
 });
 
 test('--fast is refused where it cannot apply: -s, --entry-32bit, a 32-bit kernel', () => {

@@ -19,9 +19,9 @@ import { KexecInfo } from '../../src/kexec/kexec-info.js';
 import { type MemoryRange, RANGE, type SystemFiles, crashKernelRanges, getMemoryRanges } from '../../src/kexec/memory-ranges.js';
 import { LoadFailed, type LoadRequest } from '../../src/loaders/file-type.js';
 import { parseCrashkernel, reserveCrashkernel } from '../../src/vm/crashkernel.js';
-import { formatIomem, parseIomem, walkResources } from '../../src/vm/iomem.js';
+import { type Resource, formatIomem, parseIomem, walkResources } from '../../src/vm/iomem.js';
 import { KEXEC_ON_CRASH } from '../../src/vm/kexec-load.js';
-import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, type MachineArch, crashNotesAddr, defaultIomem, vmcoreinfoNoteAddr } from '../../src/vm/machine-config.js';
+import { CRASH_NOTES_SIZE, STUB_RESERVED_END, VMCOREINFO_NOTE_SIZE, type MachineArch, crashNotesAddr, defaultIomem, vmcoreinfoNoteAddr } from '../../src/vm/machine-config.js';
 import { defaultConfig, newState } from '../../src/vm/machine.js';
 import { readView } from '../../src/vm/views.js';
 
@@ -40,10 +40,22 @@ function machine(opts: { mem: bigint; cpus?: number; arch?: MachineArch; crashke
   config.arch = opts.arch ?? 'x86_64';
   config.memBytes = opts.mem;
   config.cpus = opts.cpus ?? 2;
-  config.iomem = defaultIomem(opts.mem);
+  config.iomem = realPcIomem(opts.mem);
   if (opts.crashkernel) reserveCrashkernel(config.iomem, parseCrashkernel(opts.crashkernel, opts.mem));
   const state = newState(config);
   return { files: (p) => readView(state, p), cpus: config.cpus };
+}
+
+/**
+ * The map Linux shows on a QEMU pc: only page 0 reserved, low RAM from 0x1000. vkexec's default map reserves
+ * up to STUB_RESERVED_END for its engines' stubs; these tests check kexec-tools' rules on a real machine's map.
+ */
+function realPcIomem(mem: bigint): Resource[] {
+  const map = defaultIomem(mem);
+  assert.deepEqual([map[0]!.end, map[1]!.start], [STUB_RESERVED_END - 1n, STUB_RESERVED_END]);
+  map[0] = { ...map[0]!, end: 0xfffn };
+  map[1] = { ...map[1]!, start: 0x1000n };
+  return map;
 }
 
 /** The same machine with /proc/iomem replaced (for maps crashkernel= cannot produce). */

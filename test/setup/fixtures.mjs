@@ -165,7 +165,10 @@ let updated = false;
 function aptUpdate() {
   if (updated) return;
   console.error('fixtures: apt-get update');
-  must('apt-get', ['update', '-q']);
+  // A mirror mid-sync fails one index now and then: apt keeps the lists it had, and a package that is then
+  // really missing fails its own look-up or download below with apt's words.
+  const r = run('apt-get', ['update', '-q']);
+  if (r.status !== 0) console.error(`fixtures: apt-get update failed in part (exit ${r.status}); going on with the lists apt has:\n${(r.stderr || '').trim()}`);
   updated = true;
 }
 

@@ -4,20 +4,21 @@
 // purgatory refusal, timeout, triple fault, reset, isa-debug-exit, interactive input). Needs qemu-system-x86,
 // binutils, cpio and busybox-static, and the kernel file:
 //   fixture vmlinuz-amd64-unsigned   (test/setup/fixtures.mjs)
-//   (override with VKEXEC_KERNEL_AMD64); the virtio disk test also needs the kernel's .deb for its modules
-//   (VKEXEC_KERNEL_AMD64_DEB, default /tmp/kern/linux-image-*-amd64-unsigned_*.deb).
+//   (override with VKEXEC_KERNEL_AMD64); the virtio disk test takes the kernel's virtio modules from the
+//   fixture initramfs-kdump-amd64.cpio.
 // Missing tools or files fail the test with what to install. The kernel boots take 5-10 s each under TCG.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../../src/errno.js';
 import { fixture } from '../../helpers/fixtures.js';
+import { parseCpio } from '../../../src/formats/cpio.js';
 import { SETUP_HEADER, writeField } from '../../../src/formats/setup-header.js';
 import { BOOT_PARAMS, BOOT_PARAMS_SIZE, E820_ENTRY_SIZE } from '../../../src/arch/x86/boot-params.js';
 import { encodeStubParams, STUB_PARAMS, stubBinPath } from '../../../src/arch/x86/stub/params.js';
@@ -603,31 +604,32 @@ test('(d) panic: no root and no initramfs ends in "Kernel panic - not syncing" (
   assert.match(lastDetail(out.details), /Kernel panic - not syncing: VFS: Unable to mount root fs/);
 });
 
-function kernelDeb(): string | null {
-  if (process.env.VKEXEC_KERNEL_AMD64_DEB) return process.env.VKEXEC_KERNEL_AMD64_DEB;
-  const dir = '/tmp/kern';
-  if (!existsSync(dir)) return null;
-  const deb = readdirSync(dir).find((f) => /^linux-image-.*-amd64-unsigned_.*\.deb$/.test(f));
-  return deb ? join(dir, deb) : null;
+/**
+ * The virtio-blk modules of the fixture kernel, in insmod order: the kdump capture initramfs carries them
+ * (built from the same kernel's .deb) and its /init loads them in dependency order.
+ */
+function virtioModules(): string[] {
+  const { entries } = parseCpio(readFileSync(fixture('initramfs-kdump-amd64.cpio')));
+  const init = entries.find((e) => e.path === 'init');
+  assert.ok(init, 'the kdump initramfs fixture has no /init');
+  const order = [...Buffer.from(init.data).toString('latin1').matchAll(/^insmod \/(lib\/modules\/[^ ]+\.ko)/gm)].map((m) => m[1]!);
+  assert.ok(order.length > 0, 'the kdump initramfs /init loads no modules');
+  const dir = join(work, 'virtio-modules');
+  mkdirSync(dir, { recursive: true });
+  return order.map((rel) => {
+    const e = entries.find((x) => x.path === rel);
+    assert.ok(e, `the kdump initramfs fixture lacks ${rel}`);
+    const out = join(dir, rel.slice(rel.lastIndexOf('/') + 1));
+    writeFileSync(out, e.data);
+    return out;
+  });
 }
 
-test('disks: a raw image attached as virtio-blk is /dev/vda in the guest', async (t) => {
-  const deb = kernelDeb();
-  if (!deb || !existsSync(deb)) {
-    t.skip('cannot run: needs the kernel .deb for its virtio modules (set VKEXEC_KERNEL_AMD64_DEB to linux-image-*-amd64-unsigned_*.deb)');
-    return;
-  }
-  needTool('dpkg-deb', 'dpkg');
-  const x = join(work, 'deb');
-  mkdirSync(x);
-  execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards './lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/drivers/block/virtio_blk.ko'`, 'sh', deb, x]);
-  const modDir = join(x, 'lib/modules', readdirSync(join(x, 'lib/modules'))[0]!, 'kernel/drivers');
-  // Load order from the modules' depends= lines: virtio_ring before virtio, the PCI transports before virtio_pci.
-  const names = ['virtio/virtio_ring', 'virtio/virtio', 'virtio/virtio_pci_legacy_dev', 'virtio/virtio_pci_modern_dev', 'virtio/virtio_pci', 'block/virtio_blk'];
-  const modules = names.map((n) => join(modDir, `${n}.ko`));
+test('disks: a raw image attached as virtio-blk is /dev/vda in the guest', async () => {
+  const modules = virtioModules();
   const disk = join(work, 'disk.img');
   writeFileSync(disk, Buffer.concat([Buffer.from('VKEXEC-DISK-CONTENT'), Buffer.alloc((1 << 20) - 19)]));
-  const load = names.map((n) => `/bin/busybox insmod /mod/${n.slice(n.indexOf('/') + 1)}.ko`).join('\n');
+  const load = modules.map((m) => `/bin/busybox insmod /mod/${m.slice(m.lastIndexOf('/') + 1)}`).join('\n');
   const initrd = busyboxInitramfs('initrd-disk', `${load}\necho "disk says [$(/bin/busybox head -c 19 /dev/vda)]"`, modules);
   const { image, entry } = kernelBoot('console=ttyS0 panic=-1 quiet', initrd);
   const out = await engine.boot(image, entry, tcg({ timeoutMs: 120000, disks: [disk], expect: /disk says \[[^\]\n]*\]/ }));
