@@ -17,7 +17,7 @@
 import { UsageError } from '../errno.js';
 import {
   EHDR, PHDR, STRUCT_SIZE, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ET_CORE, EI_CLASS, EI_DATA, EI_VERSION,
-  PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass, type ElfField,
+  PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass, type ElfField, type ElfProgramHeader,
 } from '../formats/elf.js';
 import type { Debug } from './debug.js';
 import { type MemoryRange, RANGE, type SystemFiles } from './memory-ranges.js';
@@ -30,16 +30,7 @@ export const KERNEL_ELF_CORE_HEADER_ALIGN = 4096n;
 export const MAX_NOTE_BYTES = 1024n;
 
 /** One program header as written; values wider than the class's fields are truncated, as C assignment does. */
-export interface CorePhdr {
-  type: number;
-  flags: number;
-  offset: bigint;
-  vaddr: bigint;
-  paddr: bigint;
-  filesz: bigint;
-  memsz: bigint;
-  align: bigint;
-}
+export type CorePhdr = Omit<ElfProgramHeader, 'index'>;
 
 const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
 const mask = (v: bigint, bits: number) => BigInt.asUintN(bits, v);

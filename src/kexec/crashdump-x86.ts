@@ -316,6 +316,20 @@ export interface CrashdumpSegments {
   stdout: string[];
 }
 
+/** What an x86 loader carries on from the crash segments: the command line, the backup region, stdout lines. */
+export interface CrashHandoff {
+  cmdline: string | null;
+  backup?: BackupRegion;
+  stdout: string[];
+}
+
+/** The `if (info->kexec_flags & KEXEC_ON_CRASH)` block of every x86 loader: nothing to add for a normal load. */
+export function crashHandoff(info: KexecInfo, req: LoadRequest, cmdline: string | null): CrashHandoff {
+  if (!req.crash) return { cmdline, stdout: [] };
+  const crash = loadCrashdumpSegments(info, req, cmdline);
+  return { cmdline: crash.cmdline, backup: crash.backup, stdout: crash.stdout };
+}
+
 /**
  * load_crashdump_segments: adds the backup and ELF-header segments to `info`, sets info.crashRanges and
  * returns the capture kernel's command line. `maxAddr`/`minBase` bound the header segment as the loader's

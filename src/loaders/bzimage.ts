@@ -10,7 +10,7 @@ import type { KexecInfo } from '../kexec/kexec-info.js';
 import { ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
 import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
-import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
+import { crashHandoff } from '../kexec/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 
@@ -51,19 +51,11 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
     throw new LoadFailed(`BzImage truncated? ${req.kernelPath} is ${kernel.length} bytes but its setup_sects (${h.num('setup_sects')}) say the real-mode part alone is ${kern16}`, 'use the complete kernel image');
   }
   const protocol = h.num('version');
-  let cmdline = req.cmdline;
   const relocatable = protocol >= 0x0205 ? h.num('relocatable_kernel') : 0;
   if (req.crash && !relocatable) {
     throw new LoadFailed("BzImage is not relocatable. Can't be used as capture kernel.", 'build the capture kernel with CONFIG_RELOCATABLE');
   }
-  let backup: LoadedLayout['backup'];
-  let stdout: string[] = [];
-  if (req.crash) {
-    const crash = loadCrashdumpSegments(info, req, cmdline);
-    cmdline = crash.cmdline;
-    backup = crash.backup;
-    stdout = crash.stdout;
-  }
+  const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   const line = cmdlineBytes(cmdline);
   if (protocol >= 0x0206 && line.length > h.num('cmdline_size')) {
     throw new LoadFailed(`Kernel command line too long for kernel! (${line.length} bytes with its NUL, cmdline_size is ${h.num('cmdline_size')})`, 'shorten --append/--command-line', true);

@@ -18,14 +18,10 @@ import { DecompressError } from '../formats/compress.js';
 import { extractPayload, PayloadError } from '../formats/bzimage-payload.js';
 import { ElfFormatError, type ElfFile, type ElfProgramHeader, EM_X86_64, ET_EXEC, PT_LOAD, parseElf } from '../formats/elf.js';
 import { SetupHeader } from '../formats/setup-header.js';
-import { setCmdlineEnd, setEntry64Regs } from '../arch/x86/purgatory.js';
-import { cmdlineBytes } from '../kexec/cmdline.js';
-import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
 import { hx } from '../kexec/debug.js';
 import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
-import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
-import { copySetupHeader, handoverRanges, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters } from '../kexec/x86-linux-setup.js';
 import { type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
+import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64.js';
 
 /** head64.c __startup_64: the physical load delta must be PMD-aligned (it halts otherwise). */
 const PMD_SIZE = 0x200000n;
@@ -94,41 +90,13 @@ function trimmedData(elf: ElfFile, p: ElfProgramHeader): Uint8Array {
 
 /** bzImage64 --fast: purgatory, setup segment as do_bzImage64_load, the vmlinux's PT_LOADs, initrd. */
 export function loadBzImage64Fast(req: LoadRequest, info: KexecInfo): LoadedLayout {
-  const kernel = req.kernel;
-  const h = new SetupHeader(kernel);
-  const kern16 = h.kern16Size;
-  if (kernel.length < kern16) {
-    throw new LoadFailed(`BzImage truncated? ${req.kernelPath} is ${kernel.length} bytes but its setup_sects (${h.num('setup_sects')}) say the real-mode part alone is ${kern16}`, 'the file is cut short or its setup_sects byte (0x1f1) is wrong; use the complete kernel image');
-  }
-  const vm = readFastKernel(kernel, req.kernelPath);
+  const s = bzImage64LoadSetup(req, info);
+  const vm = readFastKernel(req.kernel, req.kernelPath);
   info.debug.print(`--fast: ${vm.format} payload unpacked: vmlinux [${hx(vm.physStart)}, ${hx(vm.physEnd)}) entry ${hx(vm.entry)}`);
-
-  let cmdline = req.cmdline;
-  let backup: LoadedLayout['backup'];
-  let stdout: string[] = [];
-  if (req.crash) {
-    const crash = loadCrashdumpSegments(info, req, cmdline);
-    cmdline = crash.cmdline;
-    backup = crash.backup;
-    stdout = crash.stdout;
-  }
-  const line = cmdlineBytes(cmdline);
-  if (line.length > h.num('cmdline_size')) {
-    throw new LoadFailed(`Kernel command line too long for kernel! (${line.length} bytes with its NUL, cmdline_size is ${h.num('cmdline_size')})`, 'shorten --append/--command-line', true);
-  }
-  const p = elfRelBuildLoad(info, req.arch, 0x3000n, ULONG_MAX, -1);
-  info.debug.print(`Loaded purgatory at addr ${hx(p.loadAddr)}`);
-
-  const kern16Needed = Math.max(kern16, 4096);
-  const setupSize = kern16Needed + line.length + PURGATORY_CMDLINE_SIZE;
-  const realMode = new Uint8Array(setupSize);
-  copySetupHeader(realMode, kernel);
-  const setupBase = info.addBuffer({ kind: 'bytes', data: realMode }, BigInt(setupSize), 16n, 0x3000n, ULONG_MAX, -1);
-  info.debug.print(`Loaded real_mode_data and command line at ${hx(setupBase)}`);
 
   // The lowest place at or above the link address (the link address itself unless something is there, or the
   // crash region for -p), aligned so that the move is one phys_base can absorb.
-  const kernelAlign = BigInt(new SetupHeader(realMode).num('kernel_alignment'));
+  const kernelAlign = BigInt(new SetupHeader(s.realMode).num('kernel_alignment'));
   const align = kernelAlign > PMD_SIZE ? kernelAlign : PMD_SIZE;
   if (vm.physStart % align !== 0n) {
     throw new LoadFailed(`--fast: the vmlinux's lowest p_paddr ${hx(vm.physStart)} is not a multiple of its ${hx(align)} alignment`, 'load it without --fast');
@@ -142,9 +110,5 @@ export function loadBzImage64Fast(req: LoadRequest, info: KexecInfo): LoadedLayo
   const entry = base + (vm.entry - vm.physStart);
   info.debug.print(`Loaded vmlinux at ${hx(base)} (phys_base ${hx(base - vm.physStart)}), startup_64 at ${hx(entry)}`);
 
-  setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, true);
-  setEntry64Regs(p, { rbx: 0n, rsi: setupBase, rip: entry, rsp: p.symbolAddr('stack_end') });
-  setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
-  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
-  return { purgatory: p, kernelAddr: base, bootParamsAddr: setupBase, kernelEntry: entry, backup, stdout };
+  return bzImage64FinishSetup(req, info, s, base, entry);
 }

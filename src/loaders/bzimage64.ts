@@ -3,13 +3,13 @@
 // entry at kernel + 0x200 through the purgatory's entry64_regs.
 
 import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G } from '../formats/setup-header.js';
-import { setCmdlineEnd, setEntry64Regs } from '../arch/x86/purgatory.js';
+import { type RelocatedPurgatory, setCmdlineEnd, setEntry64Regs } from '../arch/x86/purgatory.js';
 import type { Debug } from '../kexec/debug.js';
 import { hx } from '../kexec/debug.js';
 import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
 import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
-import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
+import { crashHandoff } from '../kexec/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 import { loadBzImage32 } from './bzimage.js';
 import { loadBzImage64Fast } from './bzimage64-fast.js';
@@ -46,29 +46,33 @@ export function bzImage64Probe(buf: Uint8Array, debug: Debug): boolean {
   return true;
 }
 
-/** do_bzImage64_load */
-function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
+/** What do_bzImage64_load has placed before the kernel: shared with the --fast loader. */
+export interface BzImage64Setup {
+  purgatory: RelocatedPurgatory;
+  /** boot_params with the copied setup header, then the command line. */
+  realMode: Uint8Array;
+  setupBase: bigint;
+  kern16Needed: number;
+  line: Uint8Array;
+  backup: LoadedLayout['backup'];
+  stdout: string[];
+}
+
+/** do_bzImage64_load up to the kernel: crash segments (-p), command line check, purgatory, setup segment. */
+export function bzImage64LoadSetup(req: LoadRequest, info: KexecInfo): BzImage64Setup {
   const kernel = req.kernel;
   const h = new SetupHeader(kernel);
   const kern16 = h.kern16Size;
   if (kernel.length < kern16) {
     throw new LoadFailed(`BzImage truncated? ${req.kernelPath} is ${kernel.length} bytes but its setup_sects (${h.num('setup_sects')}) say the real-mode part alone is ${kern16}`, 'the file is cut short or its setup_sects byte (0x1f1) is wrong; use the complete kernel image');
   }
-  let cmdline = req.cmdline;
-  let backup: LoadedLayout['backup'];
-  let stdout: string[] = [];
-  if (req.crash) {
-    const crash = loadCrashdumpSegments(info, req, cmdline);
-    cmdline = crash.cmdline;
-    backup = crash.backup;
-    stdout = crash.stdout;
-  }
+  const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   const line = cmdlineBytes(cmdline);
   if (line.length > h.num('cmdline_size')) {
     throw new LoadFailed(`Kernel command line too long for kernel! (${line.length} bytes with its NUL, cmdline_size is ${h.num('cmdline_size')})`, 'shorten --append/--command-line', true);
   }
-  const p = elfRelBuildLoad(info, req.arch, 0x3000n, ULONG_MAX, -1);
-  info.debug.print(`Loaded purgatory at addr ${hx(p.loadAddr)}`);
+  const purgatory = elfRelBuildLoad(info, req.arch, 0x3000n, ULONG_MAX, -1);
+  info.debug.print(`Loaded purgatory at addr ${hx(purgatory.loadAddr)}`);
 
   const kern16Needed = Math.max(kern16, 4096);
   const setupSize = kern16Needed + line.length + PURGATORY_CMDLINE_SIZE;
@@ -76,27 +80,38 @@ function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
   copySetupHeader(realMode, kernel);
   const setupBase = info.addBuffer({ kind: 'bytes', data: realMode }, BigInt(setupSize), 16n, 0x3000n, ULONG_MAX, -1);
   info.debug.print(`Loaded real_mode_data and command line at ${hx(setupBase)}`);
+  return { purgatory, realMode, setupBase, kern16Needed, line, backup, stdout };
+}
 
-  const initSize = BigInt(new SetupHeader(realMode).num('init_size'));
+/** do_bzImage64_load after the kernel: boot_params and initrd, entry64_regs, the system parameters (e820). */
+export function bzImage64FinishSetup(req: LoadRequest, info: KexecInfo, s: BzImage64Setup, kernelAddr: bigint, entry: bigint): LoadedLayout {
+  const p = s.purgatory;
+  setupLinuxBootloaderParameters(info, s.realMode, s.setupBase, s.kern16Needed, s.line, req.initrd, true);
+  setEntry64Regs(p, { rbx: 0n, rsi: s.setupBase, rip: entry, rsp: p.symbolAddr('stack_end') });
+  setCmdlineEnd(p, s.setupBase + BigInt(s.kern16Needed + s.line.length - 1));
+  setupLinuxSystemParameters(info, s.realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  return { purgatory: p, kernelAddr, bootParamsAddr: s.setupBase, kernelEntry: entry, backup: s.backup, stdout: s.stdout };
+}
+
+/** do_bzImage64_load */
+function loadBzImage64(req: LoadRequest, info: KexecInfo): LoadedLayout {
+  const s = bzImage64LoadSetup(req, info);
+  const setup = new SetupHeader(s.realMode);
+  const initSize = BigInt(setup.num('init_size'));
   info.debug.print(`kernel init_size ${hx(initSize)}`);
   const size = (initSize + 4095n) & ~4095n;
-  const align = BigInt(new SetupHeader(realMode).num('kernel_alignment'));
+  const align = BigInt(setup.num('kernel_alignment'));
   let min = KERN32_BASE;
-  const pref = new SetupHeader(realMode).big('pref_address');
+  const pref = setup.big('pref_address');
   if (min < pref) min = pref;
-  const kernelPart = kernel.subarray(kern16);
+  const kernelPart = req.kernel.subarray(new SetupHeader(req.kernel).kern16Size);
   // vkexec's own check (kexec-tools would silently drop a zero-sized kernel segment): see the man page.
   if (size < BigInt(kernelPart.length)) {
     throw new LoadFailed(`${req.kernelPath}: init_size ${hx(initSize)} is smaller than the ${hx(kernelPart.length)} bytes of kernel after the setup code`, 'the setup header is corrupt (init_size at 0x260); use an intact kernel image');
   }
   const addr = info.addBuffer({ kind: 'bytes', data: kernelPart }, size, align, min, ULONG_MAX, -1);
   info.debug.print(`Loaded 64bit kernel at ${hx(addr)}`);
-
-  setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, true);
-  setEntry64Regs(p, { rbx: 0n, rsi: setupBase, rip: addr + 0x200n, rsp: p.symbolAddr('stack_end') });
-  setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
-  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
-  return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr + 0x200n, backup, stdout };
+  return bzImage64FinishSetup(req, info, s, addr, addr + 0x200n);
 }
 
 export const bzImage64FileType: KexecFileType = {

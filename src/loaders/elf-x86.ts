@@ -11,7 +11,7 @@ import { cmdlineBytes } from '../kexec/cmdline.js';
 import { type KexecInfo, ULONG_MAX } from '../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../kexec/purgatory-load.js';
 import { COMMAND_LINE_SIZE, setupLinuxBootloaderParameters, setupLinuxSystemParameters, handoverRanges } from '../kexec/x86-linux-setup.js';
-import { loadCrashdumpSegments } from '../kexec/crashdump-x86.js';
+import { crashHandoff } from '../kexec/crashdump-x86.js';
 import { KEXEC_TOOLS_VERSION } from '../kexec/version.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from './file-type.js';
 
@@ -115,7 +115,6 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   elfExecBuildLoad(info, elf);
   const entry = elf.header.entry;
   const maxAddr = elf.header.class === 32 ? ELF32_MAX : ELF64_MAX;
-  let cmdline = req.cmdline;
   const p = req.argsMode === 'none' ? null : elfRelBuildLoad(info, req.arch, 0n, ULONG_MAX, 1);
   if (!p) {
     info.entry = entry;
@@ -124,7 +123,7 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   const long64 = cls === 64;
   if (req.argsMode === 'elf') {
     if (req.initrd) throw new LoadFailed('Ramdisks not supported with generic elf arguments', 'use --args-linux to pass an initrd');
-    const notes = elfBootNotes(info, maxAddr, cmdline === null ? new Uint8Array(0) : cmdlineBytes(cmdline));
+    const notes = elfBootNotes(info, maxAddr, req.cmdline === null ? new Uint8Array(0) : cmdlineBytes(req.cmdline));
     if (long64) setEntry64Regs(p, { rdi: notes, rip: entry, rsp: p.symbolAddr('stack_end') });
     else {
       p.setSymbol('stack_arg32_1', u32(notes));
@@ -142,14 +141,7 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   writeField(hdr, SETUP_HEADER.version, 0x0206);
   writeField(hdr, SETUP_HEADER.initrd_addr_max, 0x37ffffff);
   writeField(hdr, SETUP_HEADER.cmdline_size, COMMAND_LINE_SIZE);
-  let backup: LoadedLayout['backup'];
-  let stdout: string[] = [];
-  if (req.crash) {
-    const crash = loadCrashdumpSegments(info, req, cmdline);
-    cmdline = crash.cmdline;
-    backup = crash.backup;
-    stdout = crash.stdout;
-  }
+  const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   setupLinuxBootloaderParameters(info, hdr, paramBase, FAKED_CMDLINE_OFFSET, cmdlineBytes(cmdline), req.initrd, false);
   setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline));
   if (long64) setEntry64Regs(p, { rbx: 0n, rsi: paramBase, rip: entry, rsp: p.symbolAddr('stack_end') });

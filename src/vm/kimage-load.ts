@@ -14,28 +14,10 @@ import {
   IND_SOURCE,
   kimageFootprint,
 } from './kimage.js';
+import { type PhysRange, subtractRanges } from './phys-range.js';
 
 const PAGE = 4096n;
 const hex = (v: bigint) => '0x' + v.toString(16);
-
-interface Range {
-  start: bigint;
-  /** Exclusive. */
-  end: bigint;
-}
-
-function subtract(free: Range[], cut: Range): Range[] {
-  const out: Range[] = [];
-  for (const r of free) {
-    if (cut.end <= r.start || cut.start >= r.end) {
-      out.push(r);
-      continue;
-    }
-    if (r.start < cut.start) out.push({ start: r.start, end: cut.start });
-    if (cut.end < r.end) out.push({ start: cut.end, end: r.end });
-  }
-  return out;
-}
 
 /**
  * Pages the buddy allocator could hand out: System RAM above 1 MiB, minus everything nested in it (the running
@@ -43,24 +25,24 @@ function subtract(free: Range[], cut: Range): Range[] {
  * makes layouts reproducible (a real allocator's order is arbitrary; the rules on what is excluded are the same).
  */
 export class PageAllocator {
-  private free: Range[];
+  private free: PhysRange[];
 
-  constructor(iomem: readonly Resource[], busy: Range[]) {
-    let free: Range[] = [];
+  constructor(iomem: readonly Resource[], busy: PhysRange[]) {
+    let free: PhysRange[] = [];
     for (const r of iomem) {
       if (r.name !== 'System RAM') continue;
       const start = ((r.start > 0x100000n ? r.start : 0x100000n) + PAGE - 1n) & ~(PAGE - 1n);
       const end = (r.end + 1n) & ~(PAGE - 1n);
       if (start < end) free.push({ start, end });
-      for (const c of r.children) free = subtract(free, { start: c.start & ~(PAGE - 1n), end: (c.end + PAGE) & ~(PAGE - 1n) });
+      for (const c of r.children) free = subtractRanges(free, [{ start: c.start & ~(PAGE - 1n), end: (c.end + PAGE) & ~(PAGE - 1n) }]);
     }
-    for (const b of busy) free = subtract(free, b);
+    for (const b of busy) free = subtractRanges(free, [b]);
     this.free = free;
   }
 
   /** Marks a range as unusable (e.g. this image's destinations: kimage_alloc_page sets such pages aside). */
-  exclude(r: Range): void {
-    this.free = subtract(this.free, r);
+  exclude(r: PhysRange): void {
+    this.free = subtractRanges(this.free, [r]);
   }
 
   allocPage(what: string): bigint {

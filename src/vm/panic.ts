@@ -14,6 +14,7 @@ import { type FillPattern, formatFillPattern } from './fill-pattern.js';
 import { systemRam, walkResources } from './iomem.js';
 import { CRASH_NOTES_SIZE, type MachineConfig, PAGE_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { Extent, MemoryImage } from './memory-image.js';
+import { type PhysRange, subtractRanges } from './phys-range.js';
 
 /** include/uapi/linux/elf.h */
 export const NT_PRSTATUS = 1;
@@ -123,32 +124,9 @@ export function vmcoreinfoNote(config: MachineConfig, opts: PanicOptions): Uint8
   return buf;
 }
 
-interface Range {
-  start: bigint;
-  /** Exclusive. */
-  end: bigint;
-}
-
-/** [start, end) ranges of `from` with every range of `cut` removed. */
-function subtract(from: Range[], cut: Range[]): Range[] {
-  let out = from;
-  for (const c of cut) {
-    const next: Range[] = [];
-    for (const r of out) {
-      if (c.end <= r.start || c.start >= r.end) next.push(r);
-      else {
-        if (r.start < c.start) next.push({ start: r.start, end: c.start });
-        if (c.end < r.end) next.push({ start: c.end, end: r.end });
-      }
-    }
-    out = next;
-  }
-  return out;
-}
-
 /** Every "Crash kernel" resource (crashk_res and crashk_low_res). */
-export function crashRegions(config: MachineConfig): Range[] {
-  const out: Range[] = [];
+export function crashRegions(config: MachineConfig): PhysRange[] {
+  const out: PhysRange[] = [];
   for (const r of walkResources(config.iomem)) if (r.name === 'Crash kernel') out.push({ start: r.start, end: r.end + 1n });
   return out;
 }
@@ -158,9 +136,9 @@ export function crashRegions(config: MachineConfig): Range[] {
  * kernel's notes and, with a fill pattern, all other RAM outside the crash regions.
  */
 export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opts: PanicOptions): { memory: MemoryImage; details: string[] } {
-  const ram: Range[] = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
+  const ram: PhysRange[] = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
   const crash = crashRegions(config);
-  const oldRam = subtract(ram, crash);
+  const oldRam = subtractRanges(ram, crash);
   const panicCpu = opts.panicCpu ?? 0;
   const notes: Extent[] = [];
   for (let cpu = 0; cpu < config.cpus; cpu++) {
@@ -181,7 +159,7 @@ export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opt
   const details = [`__crash_kexec: crash_notes for ${config.cpus} CPU${config.cpus > 1 ? 's' : ''} (NT_PRSTATUS, CPU ${panicCpu} panicked) and the vmcoreinfo note written to old RAM`];
   if (opts.fill) {
     const noteRanges = notes.map((n) => ({ start: n.addr, end: n.addr + BigInt(n.length) }));
-    const filled = subtract(oldRam, noteRanges);
+    const filled = subtractRanges(oldRam, noteRanges);
     let bytes = 0n;
     for (const r of filled) {
       extents.push({ addr: r.start, length: Number(r.end - r.start), kind: 'pattern', pattern: opts.fill });

@@ -17,6 +17,7 @@ import { type FillPattern, fillPatternBytes, formatFillPattern, parseFillPattern
 import { findResource, systemRam } from './iomem.js';
 import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from './machine-config.js';
 import { CORE_NOTE_NAME, ELF_PRSTATUS, NT_PRSTATUS, USER_REGS, VMCOREINFO_NOTE_NAME, crashRegions } from './panic.js';
+import { type PhysRange, subtractRanges } from './phys-range.js';
 
 const MiB = 1n << 20n;
 const START_KERNEL_MAP = 0xffffffff80000000n;
@@ -142,42 +143,22 @@ export function readVmcore(path: string): Vmcore {
   }
 }
 
-interface Range {
-  start: bigint;
-  /** Exclusive. */
-  end: bigint;
-}
-
-function subtract(from: Range[], cut: Range[]): Range[] {
-  let out = from;
-  for (const c of cut) {
-    out = out.flatMap((r) => {
-      if (c.end <= r.start || c.start >= r.end) return [r];
-      const parts: Range[] = [];
-      if (r.start < c.start) parts.push({ start: r.start, end: c.start });
-      if (c.end < r.end) parts.push({ start: c.end, end: r.end });
-      return parts;
-    });
-  }
-  return out;
-}
-
-const rangeText = (r: Range) => `[${hex(r.start)}, ${hex(r.end)})`;
-const sameRanges = (a: Range[], b: Range[]) => a.length === b.length && a.every((r, i) => r.start === b[i]!.start && r.end === b[i]!.end);
+const rangeText = (r: PhysRange) => `[${hex(r.start)}, ${hex(r.end)})`;
+const sameRanges = (a: PhysRange[], b: PhysRange[]) => a.length === b.length && a.every((r, i) => r.start === b[i]!.start && r.end === b[i]!.end);
 
 /** The RAM loads each rule set produces for this machine. */
-export function expectedLoads(config: MachineConfig): { rule: string; ranges: Range[] }[] {
+export function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
   const ram = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
   const crash = crashRegions(config);
   return [
-    { rule: "kexec_file_load's (System RAM minus the low 1 MiB and the crash regions)", ranges: subtract(ram, [{ start: 0n, end: MiB }, ...crash]) },
-    { rule: "kexec-tools' -c (System RAM minus the crash regions; the low range from its backup)", ranges: subtract(ram, crash) },
+    { rule: "kexec_file_load's (System RAM minus the low 1 MiB and the crash regions)", ranges: subtractRanges(ram, [{ start: 0n, end: MiB }, ...crash]) },
+    { rule: "kexec-tools' -c (System RAM minus the crash regions; the low range from its backup)", ranges: subtractRanges(ram, crash) },
   ];
 }
 
 /** The old kernel's note buffers (the machine keeps them at fixed places): their bytes are notes, not pattern. */
-function noteBuffers(cpus: number): Range[] {
-  const out: Range[] = [];
+function noteBuffers(cpus: number): PhysRange[] {
+  const out: PhysRange[] = [];
   for (let cpu = 0; cpu < cpus; cpu++) out.push({ start: crashNotesAddr(cpu), end: crashNotesAddr(cpu) + CRASH_NOTES_SIZE });
   out.push({ start: vmcoreinfoNoteAddr(), end: vmcoreinfoNoteAddr() + VMCOREINFO_NOTE_SIZE });
   return out;
@@ -215,8 +196,8 @@ export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): Vmc
   if (hit) checks.push({ name: 'RAM loads', ok: true, detail: `${ram.length} RAM PT_LOADs are the machine's RAM by ${hit.rule}` });
   else {
     const want = rules[0]!.ranges;
-    const missing = subtract(want, ram).map(rangeText);
-    const extra = subtract(ram, rules[1]!.ranges).map(rangeText);
+    const missing = subtractRanges(want, ram).map(rangeText);
+    const extra = subtractRanges(ram, rules[1]!.ranges).map(rangeText);
     checks.push({
       name: 'RAM loads',
       ok: false,
@@ -249,7 +230,7 @@ export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): Vmc
  * Reads every PT_LOAD's bytes and compares them with the fill pattern at their physical addresses; the
  * ranges in `skip` (the old kernel's note buffers) are not compared.
  */
-export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: Range[]): VmcoreCheck {
+export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRange[]): VmcoreCheck {
   const fd = fs.openSync(v.path, 'r');
   const data = Buffer.alloc(CHUNK);
   const want = Buffer.alloc(CHUNK);

@@ -5,7 +5,7 @@
 // vmlinux tests fail. readelf (Debian binutils) is needed for the cross-checks; VKEXEC_NO_TOOLCHAIN=1 skips
 // those loudly.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,31 +18,11 @@ import {
 } from '../../src/formats/elf.js';
 import { readPurgatoryObject } from '../../src/arch/x86/purgatory.js';
 import { fixture } from '../helpers/fixtures.js';
+import { hasTool, requireTools } from '../helpers/tools.js';
 
 const BZIMAGE = process.env['VKEXEC_KERNEL_AMD64'] ?? fixture('vmlinuz-amd64-unsigned');
 const workDir = mkdtempSync(join(tmpdir(), 'vkexec-elf-test-'));
 process.on('exit', () => rmSync(workDir, { recursive: true, force: true }));
-
-function hasTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True when the test may go on; otherwise it skipped loudly (env opt-out) or the assertion fails it. */
-function requireTools(t: TestContext, tools: string[], optOut: string, install: string): boolean {
-  const missing = tools.filter((x) => !hasTool(x));
-  if (missing.length === 0) return true;
-  const msg = `CANNOT RUN: ${missing.join(', ')} missing (Debian: apt-get install -y ${install})`;
-  if (process.env[optOut] === '1') {
-    t.skip(`${msg}; skipped because ${optOut}=1`);
-    return false;
-  }
-  assert.fail(`${msg}; set ${optOut}=1 to skip this test deliberately`);
-}
 
 let vmlinuxCache: { bytes: Uint8Array; path: string } | undefined;
 

@@ -3,11 +3,12 @@
 //
 // Guest RAM is a sparse file (memory-backend-file, share=off) holding every extent at its guest-physical place,
 // so QEMU maps it instead of copying it (a 200 MB initrd costs a file write, not a second copy in QEMU).
-// Console: COM1 on QEMU's stdio. isa-debug-exit at port 0x501: a guest byte write of v makes QEMU exit with
+// Console: COM1 on QEMU's stdio, whose stdout is a file in the run directory that the engine follows
+// (file-tail.ts says why not a pipe). isa-debug-exit at port 0x501: a guest byte write of v makes QEMU exit with
 // status (v << 1) | 1, reported as 'poweroff' with the code in the details. With -no-reboot every CPU reset
 // ends QEMU; the kernel's restart notice on the console marks a requested reboot, and under TCG QEMU's
 // cpu_reset log says "Triple fault" when the reset came from one.
-import { spawn, execFile } from 'node:child_process';
+import { type ChildProcess, spawn, execFile } from 'node:child_process';
 import { constants as fsc, createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { access, mkdtemp, open, readFile, rm } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import type { EntryState, Extent, MemoryImage, PhysAddr } from '../memory-image.
 import { fillPatternBytes } from '../fill-pattern.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { ConsoleWatcher } from './qemu-console.js';
+import { FileTail } from './file-tail.js';
 import { checkImageForQemu, identityMapGib, qemuRamRegions, ramFileOffset } from './qemu-layout.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
@@ -187,7 +189,7 @@ export class QemuEngine implements Engine {
       const args = qemuArgs({ accel, stub, ramFile, ramSize: image.ramSize, qemuLog, disks: opts.disks ?? [] });
       details.push(`qemu: ${this.binary} ${args.join(' ')}`);
       if (opts.consoleLog) log = await openLog(opts.consoleLog);
-      const r = await this.supervise(args, opts, log, accel === 'tcg' ? qemuLog : null);
+      const r = await this.supervise(args, opts, log, accel === 'tcg' ? qemuLog : null, join(dir, 'console'));
       r.details = [...details, ...r.details];
       return r;
     } finally {
@@ -197,10 +199,24 @@ export class QemuEngine implements Engine {
   }
 
   /** Runs QEMU until the guest ends, a console event, the timeout, or the user leaves (Ctrl-A x). */
-  private supervise(args: string[], opts: BootOptions, log: WriteStream | undefined, tcgLog: string | null): Promise<RunResult> {
+  private async supervise(args: string[], opts: BootOptions, log: WriteStream | undefined, tcgLog: string | null, consoleFile: string): Promise<RunResult> {
+    // QEMU's stdout is a regular file that the engine follows (file-tail.ts says why not a pipe).
+    const out = await open(consoleFile, 'wx');
+    let tail: FileTail;
+    try {
+      tail = await FileTail.open(consoleFile);
+    } catch (err) {
+      await out.close();
+      throw err;
+    }
     return new Promise((resolve, reject) => {
       const watcher = new ConsoleWatcher(opts.expect);
-      const child = spawn(this.binary, args, { stdio: [opts.interactive ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      let child: ChildProcess;
+      try {
+        child = spawn(this.binary, args, { stdio: [opts.interactive ? 'pipe' : 'ignore', out.fd, 'pipe'] });
+      } finally {
+        void out.close(); // the child has its own copy
+      }
       let stderr = '';
       let stopping = false;
       let timedOut = false;
@@ -225,7 +241,7 @@ export class QemuEngine implements Engine {
       }) : () => {};
 
       let midLine = false;
-      child.stdout!.on('data', (chunk: Buffer) => {
+      tail.follow((chunk) => {
         log?.write(chunk);
         opts.echo?.write(chunk);
         midLine = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
@@ -245,15 +261,17 @@ export class QemuEngine implements Engine {
         clearTimeout(lineTimer);
         clearTimeout(killTimer);
         detachInput();
-        // Leave the user's terminal at the start of a line for vkexec's own report.
-        if (midLine) opts.echo?.write('\n');
-        if (spawnError) {
-          const missing = spawnError.code === 'ENOENT';
-          const msg = missing ? `${this.binary} not found` : `${this.binary} did not start: ${spawnError.message}`;
-          return reject(new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: this.binary, hint: installHint }));
-        }
-        this.decide({ code, signal, stderr, watcher, stopping, timedOut, userQuit, tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect })
-          .then(resolve, reject);
+        // QEMU has ended: the rest of the console is in the file.
+        tail.finish().then(() => {
+          // Leave the user's terminal at the start of a line for vkexec's own report.
+          if (midLine) opts.echo?.write('\n');
+          if (spawnError) {
+            const missing = spawnError.code === 'ENOENT';
+            const msg = missing ? `${this.binary} not found` : `${this.binary} did not start: ${spawnError.message}`;
+            throw new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: this.binary, hint: installHint });
+          }
+          return this.decide({ code, signal, stderr, watcher, stopping, timedOut, userQuit, tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
+        }).then(resolve, reject);
       });
     });
   }

@@ -6,11 +6,11 @@
 // (Debian qemu-system-x86, seabios; VKEXEC_NO_QEMU=1 skips those boots loudly). A missing tool otherwise
 // fails the test with the package to install.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -27,6 +27,7 @@ import {
   probeKernelImage,
   probeKernelPath,
 } from '../../../src/arch/x86/probe-kernel.js';
+import { requireTools } from '../../helpers/tools.js';
 
 const bz = probeKernelImage('bzImage');
 const elf = probeKernelImage('elf');
@@ -45,27 +46,6 @@ function testBytes(len: number): Uint8Array {
     out.set(createHash('sha256').update(`probe-initrd-${i}`).digest().subarray(0, Math.min(32, len - off)), off);
   }
   return out;
-}
-
-function hasTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True when the test may go on; otherwise it skipped loudly (env opt-out) or the assertion fails it. */
-function requireTools(t: TestContext, tools: string[], optOut: string, install: string): boolean {
-  const missing = tools.filter((x) => (x.startsWith('/') ? !existsSync(x) : !hasTool(x)));
-  if (missing.length === 0) return true;
-  const msg = `CANNOT RUN: ${missing.join(', ')} missing (Debian: apt-get install -y ${install})`;
-  if (process.env[optOut] === '1') {
-    t.skip(`${msg}; skipped because ${optOut}=1`);
-    return false;
-  }
-  assert.fail(`${msg}; set ${optOut}=1 to skip this test deliberately`);
 }
 
 test('probe-bzImage: setup header is a valid boot protocol 2.15 bzImage that bzImage64 accepts', () => {

@@ -27,32 +27,12 @@ import {
   readPurgatoryObject, relocatePurgatory, setBackup, setConsole, setEntry32Regs, setEntry64Regs, setShaRegions,
   setSkipChecks,
 } from '../../../src/arch/x86/purgatory.js';
+import { requireTools } from '../../helpers/tools.js';
 
 const ARCHES: PurgatoryArch[] = ['x86_64', 'i386'];
 const SRC_DIR = dirname(purgatoryObjectPath('x86_64'));
 const workDir = mkdtempSync(join(tmpdir(), 'vkexec-purgatory-test-'));
 process.on('exit', () => rmSync(workDir, { recursive: true, force: true }));
-
-function hasTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True when the test may go on; otherwise it skipped loudly (env opt-out) or the assertion fails it. */
-function requireTools(t: TestContext, tools: string[], optOut: string, install: string): boolean {
-  const missing = tools.filter((x) => !hasTool(x));
-  if (missing.length === 0) return true;
-  const msg = `CANNOT RUN: ${missing.join(', ')} missing (Debian: apt-get install -y ${install})`;
-  if (process.env[optOut] === '1') {
-    t.skip(`${msg}; skipped because ${optOut}=1`);
-    return false;
-  }
-  assert.fail(`${msg}; set ${optOut}=1 to skip this test deliberately`);
-}
 
 function kexecError(errno: string, rule: string, detail: RegExp): (e: unknown) => boolean {
   return (e: unknown) => {
