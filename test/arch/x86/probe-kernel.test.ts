@@ -96,7 +96,7 @@ test('probe-vmlinux: ELF64 ET_EXEC for kexec-tools elf-x86_64, entry = 64-bit en
   assert.equal(v.getBigUint64(phoff + 16, true), 0x1000000n);
   assert.equal(v.getBigUint64(phoff + 24, true), 0x1000000n);
   const filesz = Number(v.getBigUint64(phoff + 32, true));
-  assert.equal(v.getBigUint64(phoff + 40, true), 0x10000n);
+  assert.equal(v.getBigUint64(phoff + 40, true), 0x10000n); // p_memsz = init_size
   assert.equal(off % 0x1000, 0);
   // The loadable bytes are the bzImage's protected-mode code: offset 0 = 32-bit entry, 0x200 = 64-bit entry.
   assert.deepEqual(elf.subarray(off, off + filesz), pm.subarray(0, filesz));

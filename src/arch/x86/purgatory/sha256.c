@@ -1,5 +1,5 @@
-/* SHA-256 as specified in FIPS 180-4 section 6.2. Also built for the host by the tests, so it must stay
- * plain C with only <stdint.h>. */
+/* SHA-256 as specified in FIPS 180-4 section 6.2. Also compiled into the probe kernel and built for the host by
+ * the tests, so it must stay plain C with only <stdint.h>. */
 #include "sha256.h"
 
 static const uint32_t K[64] = {
