@@ -1,4 +1,4 @@
-// kexec-tools' usage() text, with the loaders vkexec implements and vkexec's own options after it.
+// The kexec command line's help and version texts.
 
 import { KEXEC_TOOLS_VERSION as BOOTLOADER_VERSION } from '../kexec/version.js';
 
@@ -9,75 +9,72 @@ export function versionText(): string {
   return `kexec-tools ${BOOTLOADER_VERSION}\nvkexec ${VKEXEC_VERSION} (kexec into an emulated x86 machine)`;
 }
 
+/**
+ * `vkexec -h`: kexec's options in kexec-tools' order and grouping (generic, per file type, architecture), in
+ * vkexec's own words, then vkexec's additions. The first line is kexec-tools' version line, as `kexec -h` starts.
+ */
 export function usage(): string {
   return `kexec-tools ${BOOTLOADER_VERSION}
 Usage: vkexec [OPTION]... [kernel]
        vkexec machine|boot|inspect|probe-kernel|vmcore|kdump-size ... (see vkexec help COMMAND)
-Directly reboot into a new kernel (on vkexec's emulated machine)
+Load a kernel into vkexec's emulated machine and boot it, as kexec does on a real one.
 
- -h, --help           Print this help.
- -v, --version        Print the version of kexec.
- -f, --force          Force an immediate kexec,
-                      don't call shutdown.
- -i, --no-checks      Fast reboot, no memory integrity checks.
- -x, --no-ifdown      Don't bring down network interfaces.
- -y, --no-sync        Don't sync filesystems before kexec.
- -l, --load           Load the new kernel into the
-                      current kernel.
- -p, --load-panic     Load the new kernel for use on panic.
- -u, --unload         Unload the current kexec target kernel.
-                      If capture kernel is being unloaded
-                      specify -p with -u.
- -e, --exec           Execute a currently loaded kernel.
- -t, --type=TYPE      Specify the new kernel is of this type.
-     --mem-min=<addr> Specify the lowest memory address to
-                      load code into.
-     --mem-max=<addr> Specify the highest memory address to
-                      load code into.
-     --print-ckr-size Print crash kernel region size.
-     --load-preserve-context Load the new kernel and preserve
-                      context of current kernel during kexec.
-     --entry=<addr>   Specify jump back address.
- -s, --kexec-file-syscall Use file based syscall for kexec operation
- -c, --kexec-syscall  Use the kexec_load syscall for for compatibility
-                      with systems that don't support -s
- -a, --kexec-syscall-auto  Use file based syscall for kexec and fall
-                      back to the compatibility syscall when file based
-                      syscall is not supported or the kernel did not
-                      understand the image (default)
- -d, --debug          Enable debugging to help spot a failure.
- -S, --status         Return 1 if the type (by default crash) is loaded,
-                      0 if not.
+ -h, --help           Show this text and exit.
+ -v, --version        Show the version and exit.
+ -f, --force          Load and execute at once (there is no shutdown to skip).
+ -i, --no-checks      The purgatory skips its sha256 check of the segments.
+ -x, --no-ifdown      Accepted for compatibility; the machine has no network.
+ -y, --no-sync        Accepted for compatibility; nothing to sync.
+ -l, --load           Load the kernel as the image -e will run.
+ -p, --load-panic     Load the kernel as the crash (capture) kernel.
+ -u, --unload         Unload the loaded kernel; with -p, the crash kernel.
+ -e, --exec           Execute the loaded kernel on an engine.
+ -t, --type=TYPE      Treat the kernel file as TYPE (a file type below).
+     --mem-min=<addr> Place no segment below ADDR.
+     --mem-max=<addr> Place no segment above ADDR.
+     --print-ckr-size Print the size of the crash kernel region in bytes.
+     --load-preserve-context
+                      Load for a jump back (kexec jump); needs --mem-max.
+     --entry=<addr>   Start at ADDR instead of the image's entry.
+ -s, --kexec-file-syscall
+                      Load with kexec_file_load only.
+ -c, --kexec-syscall  Load with kexec_load only (kexec-tools lays out the segments).
+ -a, --kexec-syscall-auto
+                      kexec_file_load first, kexec_load when the kernel side does
+                      not support it or not this image (default).
+ -d, --debug          Print kexec-tools' debug output and the segment list.
+ -S, --status         Exit 1 if loaded, 0 if not: the crash kernel unless -l is
+                      given.
 
-Supported kernel file types and options: 
+Supported kernel file types and options:
 elf-x86_64
 elf-x86
-    --command-line=STRING Set the kernel command line to STRING
-    --append=STRING       Set the kernel command line to STRING
-    --reuse-cmdline       Use kernel command line from running system.
-    --initrd=FILE         Use FILE as the kernel's initial ramdisk.
-    --ramdisk=FILE        Use FILE as the kernel's initial ramdisk.
-    --args-linux          Pass linux kernel style options
-    --args-elf            Pass elf boot notes
-    --args-none           Jump directly from the kernel
+    --command-line=STRING The new kernel's command line.
+    --append=STRING       Same as --command-line.
+    --reuse-cmdline       Start from the machine's /proc/cmdline.
+    --initrd=FILE         The initial ramdisk.
+    --ramdisk=FILE        Same as --initrd.
+    --args-linux          Hand over a boot_params page (Linux boot protocol).
+    --args-elf            Hand over ELF boot notes (default).
+    --args-none           Jump to the entry with nothing handed over.
 bzImage64
 bzImage
-    --command-line=STRING Set the kernel command line to STRING
-    --append=STRING       Set the kernel command line to STRING
-    --reuse-cmdline       Use kernel command line from running system.
-    --initrd=FILE         Use FILE as the kernel's initial ramdisk.
-    --ramdisk=FILE        Use FILE as the kernel's initial ramdisk.
-    --entry-32bit         Use the kernels 32bit entry point.
-Architecture options: 
-     --reset-vga               Attempt to reset a standard vga device
-     --serial=<port>           Specify the serial port for debug output
-     --serial-baud=<baud_rate> Specify the serial port baud rate
-     --console-vga             Enable the vga console
-     --console-serial          Enable the serial console
-     --elf32-core-headers      Prepare core headers in ELF32 format
-     --elf64-core-headers      Prepare core headers in ELF64 format
-     --pass-memmap-cmdline     Pass memory map via command line in kexec on panic case
-     --noefi                   Disable efi support
+    --command-line=STRING The new kernel's command line.
+    --append=STRING       Same as --command-line.
+    --reuse-cmdline       Start from the machine's /proc/cmdline.
+    --initrd=FILE         The initial ramdisk.
+    --ramdisk=FILE        Same as --initrd.
+    --entry-32bit         Enter at the 32-bit entry point.
+Architecture options:
+     --reset-vga               Purgatory: reset the VGA device.
+     --serial=<port>           Purgatory: debug output on ttyS0, ttyS1 or a port.
+     --serial-baud=<baud_rate> Purgatory: the serial port's baud rate.
+     --console-vga             Purgatory: print on the VGA console.
+     --console-serial          Purgatory: print on the serial port.
+     --elf32-core-headers      kdump: write an ELF32 core header.
+     --elf64-core-headers      kdump: write an ELF64 core header.
+     --pass-memmap-cmdline     kdump: also pass the memory map as memmap=.
+     --noefi                   Hand over no EFI information.
 
 vkexec options:
      --machine=DIR        The machine to act on (default $VKEXEC_MACHINE, else
