@@ -40,6 +40,17 @@ export function strerror(name: ErrnoName): string {
   return ERRNO[name][1];
 }
 
+/** Host file errors that are no kexec errno, with glibc's texts. */
+const HOST_ERRNO_TEXT: Record<string, string> = { EISDIR: 'Is a directory', ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links' };
+
+/** strerror() of a failed host file operation (a Node ErrnoException), as a C tool would print it. */
+export function fileErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code && code in ERRNO) return strerror(code as ErrnoName);
+  if (code && code in HOST_ERRNO_TEXT) return HOST_ERRNO_TEXT[code]!;
+  return code ?? (e instanceof Error ? e.message : String(e));
+}
+
 /**
  * A refusal by the (emulated) kernel: the errno it returns, the rule that refused (named after the kernel
  * function or check), the offending value, and one sentence telling the user what to change.

@@ -3,7 +3,7 @@
 // ENOSYS, EINVAL, ENOEXEC and ENOTSUP are EFALLBACK (-a retries with kexec_load); anything else is fatal.
 
 import * as fs from 'node:fs';
-import { KexecError, strerror } from '../errno.js';
+import { KexecError, fileErrorText, strerror } from '../errno.js';
 import { fileTypesFor } from '../loaders/registry.js';
 import { importLoaderModules, kexecFileLoaders } from '../loaders/kexec-file-ops.js';
 import { bzImage64FileOps } from '../loaders/kexec-bzimage64.js';
@@ -20,10 +20,6 @@ import { explain } from './kexec-main.js';
 
 const FALLBACK_ERRNOS = new Set(['ENOSYS', 'EINVAL', 'ENOEXEC', 'EOPNOTSUPP']);
 
-function errnoText(code: string | undefined): string {
-  return code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'EISDIR' ? 'Is a directory' : (code ?? 'error');
-}
-
 export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: string | null, debug: Debug, out: Out): Promise<number> {
   await importLoaderModules();
   const kernelPath = r.operands[0]!;
@@ -31,7 +27,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
   try {
     raw = fs.readFileSync(kernelPath);
   } catch (e) {
-    throw new LoadError([`Failed to open file ${kernelPath}:${errnoText((e as NodeJS.ErrnoException).code)}`], 255, 'check the kernel path');
+    throw new LoadError([`Failed to open file ${kernelPath}:${fileErrorText(e)}`], 255, 'check the kernel path');
   }
   const { data: kernel, format } = unpackKernel(raw, kernelPath);
   const kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
@@ -50,7 +46,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
     try {
       fs.accessSync(r.initrd, fs.constants.R_OK);
     } catch (e) {
-      throw new LoadError([`Could not open initrd file ${r.initrd}:${errnoText((e as NodeJS.ErrnoException).code)}`, `Cannot load ${kernelPath}`], 255, 'check the --initrd path');
+      throw new LoadError([`Could not open initrd file ${r.initrd}:${fileErrorText(e)}`, `Cannot load ${kernelPath}`], 255, 'check the --initrd path');
     }
     initrdArg = { kind: 'path', path: r.initrd };
   }

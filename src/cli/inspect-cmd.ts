@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { KexecError, UsageError } from '../errno.js';
+import { KexecError, UsageError, fileErrorText } from '../errno.js';
 import { DecompressError, decompressKernelFile, detectCompression } from '../formats/compress.js';
 import { PayloadError, extractPayload } from '../formats/bzimage-payload.js';
 import { ElfFormatError, parseElf } from '../formats/elf.js';
@@ -340,7 +340,7 @@ export function inspectCommand(g: () => GlobalOpts, out: Out): Command {
       try {
         st = fs.statSync(file);
       } catch (e) {
-        throw new UsageError(`cannot inspect ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { hint: 'give the path of a kernel file' });
+        throw new UsageError(`cannot inspect ${file}: ${fileErrorText(e)}`, { hint: 'give the path of a kernel file' });
       }
       if (!st.isFile()) throw new UsageError(`cannot inspect ${file}: not a regular file`, { hint: 'give the path of a kernel file' });
       if (st.size > MAX_INSPECT) throw new UsageError(`cannot inspect ${file}: ${st.size} bytes is larger than any kernel vkexec inspects (1 GiB)`);

@@ -215,7 +215,7 @@ export function kdumpSizeCommand(g: () => GlobalOpts, out: Out, setExit: (code: 
       if (max < min) throw new UsageError(`--max ${o.max} is below --min ${o.min}`);
       const mem = memparse(o.mem);
       if (mem === null || max * 2n > mem) throw new UsageError(`--max ${o.max} must be at most half of --mem ${o.mem} (kexec refuses segments over half of RAM)`, { hint: 'raise --mem or lower --max' });
-      for (const f of [kernel, o.initrd]) if (f && !fs.existsSync(f)) throw new UsageError(`${f}: No such file or directory`);
+      for (const f of [kernel, o.initrd]) if (f && !fs.existsSync(f)) throw new UsageError(`${f}: No such file or directory`, { hint: 'check the kernel and --initrd paths' });
       if (o.consoleDir) fs.mkdirSync(o.consoleDir, { recursive: true });
       const json = g().json;
       const opts: KdumpSizeOptions = {

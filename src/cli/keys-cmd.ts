@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { KexecError, UsageError, strerror } from '../errno.js';
+import { KexecError, UsageError, strerror, fileErrorText } from '../errno.js';
 import { KERNEL_KEYRING_NAMES, KEYRING_NAMES, Keyrings, splitCertificates, type KeyringName, type SerializedKeyrings } from '../sig/keyring.js';
 import { x509_cert_parse, type X509Cert } from '../sig/x509.js';
 import { readState, writeState } from '../vm/machine.js';
@@ -53,8 +53,7 @@ function readCertFile(path: string): Uint8Array {
   try {
     return fs.readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read certificate file ${path}: ${code ?? (e as Error).message}`, {
+    throw new UsageError(`cannot read certificate file ${path}: ${fileErrorText(e)}`, {
       hint: HASH_ENTRY.test(path) ? 'hash entries ("tbs:HEX", "bin:HEX") go to --keyring blacklist' : 'give the path of a PEM or DER X.509 certificate',
     });
   }

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError } from '../errno.js';
+import { UsageError, fileErrorText } from '../errno.js';
 import { IomemParseError, formatIomem, parseIomem, systemRam, type Resource } from '../vm/iomem.js';
 import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/crashkernel.js';
@@ -83,7 +83,7 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
     try {
       text = fs.readFileSync(o.iomem, 'utf8');
     } catch (e) {
-      throw new UsageError(`cannot read --iomem file ${o.iomem}: ${(e as Error).message}`);
+      throw new UsageError(`cannot read --iomem file ${o.iomem}: ${fileErrorText(e)}`);
     }
     try {
       config.iomem = parseIomem(text, o.iomem);

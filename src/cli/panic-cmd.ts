@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { UsageError } from '../errno.js';
+import { UsageError, fileErrorText } from '../errno.js';
 import { parseFillPattern, type FillPattern } from '../vm/fill-pattern.js';
 import { crashKexecMemory } from '../vm/panic.js';
 import { resolveMachineDir } from '../vm/store.js';
@@ -32,7 +32,7 @@ export function checkDisk(file: string): void {
     st = fs.statSync(file);
     fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
   } catch (e) {
-    throw new UsageError(`--disk ${file}: ${(e as Error).message}`, { hint: 'create the image first, e.g. truncate -s 2G dump.img (sparse; the dump is written from offset 0)' });
+    throw new UsageError(`--disk ${file}: ${fileErrorText(e)}`, { hint: 'create the image first, e.g. truncate -s 2G dump.img (sparse; the dump is written from offset 0)' });
   }
   if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`--disk ${file}: not a regular file or block device`, { hint: 'give a raw disk image file' });
 }

@@ -5,7 +5,7 @@
 // adding to them does not apply the kernel's keyctl link restrictions.
 
 import { readFileSync } from 'node:fs';
-import { KexecError, UsageError } from '../errno.js';
+import { KexecError, UsageError, fileErrorText } from '../errno.js';
 import { definiteLength } from './der.js';
 import { x509_cert_parse, type X509Cert } from './x509.js';
 
@@ -135,7 +135,7 @@ export class Keyrings {
     try {
       bytes = readFileSync(path);
     } catch (e) {
-      throw new UsageError(`cannot read certificate file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      throw new UsageError(`cannot read certificate file ${path}: ${fileErrorText(e)}`, {
         hint: 'give the path of a PEM or DER X.509 certificate',
       });
     }

@@ -14,6 +14,7 @@ import {
 import type { Kimage } from './kimage.js';
 import type { SerializedKeyrings } from '../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, blobPath, collectBlobs } from './store.js';
+import { fileErrorText } from '../errno.js';
 
 export interface MachineState {
   version: 1;
@@ -57,7 +58,7 @@ export function readState(dir: string): MachineState {
     if (code === 'ENOENT') {
       throw new MachineDirError(dir, `no machine at ${dir} (${STATE_FILE} is missing)`, `create one with: vkexec --machine ${dir} machine init`);
     }
-    throw new MachineDirError(dir, `cannot read ${file}: ${(e as Error).message}`, 'check the permissions of the machine directory');
+    throw new MachineDirError(dir, `cannot read ${file}: ${fileErrorText(e)}`, 'check the permissions of the machine directory');
   }
   let raw: unknown;
   try {

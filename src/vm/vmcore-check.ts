@@ -10,7 +10,7 @@
 // /proc/vmcore rewrites p_offset (the data follows the headers) but keeps p_paddr, p_vaddr and the sizes.
 
 import * as fs from 'node:fs';
-import { UsageError } from '../errno.js';
+import { UsageError, fileErrorText } from '../errno.js';
 import { EM_386, EM_X86_64, ElfFormatError, PT_LOAD, PT_NOTE } from '../formats/elf.js';
 import { type ElfCoreHeader, parseVmcoreinfo, readElfCoreHeader, readElfNotes } from '../formats/elf-core.js';
 import { type FillPattern, fillPatternBytes, formatFillPattern, parseFillPattern } from './fill-pattern.js';
@@ -103,7 +103,7 @@ export function readVmcore(path: string): Vmcore {
   try {
     fd = fs.openSync(path, 'r');
   } catch (e) {
-    throw new UsageError(`cannot open ${path}: ${(e as Error).message}`, { hint: 'check the vmcore path' });
+    throw new UsageError(`cannot open ${path}: ${fileErrorText(e)}`, { hint: 'check the vmcore path' });
   }
   try {
     const fileSize = BigInt(fs.fstatSync(fd).size);

@@ -136,7 +136,7 @@ describe('machine keys', () => {
       [['--keyring', 'blacklist', `bin:${'g'.repeat(64)}`], /not an even number of lowercase hex digits/],
       [['--keyring', 'blacklist', `tbs:${'00'.repeat(65)}`], /longer than 128 hex digits/],
       [['--keyring', 'secondary', `bin:${'00'.repeat(32)}`], /hash entries belong in the blacklist keyring/],
-      [['--keyring', 'secondary', join(work, 'no-such.crt')], /cannot read certificate file .*no-such\.crt: ENOENT/],
+      [['--keyring', 'secondary', join(work, 'no-such.crt')], /cannot read certificate file .*no-such\.crt: No such file or directory/],
       [['--keyring', 'secondary', pki.caKey], /PEM file holds no CERTIFICATE block/],
       [['--keyring', 'secondary', unsigned], /does not start a DER certificate/],
       [['--keyring', 'keyring-x', pki.caCert], /Allowed choices are builtin, secondary, platform, blacklist/],

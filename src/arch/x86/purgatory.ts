@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KexecError } from '../../errno.js';
+import { KexecError, fileErrorText } from '../../errno.js';
 import {
   ElfFile, ElfFormatError, ElfSection, ElfSymbol, EM_386, EM_486, EM_X86_64, ET_REL, R_386_32, R_386_PC32,
   R_X86_64_32, R_X86_64_32S, R_X86_64_64, R_X86_64_NONE, R_X86_64_PC32, R_X86_64_PLT32, SHF_ALLOC, SHN_ABS,
@@ -37,7 +37,7 @@ export function readPurgatoryObject(arch: PurgatoryArch): Uint8Array {
     const b = readFileSync(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
-    throw new KexecError('ENOENT', 'kexec_load_purgatory', `cannot read the ${arch} purgatory ${path}: ${(e as Error).message}`, {
+    throw new KexecError('ENOENT', 'kexec_load_purgatory', `cannot read the ${arch} purgatory ${path}: ${fileErrorText(e)}`, {
       hint: 'reinstall vkexec, or rebuild the objects with src/arch/x86/purgatory/build.sh',
     });
   }
