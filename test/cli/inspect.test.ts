@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { inspectImage } from '../../src/cli/inspect-cmd.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
-import { kernelSigned, kernelUnsigned, makePki, prng, removeDir, requireTool } from '../sig/sig-fixtures-lib.js';
+import { appendModsig, kernelSigned, kernelUnsigned, makePki, prng, removeDir, requireTool } from '../sig/sig-fixtures-lib.js';
 
 let work: string;
 
@@ -119,17 +119,14 @@ describe('inspect on real kernels', () => {
     requireTool('openssl', 'openssl');
     const pki = makePki(join(work, 'pki'), 'inspect');
     const content = kernelUnsigned();
-    const sig = join(work, 'sig.p7');
-    execFileSync('openssl', ['cms', '-sign', '-binary', '-noattr', '-in', content, '-signer', pki.signerCert, '-inkey', pki.signerKey, '-outform', 'DER', '-out', sig]);
-    const p7 = readFileSync(sig);
-    const trailer = Buffer.alloc(12);
-    trailer[2] = 2;
-    trailer.writeUInt32BE(p7.length, 8);
     const file = join(work, 'vmlinuz.modsig');
-    writeFileSync(file, Buffer.concat([readFileSync(content), p7, trailer, Buffer.from('~Module signature appended~\n')]));
+    const signed = appendModsig(content, pki, file);
     const j = inspectJson(file);
-    assert.equal(j.appendedSignature.contentLength, readFileSync(content).length);
-    assert.equal(j.appendedSignature.signatureLength, p7.length);
+    const contentLength = readFileSync(content).length;
+    assert.equal(j.appendedSignature.contentLength, contentLength);
+    // What follows the content: the PKCS#7, the 12-byte module_signature, the 28-byte marker.
+    assert.equal(j.appendedSignature.signatureLength, signed.length - contentLength - 12 - 28);
+    assert.equal(j.appendedSignature.signatureLength, signed.readUInt32BE(signed.length - 28 - 4));
     assert.equal(j.appendedSignature.signers[0].subject, 'CN=inspect test signer');
     const sha = execFileSync('sha256sum', [content], { encoding: 'utf8' }).split(' ')[0];
     assert.deepEqual(j.appendedSignature.contentDigest, { algo: 'sha256', hex: sha });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parsePe } from '../../src/formats/pe.js';
 import { snapshot, tempDir, vkexec, vkexecAsync, type Run } from '../helpers/cli.js';
-import { debianSecureBootCa, kernelSigned, kernelUnsigned, makePki, removeDir, requireTool, sbsign, sbverify, type Pki } from '../sig/sig-fixtures-lib.js';
+import { appendModsig, debianSecureBootCa, kernelSigned, kernelUnsigned, makePki, removeDir, requireTool, sbsign, sbverify, type Pki } from '../sig/sig-fixtures-lib.js';
 
 /** glibc's strerror texts, which kexec-tools prints after "kexec_file_load failed: ". */
 const STRERROR = {
@@ -67,17 +67,6 @@ function tbsHash(certPem: string): string {
   return execFileSync('sha256sum', [der], { encoding: 'utf8' }).split(' ')[0]!;
 }
 
-/** [content][PKCS#7 by openssl cms, detached, no attributes][struct module_signature][marker], as sign-file writes. */
-function appendModsig(input: string, output: string, p: Pki): void {
-  const sig = join(work, 'modsig.p7');
-  execFileSync('openssl', ['cms', '-sign', '-binary', '-noattr', '-in', input, '-signer', p.signerCert, '-inkey', p.signerKey, '-outform', 'DER', '-out', sig]);
-  const p7 = readFileSync(sig);
-  const trailer = Buffer.alloc(12);
-  trailer[2] = 2; // id_type PKEY_ID_PKCS7
-  trailer.writeUInt32BE(p7.length, 8);
-  writeFileSync(output, Buffer.concat([readFileSync(input), p7, trailer, Buffer.from('~Module signature appended~\n', 'latin1')]));
-}
-
 before(() => {
   requireTool('openssl', 'openssl');
   requireTool('sbsign', 'sbsigntool');
@@ -95,7 +84,7 @@ before(() => {
   tampered = join(work, 'vmlinuz.tampered');
   writeFileSync(tampered, bytes);
   modsig = join(work, 'vmlinuz.modsig');
-  appendModsig(unsigned, modsig, pki);
+  appendModsig(unsigned, pki, modsig);
 });
 
 after(() => removeDir(work));

@@ -3,13 +3,12 @@
 // prints a line on the serial port), and held to the machine's signature policy through its verify_sig.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
-import { makePki, removeDir, requireTool, type Pki } from '../sig/sig-fixtures-lib.js';
+import { appendModsig, makePki, removeDir, requireTool, type Pki } from '../sig/sig-fixtures-lib.js';
 
 const LOADER = join(dirname(fileURLToPath(import.meta.url)), 'example-loader.js');
 const WITH_LOADER = { VKEXEC_LOADERS: LOADER };
@@ -109,14 +108,8 @@ describe('third-party kexec_file loader through VKEXEC_LOADERS', () => {
     const r = vkexec(m, ['-s', '-l', toy], WITH_LOADER);
     assert.equal(r.code, 255);
     assert.match(r.stderr, /^kexec_file_load failed: Key was rejected by service\nvkexec: verify_appended_signature: .*no appended signature/);
-    const sig = join(work, 'toy.p7');
-    execFileSync('openssl', ['cms', '-sign', '-binary', '-noattr', '-in', toy, '-signer', pki.signerCert, '-inkey', pki.signerKey, '-outform', 'DER', '-out', sig]);
-    const p7 = readFileSync(sig);
-    const trailer = Buffer.alloc(12);
-    trailer[2] = 2;
-    trailer.writeUInt32BE(p7.length, 8);
     const signedToy = join(work, 'signed.toy');
-    writeFileSync(signedToy, Buffer.concat([readFileSync(toy), p7, trailer, Buffer.from('~Module signature appended~\n')]));
+    appendModsig(toy, pki, signedToy);
     const s = ok(vkexec(m, ['-s', '-d', '-l', signedToy], WITH_LOADER));
     assert.match(s.stderr, /toy image signed by "CN=toy test signer", trusted through \.secondary_trusted_keys/);
     // The signature is not part of what is loaded.

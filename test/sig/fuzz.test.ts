@@ -3,17 +3,16 @@
 // hashed bytes are untouched; inspection never throws.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ERRNO, KexecError } from '../../src/errno.js';
 import { parsePe } from '../../src/formats/pe.js';
 import { pefile_digest_ranges } from '../../src/sig/authenticode.js';
 import { Keyrings } from '../../src/sig/keyring.js';
-import { MODULE_SIG_STRING, verifyAppendedSignature } from '../../src/sig/module-sig.js';
+import { verifyAppendedSignature } from '../../src/sig/module-sig.js';
 import { describePeSignatures, verifyPefileSignature } from '../../src/sig/verify-pefile.js';
-import { buildPe, makePki, makeTempDir, patternBytes, prng, readBytes, removeDir, sbsign, type Pki } from './sig-fixtures-lib.js';
+import { appendModsig, buildPe, makePki, makeTempDir, patternBytes, prng, readBytes, removeDir, sbsign, type Pki } from './sig-fixtures-lib.js';
 
 const PE_MUTANTS = 3000;
 const APPENDED_MUTANTS = 800;
@@ -103,13 +102,7 @@ describe('fuzzing', () => {
     const contentPath = join(dir, 'content');
     const content = patternBytes(4000, 8);
     writeFileSync(contentPath, content);
-    const sigPath = join(dir, 'content.p7s');
-    execFileSync('openssl', ['cms', '-sign', '-binary', '-noattr', '-in', contentPath, '-signer', pki.signerCert, '-inkey', pki.signerKey, '-outform', 'DER', '-out', sigPath]);
-    const sig = readFileSync(sigPath);
-    const trailer = Buffer.alloc(12);
-    trailer[2] = 2;
-    trailer.writeUInt32BE(sig.length, 8);
-    const signed = new Uint8Array(Buffer.concat([content, sig, trailer, Buffer.from(MODULE_SIG_STRING, 'latin1')]));
+    const signed = new Uint8Array(appendModsig(contentPath, pki));
     assert.equal(verifyAppendedSignature(signed, keys).ok, true);
     const regions: [number, number][] = [[content.length, signed.length], [signed.length - 40, signed.length], [0, content.length]];
     const rand = prng(0xa99e_0d);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import { parsePe } from '../../src/formats/pe.js';
+import { MODULE_SIG_STRING } from '../../src/sig/module-sig.js';
 import { pefile_digest_pe_contents } from '../../src/sig/authenticode.js';
 import { FIXTURE_CACHE, fixture } from '../helpers/fixtures.js';
 
@@ -82,6 +83,21 @@ export function sbverify(file: string, cert: string): boolean {
   requireTool('sbverify', 'sbsigntool');
   const r = spawnSync('sbverify', ['--cert', cert, file], { encoding: 'utf8' });
   return r.status === 0 && /Signature verification OK/.test(r.stdout + r.stderr);
+}
+
+/**
+ * [content][PKCS#7 by openssl cms, detached, no attributes][struct module_signature][marker], as the kernel's
+ * sign-file writes it. Returns the signed bytes; writes them to `output` when given.
+ */
+export function appendModsig(input: string, p: Pki, output?: string): Buffer {
+  requireTool('openssl', 'openssl');
+  const p7 = execFileSync('openssl', ['cms', '-sign', '-binary', '-noattr', '-in', input, '-signer', p.signerCert, '-inkey', p.signerKey, '-outform', 'DER']);
+  const trailer = Buffer.alloc(12);
+  trailer[2] = 2; // id_type PKEY_ID_PKCS7
+  trailer.writeUInt32BE(p7.length, 8);
+  const signed = Buffer.concat([readFileSync(input), p7, trailer, Buffer.from(MODULE_SIG_STRING, 'latin1')]);
+  if (output) writeFileSync(output, signed);
+  return signed;
 }
 
 /** A private copy of the unsigned Debian kernel. */
