@@ -132,7 +132,7 @@ test('refusals: no reservation, a crash entry outside the region, panic with not
   assert.match(badFill.stderr, /--fill ones: not a fill pattern/);
   const noDisk = vkexec(m, ['machine', 'panic', '--disk', path.join(dir(), 'missing.img'), ...BOOT]);
   assert.equal(noDisk.code, 1);
-  assert.match(noDisk.stderr, /--disk .*missing\.img: ENOENT/);
+  assert.match(noDisk.stderr, /--disk .*missing\.img: No such file or directory/);
 });
 
 /**
