@@ -6,7 +6,6 @@ import { KexecError, UsageError, strerror } from '../errno.js';
 import { makeDebug } from '../kexec/debug.js';
 import { concatCmdline, reuseCommandLine } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
-import { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } from '../vm/kexec-load.js';
 import { readView } from '../vm/views.js';
 import { signatureFactsLine, signatureReportOf } from '../sig/failure-line.js';
 import { crashkRes } from '../vm/machine-config.js';
@@ -95,7 +94,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
         else if (rc === 'fallback') return efallback(out);
         else result = rc;
       }
-      if (!useFile) result = kUnload(m.dir, r.crash, m.state.config.arch, out);
+      if (!useFile) result = await kUnload(m.dir, r.crash, m.state.config.arch, out);
     }
     if (r.load && result === 0) {
       const crash = r.crash;
@@ -176,7 +175,8 @@ function efallback(out: Out): number {
 }
 
 /** k_unload: kexec_load with no segments frees the (crash) image. */
-function kUnload(dir: string, crash: boolean, arch: 'x86_64' | 'i386', out: Out): number {
+async function kUnload(dir: string, crash: boolean, arch: 'x86_64' | 'i386', out: Out): Promise<number> {
+  const { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } = await import('../vm/kexec-load.js');
   const flags = (crash ? KEXEC_ON_CRASH : 0) | (arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386);
   try {
     kexecLoad(dir, 0n, [], flags, { syscall: 'kexec_load' });

@@ -4,8 +4,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { KexecError } from '../errno.js';
+
+// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
+let cryptoModule: typeof import('node:crypto') | undefined;
+const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
 
 export const STATE_FILE = 'machine.json';
 export const BLOB_DIR = 'blobs';
@@ -48,7 +52,7 @@ export function decodeJson(text: string): unknown {
 
 /** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${file}.${process.pid}.${crypto().randomBytes(4).toString('hex')}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
     fs.writeFileSync(fd, data);
@@ -119,8 +123,8 @@ export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): 
 export function putBlob(dir: string, src: ByteSource): string {
   const blobs = path.join(dir, BLOB_DIR);
   fs.mkdirSync(blobs, { recursive: true });
-  const tmp = path.join(blobs, `.in.${process.pid}.${randomBytes(4).toString('hex')}`);
-  const hash = createHash('sha256');
+  const tmp = path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
+  const hash = crypto().createHash('sha256');
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
     forEachChunk(src, (chunk) => {
