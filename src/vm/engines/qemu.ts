@@ -224,6 +224,8 @@ export class QemuEngine implements Engine {
       let lineTimer: NodeJS.Timeout | undefined;
       let killTimer: NodeJS.Timeout | undefined;
       let spawnError: NodeJS.ErrnoException | undefined;
+      /** QEMU has exited: what the final read finds is only recorded, no stop timers are started. */
+      let ended = false;
 
       const stop = (): void => {
         if (stopping) return;
@@ -246,7 +248,7 @@ export class QemuEngine implements Engine {
         opts.echo?.write(chunk);
         midLine = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
         const ev = watcher.feed(chunk);
-        if (!ev || stopping) return;
+        if (!ev || stopping || ended) return;
         if (ev.complete) stop();
         else lineTimer ??= setTimeout(stop, LINE_GRACE_MS);
       });
@@ -257,6 +259,7 @@ export class QemuEngine implements Engine {
         spawnError = err;
       });
       child.on('close', (code, signal) => {
+        ended = true;
         clearTimeout(timeout);
         clearTimeout(lineTimer);
         clearTimeout(killTimer);
