@@ -18,9 +18,12 @@ const INITRD64 = fixture('initramfs-busybox-amd64.cpio');
 const KERNEL32 = fixture('vmlinuz-686');
 const INITRD32 = fixture('initramfs-busybox-i386.cpio');
 const APPEND = 'console=ttyS0 panic=-1';
-/** The marker, then /init's next line: the kernel command line, which proves --append arrived (the serial
- * console ends lines with CR LF; the engine's matcher drops the CR, the echoed stdout keeps it). */
-const EXPECT = `${INIT_MARKER}\\r?\\n[^\\n]*panic=-1`;
+/**
+ * The marker, then /init's next line: the kernel command line, which proves --append arrived. Kernel log lines
+ * ("[    2.28] clocksource: ...") may come between the two. The serial console ends lines with CR LF; the
+ * engine's matcher drops the CR, the echoed stdout keeps it.
+ */
+const EXPECT = `${INIT_MARKER}\\r?\\n(?:\\[[^\\n]*\\n)*[^[\\n][^\\n]*panic=-1`;
 const EXEC = ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '120'];
 
 const qemu = spawnSync('qemu-system-x86_64', ['-version'], { encoding: 'utf8' });
