@@ -9,19 +9,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BIN, FIXTURE_CACHE, opt } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(ROOT, 'bin/vkexec.js');
-const CACHE = join(ROOT, 'test/fixtures/cache');
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const kernel = opt('--kernel', join(CACHE, 'vmlinuz-amd64-unsigned'));
-const initrd = opt('--initrd', join(CACHE, 'initramfs-busybox-amd64.cpio'));
+const kernel = opt('--kernel', join(FIXTURE_CACHE, 'vmlinuz-amd64-unsigned'));
+const initrd = opt('--initrd', join(FIXTURE_CACHE, 'initramfs-busybox-amd64.cpio'));
 const runs = Number(opt('--runs', '3'));
 const syscall = opt('--syscall', 'c');
 const marker = opt('--marker', 'VKEXEC-INIT-OK');

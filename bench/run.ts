@@ -6,17 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BIN, FIXTURE_CACHE, opt } from './common.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(ROOT, 'bin/vkexec.js');
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const kernel = opt('--kernel', join(ROOT, 'test/fixtures/cache/vmlinuz-amd64-unsigned'));
+const kernel = opt('--kernel', join(FIXTURE_CACHE, 'vmlinuz-amd64-unsigned'));
 const initrdMb = Number(opt('--initrd-mb', '200'));
 const runs = Number(opt('--runs', '3'));
 
@@ -82,8 +75,8 @@ try {
   }
   const row = (name: string, ms: Measure[]) =>
     console.log(`${name.padEnd(26)} wall median ${median(ms.map((m) => m.wallMs)).toFixed(0)} ms, cpu median ${median(ms.map((m) => m.cpuMs)).toFixed(0)} ms, peak RSS max ${(Math.max(...ms.map((m) => m.maxRssKb)) / 1024).toFixed(1)} MiB, exit ${ms.map((m) => m.code).join(',')}`);
-  row('vkexec -c -l (200 MB rd)', loads);
-  row('vkexec -s -l (200 MB rd)', fileLoads);
+  row(`vkexec -c -l (${initrdMb} MB rd)`, loads);
+  row(`vkexec -s -l (${initrdMb} MB rd)`, fileLoads);
   row('vkexec -S', status);
   console.log(`${'node -e 0 (baseline)'.padEnd(26)} wall median ${median(bare.map((m) => m.wallMs)).toFixed(0)} ms`);
 } finally {
