@@ -3,10 +3,10 @@
 // the kernel before the jump, so an image can be executed again).
 
 import { KexecError } from '../errno.js';
-import { readState, type MachineState } from '../vm/machine.js';
-import type { MemoryImage } from '../vm/memory-image.js';
-import { machineKexec } from '../vm/machine-kexec.js';
-import { tryLock } from '../vm/store.js';
+import { readState, type MachineState } from '../vm/machine/machine.js';
+import type { MemoryImage } from '../vm/memory/memory-image.js';
+import { machineKexec } from '../vm/kernel/machine-kexec.js';
+import { tryLock } from '../vm/machine/store.js';
 import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engine.js';
 import { selectEngine } from '../vm/engines/select.js';
 import type { EngineOptions } from './engine-options.js';

@@ -4,15 +4,15 @@
 
 import * as fs from 'node:fs';
 import { KexecError, fileErrorText, strerror } from '../errno.js';
-import { fileTypesFor } from '../loaders/registry.js';
-import { importLoaderModules, kexecFileLoaders } from '../loaders/kexec-file-ops.js';
-import { bzImage64FileOps } from '../loaders/kexec-bzimage64.js';
+import { fileTypesFor } from '../loaders/index.js';
+import { importLoaderModules, kexecFileLoaders } from '../vm/kernel/kexec-file-ops.js';
+import { bzImage64FileOps } from '../loaders/kernel/kexec-bzimage64.js';
 import type { Debug } from '../kexec/debug.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
 import { unpackKernel } from '../kexec/my-load.js';
-import { KEXEC_FILE_DEBUG, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, type FileArg } from '../vm/kexec-file.js';
-import { FileLoadFallback } from './file-load-fallback.js';
+import { KEXEC_FILE_DEBUG, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, type FileArg } from '../vm/kernel/kexec-file.js';
+import { FileLoadFallback } from '../kexec/file-load-fallback.js';
 import type { KexecRequest } from './kexec-options.js';
 import type { OpenMachine } from './machine-open.js';
 import type { Out } from './output.js';

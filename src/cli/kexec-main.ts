@@ -6,15 +6,15 @@ import { KexecError, UsageError, strerror } from '../errno.js';
 import { makeDebug } from '../kexec/debug.js';
 import { concatCmdline, reuseCommandLine } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
-import { readView } from '../vm/views.js';
+import { readView } from '../vm/machine/views.js';
 import { signatureFactsLine, signatureReportOf } from '../sig/failure-line.js';
-import { crashkRes } from '../vm/machine-config.js';
+import { crashkRes } from '../vm/machine/machine-config.js';
 import { parseKexecArgs, type KexecRequest } from './kexec-options.js';
 import { CommandLineError, GetoptError } from './getopt.js';
 import { usage, versionText } from './usage.js';
 import { startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine } from './machine-open.js';
-import { FileLoadFallback } from './file-load-fallback.js';
+import { FileLoadFallback } from '../kexec/file-load-fallback.js';
 
 export async function kexecMain(argv: readonly string[], out: Out): Promise<number> {
   let r: KexecRequest;
@@ -176,7 +176,7 @@ function efallback(out: Out): number {
 
 /** k_unload: kexec_load with no segments frees the (crash) image. */
 async function kUnload(dir: string, crash: boolean, arch: 'x86_64' | 'i386', out: Out): Promise<number> {
-  const { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } = await import('../vm/kexec-load.js');
+  const { kexecLoad, KEXEC_ON_CRASH, KEXEC_ARCH_X86_64, KEXEC_ARCH_386 } = await import('../vm/kernel/kexec-load.js');
   const flags = (crash ? KEXEC_ON_CRASH : 0) | (arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386);
   try {
     kexecLoad(dir, 0n, [], flags, { syscall: 'kexec_load' });

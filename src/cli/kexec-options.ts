@@ -3,7 +3,7 @@
 
 import { CommandLineError, type LongOption, getoptLong, strtoul0 } from './getopt.js';
 export { CommandLineError };
-import type { ArgsMode } from '../loaders/file-type.js';
+import type { ArgsMode } from '../kexec/file-type.js';
 import type { EngineChoice } from './engine-options.js';
 import { ENGINE_LONGOPTS, applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 

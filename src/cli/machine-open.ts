@@ -2,8 +2,8 @@
 
 import * as fs from 'node:fs';
 import { UsageError } from '../errno.js';
-import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine.js';
-import { MachineDirError, resolveMachineDir } from '../vm/store.js';
+import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
+import { MachineDirError, resolveMachineDir } from '../vm/machine/store.js';
 import type { Out } from './output.js';
 
 export interface OpenMachine {

@@ -3,7 +3,7 @@
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
 import { KexecError, UsageError } from '../errno.js';
-import { MachineDirError } from '../vm/store.js';
+import { MachineDirError } from '../vm/machine/store.js';
 import type { GlobalOpts } from './machine-cmd.js';
 import { makeOut, type Out } from './output.js';
 

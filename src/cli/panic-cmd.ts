@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { UsageError, fileErrorText } from '../errno.js';
-import { parseFillPattern, type FillPattern } from '../vm/fill-pattern.js';
-import { crashKexecMemory } from '../vm/panic.js';
-import { resolveMachineDir } from '../vm/store.js';
-import { machineExists } from '../vm/machine.js';
+import { parseFillPattern, type FillPattern } from '../vm/memory/fill-pattern.js';
+import { crashKexecMemory } from '../vm/kernel/panic.js';
+import { resolveMachineDir } from '../vm/machine/store.js';
+import { machineExists } from '../vm/machine/machine.js';
 import { applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { kernelKexec, type KernelKexecRequest } from './exec.js';
 import type { GlobalOpts } from './machine-cmd.js';

@@ -3,10 +3,10 @@
 
 import { Command } from 'commander';
 import { EM_X86_64 } from '../formats/elf.js';
-import { parseFillPattern } from '../vm/fill-pattern.js';
-import { readState } from '../vm/machine.js';
-import { resolveMachineDir } from '../vm/store.js';
-import { type Vmcore, type VmcoreCheck, checkVmcore, readVmcore } from '../vm/vmcore-check.js';
+import { parseFillPattern } from '../vm/memory/fill-pattern.js';
+import { readState } from '../vm/machine/machine.js';
+import { resolveMachineDir } from '../vm/machine/store.js';
+import { type Vmcore, type VmcoreCheck, checkVmcore, readVmcore } from '../vm/vmcore/vmcore-check.js';
 import type { GlobalOpts } from './machine-cmd.js';
 import type { Out } from './output.js';
 

@@ -1,10 +1,7 @@
 // The x86 boot protocol's setup header (Documentation/arch/x86/boot.rst), at offset 0x1F1 of a bzImage and of
 // struct boot_params. Offsets are absolute (from the start of the file / boot_params), as the spec lists them.
 
-export interface FieldSpec {
-  offset: number;
-  size: 1 | 2 | 4 | 8;
-}
+import { type FieldSpec, readField } from './struct.js';
 
 export const SETUP_HEADER = {
   setup_sects: { offset: 0x1f1, size: 1 },
@@ -65,39 +62,6 @@ export const XLF_EFI_HANDOVER_32 = 1 << 2;
 export const XLF_EFI_HANDOVER_64 = 1 << 3;
 export const XLF_EFI_KEXEC = 1 << 4;
 export const XLF_5LEVEL = 1 << 5;
-
-/** Reads a little-endian field; 8-byte fields come back as bigint, others as number. */
-export function readField(buf: Uint8Array, f: FieldSpec): number | bigint {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  switch (f.size) {
-    case 1:
-      return v.getUint8(f.offset);
-    case 2:
-      return v.getUint16(f.offset, true);
-    case 4:
-      return v.getUint32(f.offset, true);
-    case 8:
-      return v.getBigUint64(f.offset, true);
-  }
-}
-
-export function writeField(buf: Uint8Array, f: FieldSpec, value: number | bigint): void {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  switch (f.size) {
-    case 1:
-      v.setUint8(f.offset, Number(value));
-      return;
-    case 2:
-      v.setUint16(f.offset, Number(value), true);
-      return;
-    case 4:
-      v.setUint32(f.offset, Number(BigInt(value) & 0xffffffffn), true);
-      return;
-    case 8:
-      v.setBigUint64(f.offset, BigInt(value), true);
-      return;
-  }
-}
 
 /** A bzImage's setup header, read with bounds checks (fields past the end of a short file read as 0). */
 export class SetupHeader {

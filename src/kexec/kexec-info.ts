@@ -2,8 +2,8 @@
 // locate_hole, sort_segments. Addresses are bigint; buffers are byte sources so a large initrd is streamed.
 
 import { UsageError } from '../errno.js';
-import type { ByteSource } from '../vm/store.js';
-import { byteSourceLength } from '../vm/store.js';
+import type { ByteSource } from '../vm/machine/store.js';
+import { byteSourceLength } from '../vm/machine/store.js';
 import { type MemoryRange, RANGE } from './memory-ranges.js';
 import type { Debug } from './debug.js';
 

@@ -2,7 +2,7 @@
 // kexec/firmware_memmap.c), read from the machine's /sys/firmware/memmap and /proc/iomem text views.
 
 import { UsageError } from '../errno.js';
-import { parseIomem } from '../vm/iomem.js';
+import { parseIomem } from '../vm/machine/iomem.js';
 
 /** kexec/kexec.h RANGE_* numbers (printed by -d in "MEMORY RANGES"). */
 export const RANGE = {

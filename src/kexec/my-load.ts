@@ -5,13 +5,14 @@
 import * as fs from 'node:fs';
 import { KexecError, UsageError, strerror } from '../errno.js';
 import { DecompressError, decompressKernelFile } from '../formats/compress.js';
-import { fileTypesFor, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/registry.js';
-import { type LoadRequest, LoadFailed } from '../loaders/file-type.js';
-import { NoCrashKernelSegment } from './crashdump-x86.js';
-import type { MachineArch } from '../vm/machine-config.js';
-import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kexec-load.js';
-import type { Kimage } from '../vm/kimage.js';
-import { type Debug, hex16, hx, ptr } from './debug.js';
+import { fileTypesFor, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/index.js';
+import { type LoadRequest, LoadFailed } from './file-type.js';
+import { NoCrashKernelSegment } from './arch/x86/crashdump-x86.js';
+import type { MachineArch } from '../vm/machine/machine-config.js';
+import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kernel/kexec-load.js';
+import type { Kimage } from '../vm/kernel/kimage.js';
+import { type Debug } from './debug.js';
+import { hex16, hex, ptr } from '../lib/hex.js';
 import { KexecInfo } from './kexec-info.js';
 import { LoadError } from './load-error.js';
 export { LoadError };
@@ -85,9 +86,9 @@ export function printSegments(info: KexecInfo, out: (line: string) => void): voi
   info.segments.forEach((s, i) => {
     // Userspace buffer addresses do not exist here: print a stable handle per segment (documented in the man page).
     out(`segment[${i}].buf   = ${s.buf ? ptr(0x7f0000000000n + BigInt(i) * 0x10000000n) : '(nil)'}`);
-    out(`segment[${i}].bufsz = ${hx(s.bufsz)}`);
+    out(`segment[${i}].bufsz = ${hex(s.bufsz)}`);
     out(`segment[${i}].mem   = ${ptr(s.mem)}`);
-    out(`segment[${i}].memsz = ${hx(s.memsz)}`);
+    out(`segment[${i}].memsz = ${hex(s.memsz)}`);
   });
 }
 
@@ -101,7 +102,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   const raw = slurpFile(o.kernelPath);
   const { data: kernel, format, fallback } = unpackKernel(raw, o.kernelPath);
   if (fallback) o.debug.print(`${o.kernelPath}: looked ${fallback.format}-compressed but ${fallback.message}; using it as it is`);
-  o.debug.print(`kernel: ${ptr(0x7e0000000000n)} kernel_size: ${hx(kernel.length)}`);
+  o.debug.print(`kernel: ${ptr(0x7e0000000000n)} kernel_size: ${hex(kernel.length)}`);
   if (format) o.debug.print(`${o.kernelPath}: ${format}-compressed, ${raw.length} bytes unpacked to ${kernel.length}`);
 
   const ranges = getMemoryRanges(o.files);
@@ -190,7 +191,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     updatePurgatory(info, layout.purgatory, o.skipChecks);
   }
   if (o.entry !== null && o.entry !== 0n) info.entry = o.entry;
-  o.debug.print(`kexec_load: entry = ${ptr(info.entry)} flags = ${hx(flags)}`);
+  o.debug.print(`kexec_load: entry = ${ptr(info.entry)} flags = ${hex(flags)}`);
   if (o.debug.enabled) printSegments(info, (l) => o.debug.print(l));
 
   try {
@@ -211,7 +212,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     return { info, image: image!, typeName: chosen.name };
   } catch (e) {
     if (e instanceof KexecError) {
-      const lines = [`kexec_load failed: ${strerror(e.errno)}`, `entry       = ${ptr(info.entry)} flags = ${hx(flags)}`];
+      const lines = [`kexec_load failed: ${strerror(e.errno)}`, `entry       = ${ptr(info.entry)} flags = ${hex(flags)}`];
       printSegments(info, (l) => lines.push(l));
       throw new LoadError(lines, 255, e.hint, e);
     }

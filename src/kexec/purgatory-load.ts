@@ -14,8 +14,8 @@ import {
   type RelocatedPurgatory,
   type Sha256Region,
 } from '../arch/x86/purgatory.js';
-import type { MachineArch } from '../vm/machine-config.js';
-import { forEachChunk } from '../vm/store.js';
+import type { MachineArch } from '../vm/machine/machine-config.js';
+import { forEachChunk } from '../vm/machine/store.js';
 import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';
 
 export function elfRelBuildLoad(info: KexecInfo, arch: MachineArch, min: bigint, max: bigint = ULONG_MAX, end: HoleEnd = -1): RelocatedPurgatory {

@@ -14,8 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseProbeReport, probeKernelPath, type ProbeReport } from '../../src/arch/x86/probe-kernel.js';
 import { EM_X86_64, ET_CORE } from '../../src/formats/elf.js';
-import { readState } from '../../src/vm/machine.js';
-import { E820_TYPES, firmwareMemmap } from '../../src/vm/views.js';
+import { readState } from '../../src/vm/machine/machine.js';
+import { E820_TYPES, firmwareMemmap } from '../../src/vm/machine/views.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 
 const PROBE = probeKernelPath('bzImage');

@@ -9,9 +9,9 @@
 
 import { KexecError } from '../../src/errno.js';
 import { getEntry64Regs, setEntry64Regs } from '../../src/arch/x86/purgatory.js';
-import { kexecFileLoaders, type FileLoadInput, type KexecFileOps, type SigAccepted, type SigCheckContext } from '../../src/loaders/kexec-file-ops.js';
+import { kexecFileLoaders, type FileLoadInput, type KexecFileOps, type SigAccepted, type SigCheckContext } from '../../src/vm/kernel/kexec-file-ops.js';
 import { parseAppendedSignature, verifyAppendedSignature } from '../../src/sig/module-sig.js';
-import type { FileKimage } from '../../src/vm/file-kimage.js';
+import type { FileKimage } from '../../src/vm/kernel/file-kimage.js';
 
 export const TOY_MAGIC = 'VKXTOY01';
 export const TOY_HEADER_SIZE = 16;

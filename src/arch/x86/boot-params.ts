@@ -1,7 +1,7 @@
 // struct boot_params, the "zero page" (arch/x86/include/uapi/asm/bootparam.h; kexec-tools calls it
 // x86_linux_param_header). Offsets as the header lists them; the setup header part lives in setup-header.ts.
 
-import { type FieldSpec, writeField, readField } from '../../formats/setup-header.js';
+import { type FieldSpec, writeField, readField } from '../../formats/struct.js';
 
 export const BOOT_PARAMS_SIZE = 4096;
 

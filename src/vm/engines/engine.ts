@@ -1,4 +1,4 @@
-import type { EntryState, MemoryImage } from '../memory-image.js';
+import type { EntryState, MemoryImage } from '../memory/memory-image.js';
 
 export type EngineName = 'verify' | 'qemu' | 'v86';
 

@@ -2,7 +2,7 @@
 // memory image must pass before it is written into the guest's RAM file.
 import { KexecError, type ErrnoName } from '../../errno.js';
 import { STUB_MAX_GIB, STUB_SCRATCH } from '../../arch/x86/stub/params.js';
-import type { EntryState, Extent, MemoryImage, PhysAddr } from '../memory-image.js';
+import type { EntryState, Extent, MemoryImage, PhysAddr } from '../memory/memory-image.js';
 
 const GiB = 1n << 30n;
 /**

@@ -3,8 +3,8 @@
 // silent fall back to verify, which runs no code.
 
 import { UsageError } from '../../errno.js';
-import type { Kimage } from '../kimage.js';
-import type { EntryState } from '../memory-image.js';
+import type { Kimage } from '../kernel/kimage.js';
+import type { EntryState } from '../memory/memory-image.js';
 import type { Engine, EngineName } from './engine.js';
 import { VerifyEngine } from './verify.js';
 

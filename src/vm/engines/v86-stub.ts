@@ -11,7 +11,7 @@
 //   0xffff0..0xfffff reset trap at the x86 reset vector (BIOS ROM area, never RAM for kexec), written only
 //                   when no extent covers it
 
-import type { Extent } from '../memory-image.js';
+import type { Extent } from '../memory/memory-image.js';
 
 export const V86_STUB_BASE = 0x1000;
 export const V86_ENTRY32_REGS_ADDR = 0x1800;

@@ -7,8 +7,8 @@ import { accessSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../errno.js';
-import type { EntryState, Extent, MemoryImage } from '../memory-image.js';
-import { fillPatternBytes } from '../fill-pattern.js';
+import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
+import { fillPatternBytes } from '../memory/fill-pattern.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { PANIC_END_MARKER, SerialConsole, type ConsoleVerdict } from './v86-console.js';
 import {

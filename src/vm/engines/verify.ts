@@ -6,10 +6,11 @@
 import { createHash } from 'node:crypto';
 import { ENTRY32_REGS, ENTRY64_REGS, findPurgatoryInfo } from '../../arch/x86/purgatory.js';
 import { BOOT_PARAMS, getBp, readE820 } from '../../arch/x86/boot-params.js';
-import { HDRS_MAGIC, SETUP_HEADER, readField } from '../../formats/setup-header.js';
-import type { Kimage } from '../kimage.js';
-import type { EntryState, MemoryImage } from '../memory-image.js';
-import { MemoryReader } from '../memory-reader.js';
+import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
+import { readField } from '../../formats/struct.js';
+import type { Kimage } from '../kernel/kimage.js';
+import type { EntryState, MemoryImage } from '../memory/memory-image.js';
+import { MemoryReader } from '../memory/memory-reader.js';
 import type { BootOptions, Engine, Outcome } from './engine.js';
 
 const hex = (v: bigint | number) => '0x' + v.toString(16);

@@ -17,8 +17,9 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../../src/errno.js';
 import { QemuEngine } from '../../../src/vm/engines/qemu.js';
-import type { Extent } from '../../../src/vm/memory-image.js';
-import { BOOT_FLAG, HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER, SetupHeader, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64, readField } from '../../../src/formats/setup-header.js';
+import type { Extent } from '../../../src/vm/memory/memory-image.js';
+import { BOOT_FLAG, HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER, SetupHeader, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_KERNEL_64 } from '../../../src/formats/setup-header.js';
+import { readField } from '../../../src/formats/struct.js';
 import {
   PROBE_DEBUG_EXIT_VALUE,
   parseProbeReport,

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../../src/errno.js';
 import { INIT_MARKER, fixture } from '../../helpers/fixtures.js';
-import { SETUP_HEADER, SetupHeader, writeField } from '../../../src/formats/setup-header.js';
-import type { Extent, MemoryImage } from '../../../src/vm/memory-image.js';
+import { SETUP_HEADER, SetupHeader } from '../../../src/formats/setup-header.js';
+import { writeField } from '../../../src/formats/struct.js';
+import type { Extent, MemoryImage } from '../../../src/vm/memory/memory-image.js';
 import { V86_LONG64_MESSAGE, V86_MAX_MEMORY, V86Engine } from '../../../src/vm/engines/v86.js';
 import {
   ENTRY32_REGS_SIZE,

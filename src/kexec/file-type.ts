@@ -1,0 +1,71 @@
+// kexec-tools' struct file_type: a userspace loader for the kexec_load path (-c). Each probes the (possibly
+// decompressed) kernel file and, when chosen, lays the image out in a KexecInfo.
+
+import type { RelocatedPurgatory } from '../arch/x86/purgatory.js';
+import type { Debug } from './debug.js';
+import type { KexecInfo } from './kexec-info.js';
+import type { SystemFiles } from './memory-ranges.js';
+import type { PurgatoryConsole } from './purgatory-load.js';
+import type { Initrd } from './arch/x86/x86-linux-setup.js';
+import type { MachineArch } from '../vm/machine/machine-config.js';
+
+export type ArgsMode = 'elf' | 'linux' | 'none';
+
+export interface LoadRequest {
+  kernelPath: string;
+  kernel: Uint8Array;
+  /** The assembled command line (reuse + append), null when none was given. */
+  cmdline: string | null;
+  initrd: Initrd | null;
+  arch: MachineArch;
+  crash: boolean;
+  entry32bit: boolean;
+  realMode: boolean;
+  argsMode: ArgsMode;
+  console: PurgatoryConsole;
+  files: SystemFiles;
+  debug: Debug;
+  /** x86 crash-load options (kexec-tools arch_options): --elf32-core-headers / --elf64-core-headers
+   *  (absent: get_core_type decides), --pass-memmap-cmdline, --noefi. */
+  coreHeaderType?: 'elf32' | 'elf64';
+  passMemmapCmdline?: boolean;
+  noefi?: boolean;
+  /** vkexec's --fast: a bzImage64's payload decompressed here and its vmlinux entered directly (bzimage64-fast.ts). */
+  fast?: boolean;
+}
+
+export interface LoadedLayout {
+  purgatory: RelocatedPurgatory | null;
+  /** Where the kernel proper landed (for reports). */
+  kernelAddr: bigint;
+  /** Where boot_params (the setup segment) landed, if any. */
+  bootParamsAddr: bigint | null;
+  /** The address the purgatory jumps to. */
+  kernelEntry: bigint;
+  /** Lines kexec-tools prints on stdout while loading (add_memmap notes for a panic kernel). */
+  stdout?: string[];
+  /** Crash loads: backup region handled by the purgatory. */
+  backup?: { srcStart: bigint; srcSize: bigint; start: bigint };
+}
+
+export interface KexecFileType {
+  readonly name: string;
+  /** 0 = this loader takes the file (kexec-tools' probe returns 0 on success). */
+  probe(buf: Uint8Array, debug: Debug): boolean;
+  load(req: LoadRequest, info: KexecInfo): LoadedLayout;
+}
+
+/**
+ * A loader's `return -1`: kexec-tools prints "Cannot load FILE" after the loader's own message (some only
+ * under -d); vkexec always shows the reason and one line on what to change. Exit status 255.
+ */
+export class LoadFailed extends Error {
+  constructor(
+    readonly reason: string,
+    readonly hint: string,
+    /** kexec-tools prints `reason` only with -d (dbgprintf); vkexec still prints it, marked as ours. */
+    readonly debugOnly = false,
+  ) {
+    super(reason);
+  }
+}

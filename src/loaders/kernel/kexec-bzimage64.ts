@@ -1,0 +1,165 @@
+// The kernel's bzImage64 kexec_file_ops (arch/x86/kernel/kexec-bzimage64.c): probe with its messages, then
+// segments in the kernel's order: [crash: elfcorehdr] -> purgatory -> boot_params + command line + setup_data
+// room -> kernel (top-down above max(1 MiB, pref_address), aligned to kernel_alignment, memsz init_size) ->
+// initrd (top-down above 16 MiB). Entry through entry64_regs: rbx 0, rsi boot_params, rip kernel + 0x200.
+
+import { randomBytes } from 'node:crypto';
+import { KexecError } from '../../errno.js';
+import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G, SETUP_HEADER } from '../../formats/setup-header.js';
+import { readField, writeField } from '../../formats/struct.js';
+import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory.js';
+import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820, type E820Record } from '../../arch/x86/boot-params.js';
+import { verifyPefileSignature } from '../../sig/verify-pefile.js';
+import type { FileKimage } from '../../vm/kernel/file-kimage.js';
+import { firmwareMemmap, E820_TYPES } from '../../vm/machine/views.js';
+import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from '../../vm/kernel/kexec-file-ops.js';
+import { crashLoadSegments, crashSetupMemmapEntries } from '../../vm/kernel/crash.js';
+
+const MIN_PURGATORY_ADDR = 0x3000n;
+const MIN_BOOTPARAM_ADDR = 0x3000n;
+const MIN_KERNEL_LOAD_ADDR = 0x100000n;
+const MIN_INITRD_LOAD_ADDR = 0x1000000n;
+/** MAX_ELFCOREHDR_STR_LEN: room for "elfcorehdr=0x<16 hex digits> ". */
+const MAX_ELFCOREHDR_STR_LEN = 30;
+const RNG_SEED_LENGTH = 32;
+/** sizeof(struct efi_setup_data) and sizeof(struct ima_setup_data). */
+const EFI_SETUP_DATA_SIZE = 96;
+const IMA_SETUP_DATA_SIZE = 16;
+const ULONG_MAX = (1n << 64n) - 1n;
+const hex = (v: bigint | number) => '0x' + v.toString(16);
+const enoexec = (msg: string) => new KexecError('ENOEXEC', 'bzImage64_probe', msg, { hint: 'kexec_file_load on x86_64 takes only relocatable 64-bit bzImages (use -c for other formats)' });
+
+/** bzImage64_probe: ENOEXEC with the kernel's message for anything it will not load. */
+export function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
+  if (kernel.length < 1024) return enoexec('File is too short to be a bzImage');
+  const h = new SetupHeader(kernel);
+  if (h.num('header') !== HDRS_MAGIC) return enoexec('Not a bzImage');
+  if (h.num('boot_flag') !== BOOT_FLAG) return enoexec('No x86 boot sector present');
+  if (h.num('version') < 0x020c) return enoexec('Must be at least protocol version 2.12');
+  if ((h.num('loadflags') & LOADED_HIGH) === 0) return enoexec('zImage not a bzImage');
+  const x = h.num('xloadflags');
+  if ((x & XLF_KERNEL_64) === 0) return enoexec('Not a bzImage64. XLF_KERNEL_64 is not set.');
+  if ((x & XLF_CAN_BE_LOADED_ABOVE_4G) === 0) return enoexec('XLF_CAN_BE_LOADED_ABOVE_4G is not set.');
+  return null;
+}
+
+/** setup_e820_entries / crash_setup_memmap_entries, then ext_mem_k/alt_mem_k from the RAM entry spanning 1 MiB. */
+function setupE820(image: FileKimage, params: Uint8Array): E820Record[] {
+  let e820: E820Record[];
+  if (image.type === 'crash') e820 = crashSetupMemmapEntries(image);
+  else e820 = firmwareMemmap(image.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
+  // Entries past E820_MAX_ENTRIES_ZEROPAGE are dropped, as the kernel does (no SETUP_E820_EXT on this path).
+  writeE820(params, e820.slice(0, E820_MAX));
+  for (const e of e820.slice(0, E820_MAX)) {
+    if (e.type !== 1) continue;
+    const end = e.addr + e.size - 1n;
+    if (e.addr <= 0x100000n && end > 0x100000n) {
+      const memK = (end >> 10n) - (0x100000n >> 10n);
+      setBp(params, 'ext_mem_k', memK > 0xfc00n ? 0xfc00 : Number(memK));
+      setBp(params, 'alt_mem_k', memK > 0xffffffffn ? 0xffffffff : Number(memK));
+    }
+  }
+  return e820;
+}
+
+function load(image: FileKimage, input: FileLoadInput): void {
+  const kernel = input.kernel;
+  const h = new SetupHeader(kernel);
+  const kern16 = h.kern16Size;
+  if (kernel.length < kern16) throw new KexecError('ENOEXEC', 'bzImage64_load', `bzImage truncated: ${kernel.length} bytes, but setup_sects ${h.num('setup_sects')} needs ${kern16} for the setup code`, { hint: 'the file is cut short or its setup_sects (0x1f1) is corrupt' });
+  const cmdlineLen = input.cmdline?.length ?? 0;
+  const cmdlineSize = h.num('cmdline_size');
+  if (cmdlineLen > cmdlineSize) throw new KexecError('EINVAL', 'bzImage64_load', `Kernel command line too long (${cmdlineLen} bytes with its NUL, cmdline_size ${cmdlineSize})`, { hint: 'shorten --append/--command-line' });
+  // Even a normal load must leave room for "elfcorehdr=0x... " (MAX_ELFCOREHDR_STR_LEN).
+  if (cmdlineLen + MAX_ELFCOREHDR_STR_LEN > cmdlineSize) {
+    throw new KexecError('EINVAL', 'bzImage64_load', 'Appending elfcorehdr=<addr> to command line exceeds maximum allowed length', { value: `${cmdlineLen} + ${MAX_ELFCOREHDR_STR_LEN} > ${cmdlineSize}`, hint: `keep the command line under ${cmdlineSize - MAX_ELFCOREHDR_STR_LEN} bytes` });
+  }
+  let elfcorehdr: bigint | null = null;
+  if (image.type === 'crash') elfcorehdr = crashLoadSegments(image);
+
+  const p = image.loadPurgatory(MIN_PURGATORY_ADDR, ULONG_MAX, true);
+  image.dprintk(`Loaded purgatory at ${hex(p.loadAddr)}`);
+
+  // boot_params, the command line at 0x1000, then setup_data slots: EFI (unused: the machine has no EFI
+  // runtime), IMA (CONFIG_IMA_KEXEC; unused: no IMA log), and the RNG seed, as the kernel sizes them.
+  const paramsCmdlineSz = (BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN + 15) & ~15;
+  const rngOffset = paramsCmdlineSz + SETUP_DATA_HEADER + EFI_SETUP_DATA_SIZE + SETUP_DATA_HEADER + IMA_SETUP_DATA_SIZE;
+  const bufsz = rngOffset + SETUP_DATA_HEADER + RNG_SEED_LENGTH;
+  const params = new Uint8Array(bufsz);
+  const hdrSize = 0x202 + kernel[0x201]! - 0x1f1;
+  params.set(kernel.subarray(0x1f1, 0x1f1 + hdrSize), 0x1f1);
+  const bootparamAddr = image.addBuffer({ buffer: { kind: 'bytes', data: params }, memsz: BigInt(bufsz), bufAlign: 16n, bufMin: MIN_BOOTPARAM_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'boot_params and command line' });
+  image.dprintk(`Loaded boot_param, command line and misc at ${hex(bootparamAddr)} bufsz=${hex(bufsz)} memsz=${hex(image.segments[image.segments.length - 1]!.memsz)}`);
+
+  const initSize = BigInt(h.num('init_size'));
+  const pref = h.big('pref_address');
+  const kernelAddr = image.addBuffer({
+    buffer: { kind: 'bytes', data: kernel.subarray(kern16) },
+    memsz: (initSize + 4095n) & ~4095n,
+    bufAlign: BigInt(h.num('kernel_alignment')),
+    bufMin: pref > MIN_KERNEL_LOAD_ADDR ? pref : MIN_KERNEL_LOAD_ADDR,
+    bufMax: ULONG_MAX,
+    topDown: true,
+    what: 'kernel',
+  });
+  const kseg = image.segments[image.segments.length - 1]!;
+  image.dprintk(`Loaded 64bit kernel at ${hex(kernelAddr)} bufsz=${hex(kseg.bufsz)} memsz=${hex(kseg.memsz)}`);
+  image.facts.kernel = hex(kernelAddr);
+
+  let initrdAddr = 0n;
+  if (input.initrd) {
+    initrdAddr = image.addBuffer({ buffer: { kind: 'file', path: input.initrd.path, offset: 0, length: input.initrd.size }, memsz: BigInt(input.initrd.size), bufAlign: 4096n, bufMin: MIN_INITRD_LOAD_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'initrd' });
+    const iseg = image.segments[image.segments.length - 1]!;
+    image.dprintk(`Loaded initrd at ${hex(initrdAddr)} bufsz=${hex(iseg.bufsz)} memsz=${hex(iseg.memsz)}`);
+    image.facts.initrd = hex(initrdAddr);
+  }
+
+  const regs = getEntry64Regs(p);
+  let stack: bigint;
+  try {
+    stack = p.symbolAddr('stack_end');
+  } catch {
+    throw new KexecError('EINVAL', 'bzImage64_load', 'Could not find address of symbol stack_end');
+  }
+  setEntry64Regs(p, { ...regs, rbx: 0n, rsi: bootparamAddr, rip: kernelAddr + 0x200n, rsp: stack });
+
+  // setup_boot_parameters
+  writeField(params, SETUP_HEADER.type_of_loader, 0x0d << 4);
+  writeField(params, SETUP_HEADER.loadflags, 0);
+  const cmdlineAddr = bootparamAddr + BigInt(BOOT_PARAMS_SIZE);
+  // setup_cmdline: a crash kernel's line starts with "elfcorehdr=0x%lx "; the last byte becomes the NUL.
+  const prefix = elfcorehdr !== null ? Buffer.from(`elfcorehdr=0x${elfcorehdr.toString(16)} `) : Buffer.alloc(0);
+  const line = Buffer.concat([prefix, input.cmdline ?? new Uint8Array(0)]);
+  if (line.length > 0) line[line.length - 1] = 0;
+  params.set(line, BOOT_PARAMS_SIZE);
+  writeField(params, SETUP_HEADER.cmd_line_ptr, cmdlineAddr & 0xffffffffn);
+  setBp(params, 'ext_cmd_line_ptr', cmdlineAddr >> 32n);
+  const text = Buffer.from(line).toString('latin1').replace(/\0.*$/s, '');
+  image.dprintk(`Final command line is: ${text}`);
+  image.facts.cmdline = text;
+  writeField(params, SETUP_HEADER.ramdisk_image, initrdAddr & 0xffffffffn);
+  writeField(params, SETUP_HEADER.ramdisk_size, BigInt(input.initrd?.size ?? 0) & 0xffffffffn);
+  setBp(params, 'ext_ramdisk_image', initrdAddr >> 32n);
+  setBp(params, 'ext_ramdisk_size', BigInt(input.initrd?.size ?? 0) >> 32n);
+  setupE820(image, params);
+  // setup_rng_seed: prepended to the setup_data list (newest first).
+  const sdAddr = bootparamAddr + BigInt(rngOffset);
+  const next = readField(params, SETUP_HEADER.setup_data) as bigint;
+  params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), rngOffset);
+  writeField(params, SETUP_HEADER.setup_data, sdAddr);
+  setBp(params, 'acpi_rsdp_addr', 0n);
+}
+
+/** kexec_bzImage64_verify_sig: Authenticode against .secondary_trusted_keys, then .platform on ENOKEY. */
+function verifySig(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted {
+  const r = verifyPefileSignature(kernel, ctx.keyrings, { platformKeyring: true, ...(ctx.source === undefined ? {} : { source: ctx.source }) });
+  const signer = r.signers[0]?.subject ?? 'unknown signer';
+  return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring` };
+}
+
+export const bzImage64FileOps: KexecFileOps = {
+  name: 'bzImage64',
+  probe: bzImage64ProbeKernel,
+  load,
+  verifySig,
+};

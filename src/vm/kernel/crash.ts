@@ -1,0 +1,123 @@
+// The kernel side of a kexec_file_load crash image (arch/x86/kernel/crash.c): the ELF core header segment
+// (crash_load_segments/prepare_elf_headers, bottom-up inside crashk_res) and the capture kernel's e820 table
+// (crash_setup_memmap_entries).
+
+import { KexecError } from '../../errno.js';
+import type { E820Record } from '../../arch/x86/boot-params.js';
+import { E820_MAX } from '../../arch/x86/boot-params.js';
+import { EM_386, EM_X86_64 } from '../../formats/elf.js';
+import { crashPrepareElf64Headers } from '../../kexec/crashdump-elf.js';
+import type { FileKimage } from './file-kimage.js';
+import { findResource, systemRam } from '../machine/iomem.js';
+import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
+
+const MiB = 1n << 20n;
+/** ELF_CORE_HEADER_ALIGN on the kernel side. */
+const ELF_CORE_HEADER_ALIGN = 4096n;
+const START_KERNEL_MAP = 0xffffffff80000000n;
+const PAGE_OFFSET = 0xffff888000000000n;
+const hex = (v: bigint | number) => "0x" + v.toString(16);
+
+interface Range {
+  start: bigint;
+  end: bigint;
+}
+
+/** crash_exclude_mem_range: cut [start, end] out of the list; a split needs a free slot (else ENOMEM). */
+function excludeRange(ranges: Range[], maxRanges: number, start: bigint, end: bigint): void {
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    if (end < r.start || start > r.end) continue;
+    if (start <= r.start && end >= r.end) {
+      ranges.splice(i--, 1);
+    } else if (start > r.start && end < r.end) {
+      if (ranges.length >= maxRanges) {
+        throw new KexecError('ENOMEM', 'crash_exclude_mem_range', `no free slot to split RAM range [${hex(r.start)}-${hex(r.end)}] around [${hex(start)}-${hex(end)}]`);
+      }
+      ranges.splice(i + 1, 0, { start: end + 1n, end: r.end });
+      r.end = start - 1n;
+    } else if (start <= r.start) {
+      r.start = end + 1n;
+    } else {
+      r.end = start - 1n;
+    }
+  }
+}
+
+function crashRegions(image: FileKimage): Range[] {
+  const out: Range[] = [];
+  if (image.crashk) out.push({ start: image.crashk.start, end: image.crashk.end });
+  if (image.crashkLow) out.push({ start: image.crashkLow.start, end: image.crashkLow.end });
+  return out;
+}
+
+/** prepare_elf_headers: RAM minus the low 1 MiB and the crash regions, as ELF64 (ELF32 on i386). */
+function prepareElfHeaders(image: FileKimage): Uint8Array {
+  const ram = systemRam(image.iomem).map((r) => ({ start: r.start, end: r.end }));
+  const max = ram.length + 2; // get_nr_ram_ranges_callback's count plus the slots for exclusions
+  excludeRange(ram, max, 0n, MiB - 1n);
+  for (const c of crashRegions(image)) excludeRange(ram, max, c.start, c.end);
+  const x64 = image.config.arch === 'x86_64';
+  const code = findResource(image.iomem, 'Kernel code');
+  const bss = findResource(image.iomem, 'Kernel bss');
+  const kernelText = x64 && code && bss ? { vaddr: START_KERNEL_MAP + code.start, paddr: code.start, size: bss.end + 1n - code.start } : null;
+  const notes = Array.from({ length: image.config.cpus }, (_, cpu) => crashNotesAddr(cpu));
+  return crashPrepareElf64Headers({
+    machine: x64 ? EM_X86_64 : EM_386,
+    notes,
+    noteSize: CRASH_NOTES_SIZE,
+    vmcoreinfo: { addr: vmcoreinfoNoteAddr(), size: VMCOREINFO_NOTE_SIZE },
+    kernelText,
+    ranges: ram,
+    pageOffset: x64 ? PAGE_OFFSET : 0xc0000000n,
+  }).buf;
+}
+
+/** crash_load_segments: the header segment placed bottom-up in crashk_res; returns image->elf_load_addr. */
+export function crashLoadSegments(image: FileKimage): bigint {
+  const buf = prepareElfHeaders(image);
+  const mem = image.addBuffer({
+    buffer: { kind: 'bytes', data: buf },
+    memsz: BigInt(buf.length),
+    bufAlign: ELF_CORE_HEADER_ALIGN,
+    bufMin: 0n,
+    bufMax: (1n << 64n) - 1n,
+    topDown: false,
+    what: 'ELF core header',
+  });
+  const seg = image.segments[image.segments.length - 1]!;
+  image.dprintk(`Loaded ELF headers at ${hex(mem)} bufsz=${hex(seg.bufsz)} memsz=${hex(seg.memsz)}`);
+  image.facts.elfcorehdr = hex(mem);
+  image.elfHeaders = { addr: mem, size: BigInt(buf.length) };
+  return mem;
+}
+
+/**
+ * crash_setup_memmap_entries: the low 1 MiB of RAM, ACPI tables, ACPI NVS, reserved ranges, crashk_low_res,
+ * then crashk_res minus the ELF header segment (pieces under a page skipped); silently capped at 128.
+ */
+export function crashSetupMemmapEntries(image: FileKimage): E820Record[] {
+  const out: E820Record[] = [];
+  const add = (addr: bigint, size: bigint, type: number) => {
+    if (out.length < E820_MAX) out.push({ addr, size, type });
+  };
+  for (const r of systemRam(image.iomem)) {
+    if (r.start >= MiB) continue;
+    const end = r.end < MiB - 1n ? r.end : MiB - 1n;
+    add(r.start, end - r.start + 1n, 1);
+  }
+  for (const [name, type] of [['ACPI Tables', 3], ['ACPI Non-volatile Storage', 4], ['Reserved', 2]] as const) {
+    for (const r of image.iomem) if (r.name === name) add(r.start, r.end - r.start + 1n, type);
+  }
+  if (image.crashkLow) add(image.crashkLow.start, image.crashkLow.end - image.crashkLow.start + 1n, 1);
+  if (image.crashk) {
+    const pieces = [{ start: image.crashk.start, end: image.crashk.end }];
+    if (image.elfHeaders) excludeRange(pieces, 3, image.elfHeaders.addr, image.elfHeaders.addr + image.elfHeaders.size - 1n);
+    for (const p of pieces) {
+      const size = p.end - p.start + 1n;
+      if (size < 4096n) continue;
+      add(p.start, size, 1);
+    }
+  }
+  return out;
+}

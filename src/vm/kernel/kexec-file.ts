@@ -1,0 +1,268 @@
+// The kexec_file_load system call (kernel/kexec_file.c) against a machine directory: flags, lock, unload,
+// crash image freed, kernel read, IMA appraisal, probe chain, signature policy, initrd, command line, the
+// loader's load, sanity checks, control pages, digests into the purgatory, segments stored, image swapped in.
+
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
+import { setShaRegions } from '../../arch/x86/purgatory.js';
+import { type KexecFileOps, kexecFileLoaders, type SigAccepted } from './kexec-file-ops.js';
+import { bzImage64FileOps } from '../../loaders/kernel/kexec-bzimage64.js';
+import { Keyrings } from '../../sig/keyring.js';
+import { SignatureError } from '../../sig/facts.js';
+import { modsigContentDigest, verifyAppendedSignature } from '../../sig/module-sig.js';
+import { FileKimage } from './file-kimage.js';
+import type { Kimage } from './kimage.js';
+import { loadCrashImage, loadNormalImage } from './kimage-load.js';
+import { kexecLoadPermitted, persistRefusedAttempt, underKexecLock } from './kexec-load.js';
+import { type MachineState, readState, writeState } from '../machine/machine.js';
+import { crashkLowRes, crashkRes, totalRamPages } from '../machine/machine-config.js';
+import { sanityCheckSegmentList } from './sanity-check.js';
+import { forEachChunk, putBlob } from '../machine/store.js';
+
+// include/uapi/linux/kexec.h
+export const KEXEC_FILE_UNLOAD = 0x1;
+export const KEXEC_FILE_ON_CRASH = 0x2;
+export const KEXEC_FILE_NO_INITRAMFS = 0x4;
+export const KEXEC_FILE_DEBUG = 0x8;
+export const KEXEC_FILE_NO_CMA = 0x10;
+export const KEXEC_FILE_FORCE_DTB = 0x20;
+const KEXEC_FILE_FLAGS = 0x3f;
+/** KEXEC_FILE_SIZE_MAX = min(4 GiB, SSIZE_MAX). */
+export const KEXEC_FILE_SIZE_MAX = 4n << 30n;
+
+/** A file descriptor as the syscall receives it: an open file (by path), or a memfd's bytes (decompressed). */
+export type FileArg = { kind: 'path'; path: string } | { kind: 'memfd'; name: string; data: Uint8Array } | { kind: 'badfd' };
+
+export interface KexecFileArgs {
+  kernel: FileArg;
+  initrd: FileArg | null;
+  /** cmdline_len bytes as passed (must end in NUL when non-empty). */
+  cmdline: Uint8Array | null;
+  flags: number;
+}
+
+export interface KexecFileResult {
+  image: Kimage | null;
+  unloaded: boolean;
+  /** kexec_dprintk lines (KEXEC_FILE_DEBUG) and the pr_debug/pr_notice lines about signatures. */
+  log: string[];
+  /** verify_sig's verdict: who signed, or why the unverified image was still accepted. */
+  signature: string;
+  loader: string | null;
+}
+
+const hex = (v: bigint) => '0x' + v.toString(16);
+
+/** kernel_read_file_from_fd: the whole file, with the kernel's errnos for what cannot be read. */
+function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string; size: number; data?: Uint8Array; path?: string } {
+  if (arg.kind === 'badfd') throw new KexecError('EBADF', 'kernel_read_file_from_fd', `the ${what} file descriptor is not open`, { hint: `pass an open ${what} file (or KEXEC_FILE_NO_INITRAMFS)` });
+  if (arg.kind === 'memfd') {
+    if (arg.data.length === 0) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.name}: the ${what} is empty`, { hint: `give a non-empty ${what}` });
+    return { name: arg.name, size: arg.data.length, data: arg.data };
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(arg.path);
+  } catch {
+    throw new KexecError('EBADF', 'kernel_read_file_from_fd', `${arg.path}: the ${what} file is gone`, { hint: 'pass an existing file' });
+  }
+  if (!st.isFile()) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.path}: the ${what} is not a regular file`, { hint: `pass a regular ${what} file` });
+  if (st.size === 0) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.path}: the ${what} is empty (0 bytes)`, { hint: `give a non-empty ${what}` });
+  if (BigInt(st.size) > KEXEC_FILE_SIZE_MAX) {
+    throw new KexecError('EFBIG', 'kernel_read_file', `${arg.path}: the ${what} is ${st.size} bytes, more than KEXEC_FILE_SIZE_MAX (4 GiB)`, { hint: `use a smaller ${what}` });
+  }
+  return { name: arg.path, size: st.size, path: arg.path };
+}
+
+function readWhole(f: { size: number; data?: Uint8Array; path?: string }, what: string): Uint8Array {
+  if (f.data) return f.data;
+  try {
+    const data = fs.readFileSync(f.path!);
+    if (data.length !== f.size) throw new Error('size changed');
+    return data;
+  } catch (e) {
+    throw new KexecError('EIO', 'kernel_read_file', `${f.path}: reading the ${what} failed (${(e as Error).message})`, { hint: 'the file changed or could not be read; try again' });
+  }
+}
+
+/** arch_kexec_kernel_image_probe: the first loader whose probe returns 0 wins; else the last error. */
+function probe(kernel: Uint8Array, loaders: readonly KexecFileOps[]): KexecFileOps {
+  let last: KexecError | null = null;
+  for (const ops of loaders) {
+    const refusal = ops.probe(kernel);
+    if (!refusal) return ops;
+    last = refusal;
+  }
+  throw last ?? new KexecError('ENOEXEC', 'kexec_image_probe_default', 'no kexec_file loader is registered', { hint: 'register a loader' });
+}
+
+/** kexec_file_loaders[]: on x86_64 bzImage64 alone; registered third-party loaders follow it. */
+export function kexecFileLoaderChain(): readonly KexecFileOps[] {
+  if (!kexecFileLoaders.list().includes(bzImage64FileOps)) kexecFileLoaders.register(bzImage64FileOps, 'first');
+  return kexecFileLoaders.list();
+}
+
+/** A refusal that keeps the signature facts of the check it replaces, so the CLI can still print them. */
+function withReport(e: KexecError, cause: KexecError): KexecError {
+  return cause instanceof SignatureError ? new SignatureError(e, cause.report) : e;
+}
+
+/**
+ * IMA appraisal of the kernel file (process_measurement for KEXEC_KERNEL_CHECK with an imasig|modsig rule):
+ * ima_check_blacklist first ("bin:" entry for the modsig's content digest -> EPERM), then the appended
+ * signature must verify; either failure ends as EACCES.
+ */
+function imaAppraise(kernel: Uint8Array, keyrings: Keyrings, name: string): string {
+  const hint = 'IMA appraises kexec kernels on this machine: sign the image with an appended (modsig) signature whose key is trusted, or turn --ima-appraise off';
+  const digest = modsigContentDigest(kernel);
+  if (digest && keyrings.isHashBlacklisted('bin', digest.hex)) {
+    throw new KexecError('EACCES', 'ima_check_blacklist', `IMA appraisal of ${name} failed: the ${digest.algo} digest of its signed content is blacklisted (bin:${digest.hex})`, {
+      hint: 'this exact image is forbidden; use another signed image, or remove the bin: entry from the blacklist keyring',
+    });
+  }
+  try {
+    const r = verifyAppendedSignature(kernel, keyrings, { source: name });
+    return `IMA: appended signature verified (${r.signers?.[0]?.subject ?? 'signer'})`;
+  } catch (e) {
+    if (!(e instanceof KexecError)) throw e;
+    throw withReport(new KexecError('EACCES', 'ima_appraise_measurement', `IMA appraisal of ${name} failed: ${e.message} (${e.errno})`, { hint }), e);
+  }
+}
+
+/**
+ * kimage_validate_signature: a failed verify_sig is fatal when enforced (KEXEC_SIG_FORCE, or the IMA arch
+ * policy under secure boot); otherwise EPERM under lockdown unless IMA appraises the image; otherwise a note.
+ */
+function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8Array, name: string, keyrings: Keyrings, log: string[]): string {
+  let failure: KexecError;
+  if (!ops.verifySig) {
+    failure = new KexecError('EKEYREJECTED', 'kexec_image_verify_sig_default', `${name}: the ${ops.name} loader does not support signature verification`, { hint: 'use a loader with verify_sig' });
+  } else {
+    try {
+      const ok: SigAccepted = ops.verifySig(kernel, { keyrings, source: name });
+      return ok.summary;
+    } catch (e) {
+      if (!(e instanceof KexecError)) throw e;
+      failure = e;
+    }
+  }
+  const { config } = state;
+  const enforced = config.sigEnforce || config.secureBoot;
+  const n = failure.errno;
+  if (enforced) {
+    log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNum(n)}).`);
+    throw failure;
+  }
+  if (!config.imaAppraise && config.lockdown !== 'none') {
+    throw withReport(new KexecError('EPERM', 'kimage_validate_signature', `Lockdown: vkexec: kexec of unsigned images is restricted; see man kernel_lockdown.7 (signature check: ${failure.message})`, {
+      value: `lockdown=${config.lockdown}`,
+      hint: `sign the kernel with a key in the machine's keyrings (${failure.hint ?? failure.errno})`,
+    }), failure);
+  }
+  log.push(`kexec_file: kernel signature verification failed (-${errnoNum(n)}).`);
+  return `signature not verified (${failure.errno}: ${failure.message}); accepted because nothing enforces signatures on this machine`;
+}
+
+const errnoNum = (n: ErrnoName) => errnoNumber(n);
+
+/** The machine's keyrings (empty until `machine keys add`). */
+export function machineKeyrings(state: MachineState): Keyrings {
+  return state.keyrings ? Keyrings.fromJSON(state.keyrings) : new Keyrings();
+}
+
+export function kexecFileLoad(dir: string, args: KexecFileArgs): KexecFileResult {
+  const pre = readState(dir);
+  const crash = (args.flags & KEXEC_FILE_ON_CRASH) !== 0;
+  const sysctl = kexecLoadPermitted(pre, crash);
+  if ((args.flags & ~KEXEC_FILE_FLAGS) !== 0) {
+    persistRefusedAttempt(dir, sysctl, 'kexec_file_load');
+    throw new KexecError('EINVAL', 'kexec_file_load', `unknown flags ${hex(BigInt(args.flags & ~KEXEC_FILE_FLAGS))}`, { hint: 'pass only KEXEC_FILE_* flags' });
+  }
+  return underKexecLock(dir, 'kexec_file_load', sysctl, (state) => doKexecFileLoad(dir, state, args, crash));
+}
+
+function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, crash: boolean): KexecFileResult {
+  const slot = crash ? 'crash' : 'normal';
+  const log: string[] = [];
+  if (args.flags & KEXEC_FILE_UNLOAD) {
+    const had = state.images[slot] !== null;
+    state.images[slot] = null;
+    writeState(dir, state);
+    return { image: null, unloaded: had, log, signature: '', loader: null };
+  }
+  if (crash) state.images.crash = null;
+  const { config } = state;
+  const keyrings = machineKeyrings(state);
+  const k = kernelReadFile(args.kernel, 'kernel');
+  const kernel = readWhole(k, 'kernel');
+  const notes: string[] = [];
+  if (config.imaAppraise) notes.push(imaAppraise(kernel, keyrings, k.name));
+  const ops = probe(kernel, kexecFileLoaderChain());
+  const signature = validateSignature(state, ops, kernel, k.name, keyrings, log);
+  let initrd: { path: string; size: number } | null = null;
+  if (!(args.flags & KEXEC_FILE_NO_INITRAMFS)) {
+    if (!args.initrd) throw new KexecError('EBADF', 'kernel_read_file_from_fd', 'no initrd file descriptor and no KEXEC_FILE_NO_INITRAMFS', { hint: 'pass an initrd or set KEXEC_FILE_NO_INITRAMFS' });
+    const f = kernelReadFile(args.initrd, 'initrd');
+    if (f.data) throw new KexecError('EINVAL', 'kernel_read_file', 'an initrd must be a file', { hint: 'pass the initrd by path' });
+    initrd = { path: f.path!, size: f.size };
+  }
+  const cmdline = args.cmdline && args.cmdline.length > 0 ? args.cmdline : null;
+  if (cmdline && cmdline[cmdline.length - 1] !== 0) {
+    throw new KexecError('EINVAL', 'kimage_file_prepare_segments', 'the command line does not end in a NUL (cmdline_len must count it)', { hint: 'pass cmdline_len = strlen + 1' });
+  }
+  const image = new FileKimage(slot, config, crashkRes(config), crashkLowRes(config), (args.flags & KEXEC_FILE_DEBUG) !== 0);
+  if (crash && !image.crashk) {
+    throw new KexecError('EADDRNOTAVAIL', 'kexec_locate_mem_hole', 'no crash kernel region is reserved', { hint: 'reserve one with machine init --crashkernel' });
+  }
+  ops.load(image, { kernel, initrd, cmdline });
+  sanityCheckSegmentList(image.segments, { arch: config.arch, totalRamPages: totalRamPages(config), crashk: image.crashk, crash });
+  // kexec_calculate_store_digests: every segment but the purgatory, each zero-filled to memsz, in index order.
+  const p = image.requirePurgatory();
+  const hash = createHash('sha256');
+  const regions: { start: bigint; len: bigint }[] = [];
+  const zeros = Buffer.alloc(1 << 16);
+  for (const s of image.segments) {
+    if (s.mem === p.loadAddr) continue;
+    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
+    for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
+      const n = left > BigInt(zeros.length) ? zeros.length : Number(left);
+      hash.update(zeros.subarray(0, n));
+      left -= BigInt(n);
+    }
+    regions.push({ start: s.mem, len: s.memsz });
+  }
+  setShaRegions(p, regions, hash.digest());
+  if (image.debug) {
+    image.dprintk(`nr_segments = ${image.segments.length}`);
+    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=0x${(0xffffc90000000000n + BigInt(i) * 0x1000000n).toString(16)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
+    image.dprintk(`kexec_file_load: type:${crash ? 1 : 0}, start:${hex(image.start)} head:${hex(0n)} flags:${hex(BigInt(args.flags))}`);
+  }
+  const segments = image.segments.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, blob: s.buf && s.bufsz > 0 ? putBlob(dir, s.buf) : null }));
+  const parts = crash ? loadCrashImage(segments, image.crashk!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
+  const kimage: Kimage = {
+    type: slot,
+    arch: config.arch,
+    start: image.start,
+    flags: args.flags,
+    segments,
+    controlPage: parts.controlPage,
+    head: parts.head,
+    indirectionPages: parts.indirectionPages,
+    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
+    sourceRuns: parts.sourceRuns,
+    info: {
+      syscall: 'kexec_file_load',
+      loader: ops.name,
+      kernel: k.name,
+      ...(initrd ? { initrd: initrd.path } : {}),
+      ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
+      purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
+    },
+    loadedAt: new Date().toISOString(),
+  };
+  ops.cleanup?.(image);
+  state.images[slot] = kimage;
+  writeState(dir, state);
+  return { image: kimage, unloaded: false, log: [...notes, ...log, ...image.log], signature, loader: ops.name };
+}

@@ -1,0 +1,155 @@
+// Building a kimage in the machine's RAM (kernel/kexec_core.c): control pages, source pages and the
+// indirection list for normal images; crash images go straight to their destinations inside crashk_res.
+
+import { KexecError } from '../../errno.js';
+import type { Resource } from '../machine/iomem.js';
+import {
+  type Kimage,
+  type KimageSegment,
+  type SourceRun,
+  ENTRIES_PER_PAGE,
+  IND_DESTINATION,
+  IND_DONE,
+  IND_INDIRECTION,
+  IND_SOURCE,
+  kimageFootprint,
+} from './kimage.js';
+import { type PhysRange, subtractRanges } from '../../lib/range.js';
+
+const PAGE = 4096n;
+const hex = (v: bigint) => '0x' + v.toString(16);
+
+/**
+ * Pages the buddy allocator could hand out: System RAM above 1 MiB, minus everything nested in it (the running
+ * kernel, crashk_res, firmware holes), minus pages other loaded images hold. Handed out lowest first, which
+ * makes layouts reproducible (a real allocator's order is arbitrary; the rules on what is excluded are the same).
+ */
+export class PageAllocator {
+  private free: PhysRange[];
+
+  constructor(iomem: readonly Resource[], busy: PhysRange[]) {
+    let free: PhysRange[] = [];
+    for (const r of iomem) {
+      if (r.name !== 'System RAM') continue;
+      const start = ((r.start > 0x100000n ? r.start : 0x100000n) + PAGE - 1n) & ~(PAGE - 1n);
+      const end = (r.end + 1n) & ~(PAGE - 1n);
+      if (start < end) free.push({ start, end });
+      for (const c of r.children) free = subtractRanges(free, [{ start: c.start & ~(PAGE - 1n), end: (c.end + PAGE) & ~(PAGE - 1n) }]);
+    }
+    for (const b of busy) free = subtractRanges(free, [b]);
+    this.free = free;
+  }
+
+  /** Marks a range as unusable (e.g. this image's destinations: kimage_alloc_page sets such pages aside). */
+  exclude(r: PhysRange): void {
+    this.free = subtractRanges(this.free, [r]);
+  }
+
+  allocPage(what: string): bigint {
+    const r = this.free[0];
+    if (!r) {
+      throw new KexecError('ENOMEM', 'kimage_alloc_page', `out of machine memory while allocating ${what}`, {
+        hint: 'give the machine more RAM (machine init --mem) or load smaller segments',
+      });
+    }
+    const addr = r.start;
+    r.start += PAGE;
+    if (r.start >= r.end) this.free.shift();
+    return addr;
+  }
+}
+
+/** kimage_add_entry and friends: a list of u64 entries in 4 KiB pages, 511 entries and a link per page. */
+class IndirectionList {
+  head = 0n;
+  readonly pages: bigint[] = [];
+  readonly data: Buffer[] = [];
+  private slot = -1; // index of the next free slot in the current page; -1: "entry" is &head
+
+  constructor(private readonly alloc: PageAllocator) {}
+
+  add(entry: bigint): void {
+    if (this.slot === -1 || this.slot === ENTRIES_PER_PAGE) {
+      const page = this.alloc.allocPage('an indirection page');
+      const link = page | IND_INDIRECTION;
+      if (this.slot === -1) this.head = link;
+      else this.data[this.data.length - 1]!.writeBigUInt64LE(link, ENTRIES_PER_PAGE * 8);
+      this.pages.push(page);
+      this.data.push(Buffer.alloc(4096));
+      this.slot = 0;
+    }
+    this.data[this.data.length - 1]!.writeBigUInt64LE(entry, this.slot * 8);
+    this.slot++;
+  }
+
+  /** kimage_terminate: IND_DONE in the next slot (the link slot is allowed), no allocation. */
+  terminate(): void {
+    if (this.slot === -1) {
+      this.head = IND_DONE;
+      return;
+    }
+    this.data[this.data.length - 1]!.writeBigUInt64LE(IND_DONE, this.slot * 8);
+  }
+}
+
+export interface LoadedImageParts {
+  controlPage: bigint;
+  head: bigint;
+  indirectionPages: bigint[];
+  indirectionData: Buffer | null;
+  sourceRuns: SourceRun[];
+}
+
+/**
+ * kimage_alloc_control_pages + kimage_load_normal_segment + kimage_terminate for a normal image: the control
+ * and swap pages and the source pages avoid every destination; each segment is one IND_DESTINATION followed
+ * by one IND_SOURCE per page of memsz (pages past bufsz are zero).
+ */
+export function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
+  const busy = others.flatMap((img) => (img ? kimageFootprint(img).map((r) => ({ start: r.start, end: r.end + 1n })) : []));
+  const alloc = new PageAllocator(iomem, busy);
+  for (const s of segments) alloc.exclude({ start: s.mem, end: s.mem + s.memsz });
+  const controlPage = alloc.allocPage('control_code_buffer');
+  alloc.allocPage('swap_page');
+  const list = new IndirectionList(alloc);
+  const runs: SourceRun[] = [];
+  segments.forEach((s, i) => {
+    list.add(s.mem | IND_DESTINATION);
+    const pages = Number(s.memsz / PAGE);
+    for (let p = 0; p < pages; p++) {
+      const src = alloc.allocPage(`source page ${p} of segment ${i}`);
+      const last = runs[runs.length - 1];
+      if (last && last.segment === i && last.firstPage + last.pages === p && last.addr + BigInt(last.pages) * PAGE === src) last.pages++;
+      else runs.push({ addr: src, pages: 1, segment: i, firstPage: p });
+      list.add(src | IND_SOURCE);
+    }
+  });
+  list.terminate();
+  return {
+    controlPage,
+    head: list.head,
+    indirectionPages: list.pages,
+    indirectionData: list.data.length ? Buffer.concat(list.data) : null,
+    sourceRuns: runs,
+  };
+}
+
+/**
+ * kimage_alloc_crash_control_pages: the first page-aligned hole in crashk_res, from its start, that overlaps
+ * no segment. Crash segments are already in place (kimage_load_crash_segment copies straight to them).
+ */
+export function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
+  let hole = (crashk.start + PAGE - 1n) & ~(PAGE - 1n);
+  for (;;) {
+    const end = hole + PAGE - 1n;
+    if (end > crashk.end) {
+      throw new KexecError('ENOMEM', 'kimage_alloc_crash_control_pages', `no free page left in the crash kernel region [${hex(crashk.start)}-${hex(crashk.end)}] for the control page`, {
+        hint: 'reserve a larger crash region (machine init --crashkernel)',
+      });
+    }
+    const clash = segments.find((s) => s.memsz > 0n && hole <= s.mem + s.memsz - 1n && s.mem <= end);
+    if (!clash) break;
+    hole = (clash.mem + clash.memsz + PAGE - 1n) & ~(PAGE - 1n);
+  }
+  return { controlPage: hole, head: IND_DONE, indirectionPages: [], indirectionData: null, sourceRuns: [] };
+}

@@ -1,0 +1,116 @@
+// machine_kexec + relocate_kernel (arch/x86/kernel/machine_kexec_64.c, relocate_kernel_64.S): walk the
+// image's indirection list and copy each source page to its destination, then hand the CPU to image->start.
+// Copies are described, not performed: each destination run names the blob bytes it receives, so a 200 MB
+// initrd costs a list of runs, not 200 MB of memory.
+
+import * as fs from 'node:fs';
+import { KexecError } from '../../errno.js';
+import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
+import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE, type Kimage } from './kimage.js';
+import { blobPath } from '../machine/store.js';
+import type { MachineState } from '../machine/machine.js';
+import { firmwareMemmap, E820_TYPES } from '../machine/views.js';
+
+const PAGE = 4096n;
+const PAGE_MASK = ~(PAGE - 1n);
+const hex = (v: bigint) => '0x' + v.toString(16);
+
+function corruptList(detail: string): KexecError {
+  return new KexecError('EFAULT', 'relocate_kernel', `indirection list is corrupt: ${detail}`, {
+    hint: 'the machine directory was altered; unload and load the image again',
+  });
+}
+
+/** Appends a run, merging with the previous one when both are contiguous in memory and in their source. */
+function pushExtent(out: Extent[], e: Extent): void {
+  const last = out[out.length - 1];
+  if (last && last.addr + BigInt(last.length) === e.addr) {
+    if (last.kind === 'zero' && e.kind === 'zero') {
+      last.length += e.length;
+      return;
+    }
+    if (last.kind === 'file' && e.kind === 'file' && last.path === e.path && last.offset + last.length === e.offset) {
+      last.length += e.length;
+      return;
+    }
+  }
+  out.push({ ...e });
+}
+
+/** The bytes one page of segment `seg` holds: blob bytes up to bufsz, zeros after (kimage_load_normal_segment). */
+function segmentPage(dir: string, image: Kimage, seg: number, page: number, dest: bigint, out: Extent[]): void {
+  const s = image.segments[seg]!;
+  const off = page * 4096;
+  const have = Math.max(0, Math.min(4096, s.bufsz - off));
+  if (have > 0) pushExtent(out, { addr: dest, length: have, kind: 'file', path: blobPath(dir, s.blob!), offset: off });
+  if (have < 4096) pushExtent(out, { addr: dest + BigInt(have), length: 4096 - have, kind: 'zero' });
+}
+
+/** Walks image->head as relocate_kernel does and returns where every destination page's bytes come from. */
+export function relocateKernel(dir: string, image: Kimage): Extent[] {
+  const out: Extent[] = [];
+  if (image.type === 'crash') {
+    // Crash segments were copied into crashk_res at load time: they already sit at their destinations.
+    const sorted = image.segments.slice().sort((a, b) => (a.mem < b.mem ? -1 : a.mem > b.mem ? 1 : 0));
+    for (const s of sorted) {
+      if (s.bufsz > 0) pushExtent(out, { addr: s.mem, length: s.bufsz, kind: 'file', path: blobPath(dir, s.blob!), offset: 0 });
+      const tail = s.memsz - BigInt(s.bufsz);
+      if (tail > 0n) pushExtent(out, { addr: s.mem + BigInt(s.bufsz), length: Number(tail), kind: 'zero' });
+    }
+    return out;
+  }
+  const listData = image.indirectionBlob ? fs.readFileSync(blobPath(dir, image.indirectionBlob)) : Buffer.alloc(0);
+  const pageIndex = new Map(image.indirectionPages.map((a, i) => [a, i]));
+  const runs = image.sourceRuns.slice().sort((a, b) => (a.addr < b.addr ? -1 : 1));
+  const findSource = (addr: bigint) => {
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = runs[mid]!;
+      if (addr < r.addr) hi = mid - 1;
+      else if (addr >= r.addr + BigInt(r.pages) * PAGE) lo = mid + 1;
+      else return { seg: r.segment, page: r.firstPage + Number((addr - r.addr) / PAGE) };
+    }
+    return null;
+  };
+  let dest = 0n;
+  let entry = image.head;
+  let listPage = -1;
+  let slot = 0;
+  let steps = 0;
+  const limit = listData.length / 8 + 2;
+  for (;;) {
+    if (++steps > limit) throw corruptList('it does not end in IND_DONE');
+    const addr = entry & PAGE_MASK;
+    if (entry & IND_DONE) break;
+    if (entry & IND_DESTINATION) dest = addr;
+    else if (entry & IND_INDIRECTION) {
+      const i = pageIndex.get(addr);
+      if (i === undefined) throw corruptList(`IND_INDIRECTION to ${hex(addr)}, which is not a list page`);
+      listPage = i;
+      slot = 0;
+    } else if (entry & IND_SOURCE) {
+      const src = findSource(addr);
+      if (!src) throw corruptList(`IND_SOURCE ${hex(addr)} is not one of the image's source pages`);
+      segmentPage(dir, image, src.seg, src.page, dest, out);
+      dest += PAGE;
+    } else if (entry !== 0n || listPage < 0) {
+      throw corruptList(`entry ${hex(entry)} has no IND_* flag`);
+    }
+    if (listPage < 0) throw corruptList('head is not IND_INDIRECTION or IND_DONE');
+    if (slot >= 512) throw corruptList('ran off the end of a list page');
+    entry = listData.readBigUInt64LE(listPage * 4096 + slot * 8);
+    slot++;
+  }
+  return out.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+}
+
+/** machine_kexec: the memory the engine must present and the CPU state at image->start. */
+export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
+  const e820 = firmwareMemmap(state.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
+  return {
+    memory: { ramSize: state.config.memBytes, e820, extents: relocateKernel(dir, image) },
+    entry: { mode: image.arch === 'x86_64' ? 'long64' : 'protected32', entry: image.start },
+  };
+}

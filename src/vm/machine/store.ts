@@ -1,0 +1,217 @@
+// The machine directory on disk: machine.json (state, replaced atomically), blobs/ (content-addressed segment
+// data, named by sha256), and the lock file that plays the kernel's kexec_lock.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { createRequire } from 'node:module';
+import { KexecError } from '../../errno.js';
+
+// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
+let cryptoModule: typeof import('node:crypto') | undefined;
+const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+
+export const STATE_FILE = 'machine.json';
+export const BLOB_DIR = 'blobs';
+export const LOCK_FILE = 'lock';
+
+export class MachineDirError extends Error {
+  constructor(
+    readonly dir: string,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** --machine DIR, else $VKEXEC_MACHINE, else $XDG_STATE_HOME/vkexec/default (~/.local/state/vkexec/default). */
+export function resolveMachineDir(explicit?: string): string {
+  if (explicit) return path.resolve(explicit);
+  if (process.env.VKEXEC_MACHINE) return path.resolve(process.env.VKEXEC_MACHINE);
+  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'vkexec', 'default');
+}
+
+// bigint survives JSON as {"$u64": "0x..."}: unambiguous, and readable in the file.
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? { $u64: '0x' + v.toString(16) } : v), 2) + '\n';
+}
+
+export function decodeJson(text: string): unknown {
+  return JSON.parse(text, (_k, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === '$u64' && typeof v.$u64 === 'string' && /^0x[0-9a-f]+$/.test(v.$u64)) {
+        return BigInt(v.$u64);
+      }
+    }
+    return v;
+  });
+}
+
+/** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.${process.pid}.${crypto().randomBytes(4).toString('hex')}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Blobs
+
+export function blobPath(dir: string, sha: string): string {
+  return path.join(dir, BLOB_DIR, sha);
+}
+
+const CHUNK = 1 << 20;
+
+/** Source of segment bytes: a buffer in memory, or a region of a file streamed in chunks. */
+export type ByteSource = { kind: 'bytes'; data: Uint8Array } | { kind: 'file'; path: string; offset: number; length: number };
+
+export function byteSourceLength(src: ByteSource): number {
+  return src.kind === 'bytes' ? src.data.length : src.length;
+}
+
+/** Calls fn on successive chunks of the source; never holds more than one chunk of a file in memory. */
+export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): void {
+  if (src.kind === 'bytes') {
+    for (let o = 0; o < src.data.length; o += CHUNK) fn(src.data.subarray(o, Math.min(o + CHUNK, src.data.length)));
+    return;
+  }
+  const fd = fs.openSync(src.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(src.length, 1)));
+    let done = 0;
+    while (done < src.length) {
+      const want = Math.min(buf.length, src.length - done);
+      const n = fs.readSync(fd, buf, 0, want, src.offset + done);
+      if (n <= 0) {
+        throw new KexecError('EFAULT', 'copy_from_user', `${src.path}: file ended at ${src.offset + done} bytes, ${src.length - done} bytes short`, {
+          hint: 'the file changed while it was being loaded; load it again',
+        });
+      }
+      fn(buf.subarray(0, n));
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
+export function putBlob(dir: string, src: ByteSource): string {
+  const blobs = path.join(dir, BLOB_DIR);
+  fs.mkdirSync(blobs, { recursive: true });
+  const tmp = path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
+  const hash = crypto().createHash('sha256');
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    forEachChunk(src, (chunk) => {
+      hash.update(chunk);
+      fs.writeSync(fd, chunk);
+    });
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  const sha = hash.digest('hex');
+  const final = path.join(blobs, sha);
+  if (fs.existsSync(final)) fs.rmSync(tmp);
+  else fs.renameSync(tmp, final);
+  return sha;
+}
+
+/** Removes blobs no state references (and stray temporaries of dead writers). */
+export function collectBlobs(dir: string, referenced: Set<string>): void {
+  const blobs = path.join(dir, BLOB_DIR);
+  if (!fs.existsSync(blobs)) return;
+  for (const name of fs.readdirSync(blobs)) {
+    if (referenced.has(name)) continue;
+    if (name.startsWith('.in.')) {
+      const pid = Number(name.split('.')[2]);
+      if (pid === process.pid || processAlive(pid)) continue;
+    }
+    fs.rmSync(path.join(blobs, name), { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The lock: kexec_trylock is non-blocking, so contention is EBUSY, never a wait.
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface HeldLock {
+  release(): void;
+}
+
+export function tryLock(dir: string, what: string): HeldLock {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o644);
+      fs.writeSync(fd, `${process.pid} ${what}\n`);
+      fs.closeSync(fd);
+      return {
+        release: () => {
+          fs.rmSync(file, { force: true });
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = '';
+      try {
+        holder = fs.readFileSync(file, 'utf8').trim();
+      } catch {
+        continue; // released between our open and read: try again
+      }
+      const pid = Number(holder.split(' ')[0]);
+      if (holder !== '' && !processAlive(pid)) {
+        // A holder that died cannot release; its lock is stale. Rename first so two cleaners cannot both win.
+        const stale = `${file}.stale.${process.pid}`;
+        try {
+          fs.renameSync(file, stale);
+          fs.rmSync(stale, { force: true });
+        } catch {
+          /* another process cleaned it */
+        }
+        continue;
+      }
+      throw new KexecError('EBUSY', 'kexec_trylock', `the machine at ${dir} is busy: ${holder || 'another command'} holds its kexec lock`, {
+        hint: 'wait for the other vkexec command to finish, then run this one again',
+      });
+    }
+  }
+  throw new KexecError('EBUSY', 'kexec_trylock', `the machine at ${dir} is busy`, { hint: 'run the command again' });
+}
