@@ -8,6 +8,7 @@ import { UsageError } from '../errno.js';
 import { probeKernelPath } from '../arch/x86/probe-kernel.js';
 import { makeDebug } from '../kexec/debug.js';
 import { myLoad } from '../kexec/my-load.js';
+import { fileTypesFor } from '../loaders/index.js';
 import { readView } from '../vm/machine/views.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { type MachineArch } from '../vm/machine/machine-config.js';
@@ -89,6 +90,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
         const state = readState(dir);
         try {
           myLoad({
+            fileTypes: fileTypesFor(state.config.arch),
             type: o.type ?? null,
             kernelPath,
             cmdline: concatCmdline(null, o.append ?? null),

@@ -4,9 +4,7 @@
 
 import * as fs from 'node:fs';
 import { KexecError, fileErrorText, strerror } from '../errno.js';
-import { fileTypesFor } from '../loaders/index.js';
-import { importLoaderModules, kexecFileLoaders } from '../vm/kernel/kexec-file-ops.js';
-import { bzImage64FileOps } from '../loaders/kernel/kexec-bzimage64.js';
+import type { Loaders } from '../loaders/index.js';
 import type { Debug } from '../kexec/debug.js';
 import { cmdlineBytes } from '../kexec/cmdline.js';
 import { LoadError } from '../kexec/load-error.js';
@@ -20,8 +18,7 @@ import { explain } from './kexec-main.js';
 
 const FALLBACK_ERRNOS = new Set(['ENOSYS', 'EINVAL', 'ENOEXEC', 'EOPNOTSUPP']);
 
-export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: string | null, debug: Debug, out: Out): Promise<number> {
-  await importLoaderModules();
+export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: string | null, debug: Debug, out: Out, loaders: Loaders): Promise<number> {
   const kernelPath = r.operands[0]!;
   let raw: Buffer;
   try {
@@ -35,8 +32,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
   const quiet: Debug = { enabled: false, print: () => {} };
   // kexec-tools probes its own file types first. A loader module from VKEXEC_LOADERS stands in for the userspace
   // file type kexec-tools would need for its format (docs/loaders.md).
-  const type = fileTypesFor(m.state.config.arch).find((t) => t.probe(kernel, quiet))
-    ?? kexecFileLoaders.list().find((ops) => ops !== bzImage64FileOps && ops.probe(kernel) === null);
+  const type = loaders.fileTypes.find((t) => t.probe(kernel, quiet)) ?? loaders.thirdParty.find((ops) => ops.probe(kernel) === null);
   if (!type) throw new LoadError([`Cannot determine the file type of ${kernelPath}`], 255, 'vkexec inspect shows what each loader says about the file');
   if (type.name === 'bzImage64' && (r.entry32bit || r.realMode)) {
     throw new LoadError(['Kexec2 syscall does not support 16bit or 32bit entry yet', `Cannot load ${kernelPath}`], 255, 'drop --entry-32bit/--real-mode, or use -c');
@@ -54,7 +50,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
   if (!initrdArg) flags |= KEXEC_FILE_NO_INITRAMFS;
   debug.print(`kexec_file_load: flags = 0x${flags.toString(16)}`);
   try {
-    const res = kexecFileLoad(m.dir, { kernel: kernelArg, initrd: initrdArg, cmdline: cmdline === null ? null : cmdlineBytes(cmdline), flags });
+    const res = kexecFileLoad(m.dir, { kernel: kernelArg, initrd: initrdArg, cmdline: cmdline === null ? null : cmdlineBytes(cmdline), flags }, loaders.kexecFileOps);
     for (const line of res.log) debug.print(line);
     if (res.signature.startsWith('signature not verified')) out.note(`warning: ${res.signature}`);
     else if (r.debug) out.note(res.signature);
@@ -73,7 +69,7 @@ export async function doKexecFileLoad(m: OpenMachine, r: KexecRequest, cmdline: 
 
 export function kexecFileUnload(dir: string, crash: boolean, out: Out): number | 'fallback' {
   try {
-    kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_UNLOAD | (crash ? KEXEC_FILE_ON_CRASH : 0) });
+    kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_UNLOAD | (crash ? KEXEC_FILE_ON_CRASH : 0) }, []);
     return 0;
   } catch (e) {
     if (!(e instanceof KexecError)) throw e;

@@ -14,13 +14,12 @@ import { readField } from '../formats/struct.js';
 import { LOADED_HIGH, KEEP_SEGMENTS, CAN_USE_HEAP } from '../formats/setup-header.js';
 import { XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G, XLF_EFI_HANDOVER_32, XLF_EFI_HANDOVER_64, XLF_EFI_KEXEC, XLF_5LEVEL } from '../formats/setup-header.js';
 import type { Debug } from '../kexec/debug.js';
-import { importLoaderModules } from '../vm/kernel/kexec-file-ops.js';
-import { fileTypesFor } from '../loaders/index.js';
+import { X86_KEXEC_FILE_LOADERS, fileTypesFor, loadersFor } from '../loaders/index.js';
+import type { KexecFileOps } from '../vm/kernel/kexec-file-ops.js';
 import { signerFacts, type SignerFacts } from '../sig/facts.js';
 import { modsigContentDigest, parseAppendedSignature } from '../sig/module-sig.js';
 import { pkcs7_parse_message } from '../sig/pkcs7.js';
 import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.js';
-import { kexecFileLoaderChain } from '../vm/kernel/kexec-file.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import type { GlobalOpts } from './machine-cmd.js';
 import type { Out } from './output.js';
@@ -99,8 +98,8 @@ function probeFileTypes(kernel: Uint8Array, arch: MachineArch): ProbeAnswer[] {
 }
 
 /** The kernel's arch_kexec_kernel_image_probe chain: every loader asked, so each one's answer shows. */
-function probeKexecFileOps(kernel: Uint8Array): ProbeAnswer[] {
-  return kexecFileLoaderChain().map((ops) => {
+function probeKexecFileOps(kernel: Uint8Array, chain: readonly KexecFileOps[]): ProbeAnswer[] {
+  return chain.map((ops) => {
     try {
       const refusal = ops.probe(kernel);
       return refusal
@@ -242,12 +241,13 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   };
   report.fileTypes.probes = probeFileTypes(kernel, opts.arch);
   report.fileTypes.chosen = report.fileTypes.probes.find((p) => p.accepts)?.name ?? null;
+  let chain = X86_KEXEC_FILE_LOADERS;
   try {
-    await importLoaderModules();
+    chain = (await loadersFor(opts.arch)).kexecFileOps;
   } catch (e) {
-    problems.push(`VKEXEC_LOADERS: ${problemText(e)}`);
+    problems.push(problemText(e));
   }
-  report.kexecFileOps.probes = guard('kexec_file_ops', () => probeKexecFileOps(kernel)) ?? [];
+  report.kexecFileOps.probes = guard('kexec_file_ops', () => probeKexecFileOps(kernel, chain)) ?? [];
   report.kexecFileOps.chosen = report.kexecFileOps.probes.find((p) => p.accepts)?.name ?? null;
   report.setupHeader = guard('setup header', () => readSetupHeader(kernel));
   if (report.setupHeader && report.setupHeader.protectedModeSize === 0) {

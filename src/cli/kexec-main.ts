@@ -98,6 +98,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     }
     if (r.load && result === 0) {
       const crash = r.crash;
+      const loaders = async () => (await import('../loaders/index.js')).loadersFor(m.state.config.arch);
       spinner = r.debug ? null : await startSpinner(out, `loading ${r.operands[0] ?? ''}`);
       const reuse = r.reuseCmdline ? reuseCommandLine(readView(m.state, '/proc/cmdline')!, crash) : null;
       const cmdline = concatCmdline(reuse, r.append);
@@ -109,7 +110,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
       if (useFile) {
         try {
           const { doKexecFileLoad } = await import('./file-load.js');
-          result = await doKexecFileLoad(m, r, cmdline, debug, out);
+          result = await doKexecFileLoad(m, r, cmdline, debug, out, await loaders());
         } catch (e) {
           if (!(e instanceof FileLoadFallback)) throw e;
           if (!fallback) {
@@ -123,6 +124,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
       if (!useFile) {
         const { myLoad } = await import('../kexec/my-load.js');
         const res = myLoad({
+          fileTypes: (await loaders()).fileTypes,
           type: r.type,
           kernelPath: r.operands[0]!,
           cmdline,

@@ -136,3 +136,72 @@ export function parseVmcoreinfo(desc: Uint8Array): Map<string, string> {
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing: an ELF core header as kexec-tools (kexec/crashdump-elf.c) and Linux (crash_prepare_elf64_headers) lay it out.
+
+const alignUpBig = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
+/** One program header as written; values wider than the class's fields are truncated, as C assignment does. */
+export type CorePhdr = Omit<ElfProgramHeader, 'index'>;
+
+const mask = (v: bigint, bits: number) => BigInt.asUintN(bits, v);
+
+function put(view: DataView, base: number, f: ElfField, value: bigint | number): void {
+  const v = BigInt(value);
+  switch (f.size) {
+    case 1:
+      view.setUint8(base + f.offset, Number(mask(v, 8)));
+      break;
+    case 2:
+      view.setUint16(base + f.offset, Number(mask(v, 16)), true);
+      break;
+    case 4:
+      view.setUint32(base + f.offset, Number(mask(v, 32)), true);
+      break;
+    case 8:
+      view.setBigUint64(base + f.offset, mask(v, 64), true);
+      break;
+  }
+}
+
+/** The phdr as stored in a header of class `cls` (fields truncated to 32 bits for ELF32). */
+export function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
+  const w = cls === 32 ? 32 : 64;
+  return { ...p, offset: mask(p.offset, w), vaddr: mask(p.vaddr, w), paddr: mask(p.paddr, w), filesz: mask(p.filesz, w), memsz: mask(p.memsz, w), align: mask(p.align, w) };
+}
+
+/**
+ * Ehdr + phdrs of an x86 ELF core header (ET_CORE, little-endian, e_phoff right after the Ehdr, no sections),
+ * zero-padded to a multiple of `align`.
+ */
+export function writeElfCoreHeader(cls: ElfClass, machine: number, phdrs: readonly CorePhdr[], align: bigint): Uint8Array {
+  const sizes = STRUCT_SIZE[cls];
+  const size = Number(alignUpBig(BigInt(sizes.ehdr + phdrs.length * sizes.phdr), align));
+  const buf = new Uint8Array(size);
+  const view = new DataView(buf.buffer);
+  buf.set([0x7f, 0x45, 0x4c, 0x46]);
+  buf[EI_CLASS] = cls === 32 ? ELFCLASS32 : ELFCLASS64;
+  buf[EI_DATA] = ELFDATA2LSB;
+  buf[EI_VERSION] = EV_CURRENT; // EI_OSABI stays ELFOSABI_NONE, the padding zero
+  const e = EHDR[cls];
+  put(view, 0, e.e_type, ET_CORE);
+  put(view, 0, e.e_machine, machine);
+  put(view, 0, e.e_version, EV_CURRENT);
+  put(view, 0, e.e_phoff, sizes.ehdr);
+  put(view, 0, e.e_ehsize, sizes.ehdr);
+  put(view, 0, e.e_phentsize, sizes.phdr);
+  put(view, 0, e.e_phnum, phdrs.length);
+  const p = PHDR[cls];
+  phdrs.forEach((ph, i) => {
+    const at = sizes.ehdr + i * sizes.phdr;
+    put(view, at, p.p_type, ph.type);
+    put(view, at, p.p_flags, ph.flags);
+    put(view, at, p.p_offset, ph.offset);
+    put(view, at, p.p_vaddr, ph.vaddr);
+    put(view, at, p.p_paddr, ph.paddr);
+    put(view, at, p.p_filesz, ph.filesz);
+    put(view, at, p.p_memsz, ph.memsz);
+    put(view, at, p.p_align, ph.align);
+  });
+  return buf;
+}

@@ -1,10 +1,9 @@
-// ELF core headers for a panic kernel (the "elfcorehdr" it reads /proc/vmcore from): kexec-tools'
-// kexec/crashdump.c (crash notes and vmcoreinfo from sysfs) and kexec/crashdump-elf.c
-// (crash_create_elf64_headers / crash_create_elf32_headers), and Linux's crash_prepare_elf64_headers
-// (kernel/crash_core.c) for the kexec_file_load path. Both write the same shape: an Ehdr, then PT_NOTE
-// per CPU, a PT_NOTE for vmcoreinfo, an optional kernel-text PT_LOAD and one PT_LOAD per RAM range.
+// ELF core headers for a panic kernel (the "elfcorehdr" it reads /proc/vmcore from) as kexec-tools builds
+// them: kexec/crashdump.c (crash notes and vmcoreinfo from sysfs) and kexec/crashdump-elf.c
+// (crash_create_elf64_headers / crash_create_elf32_headers). The bytes are written by formats/elf-core.ts;
+// Linux's own version for kexec_file_load is src/vm/kernel/crash-core.ts.
 //
-// How Linux's version differs from kexec-tools' (see crashPrepareElf64Headers):
+// How Linux's version differs from kexec-tools':
 //  - always ELF64; the buffer is padded to 4096 (kernel ELF_CORE_HEADER_ALIGN), not 1024;
 //  - one note per *possible* CPU, size sizeof(note_buf_t); kexec-tools takes sysconf(_SC_NPROCESSORS_CONF)
 //    CPUs, skips those without crash_notes, and trusts crash_notes_size (1024 when that file is absent);
@@ -15,85 +14,17 @@
 //    640 KiB's p_offset at its backup copy.
 
 import { UsageError } from '../errno.js';
-import {
-  EHDR, PHDR, STRUCT_SIZE, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ET_CORE, EI_CLASS, EI_DATA, EI_VERSION,
-  PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass, type ElfField, type ElfProgramHeader,
-} from '../formats/elf.js';
+import { PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass } from '../formats/elf.js';
+import { type CorePhdr, storedPhdr, writeElfCoreHeader } from '../formats/elf-core.js';
 import type { Debug } from './debug.js';
 import { type MemoryRange, RANGE, type SystemFiles } from './memory-ranges.js';
 
 /** kexec-tools crashdump.h: the header goes on the command line in KiB, so 1 KiB granularity. */
 export const ELF_CORE_HEADER_ALIGN = 1024n;
-/** Linux include/linux/crash_core.h: the kernel pads its own header to a page. */
-export const KERNEL_ELF_CORE_HEADER_ALIGN = 4096n;
 /** kexec-tools crashdump.h: a crash_notes buffer's size when crash_notes_size is absent. */
 export const MAX_NOTE_BYTES = 1024n;
 
-/** One program header as written; values wider than the class's fields are truncated, as C assignment does. */
-export type CorePhdr = Omit<ElfProgramHeader, 'index'>;
-
-const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
 const mask = (v: bigint, bits: number) => BigInt.asUintN(bits, v);
-
-function put(view: DataView, base: number, f: ElfField, value: bigint | number): void {
-  const v = BigInt(value);
-  switch (f.size) {
-    case 1:
-      view.setUint8(base + f.offset, Number(mask(v, 8)));
-      break;
-    case 2:
-      view.setUint16(base + f.offset, Number(mask(v, 16)), true);
-      break;
-    case 4:
-      view.setUint32(base + f.offset, Number(mask(v, 32)), true);
-      break;
-    case 8:
-      view.setBigUint64(base + f.offset, mask(v, 64), true);
-      break;
-  }
-}
-
-/** The phdr as stored in a header of class `cls` (fields truncated to 32 bits for ELF32). */
-function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
-  const w = cls === 32 ? 32 : 64;
-  return { ...p, offset: mask(p.offset, w), vaddr: mask(p.vaddr, w), paddr: mask(p.paddr, w), filesz: mask(p.filesz, w), memsz: mask(p.memsz, w), align: mask(p.align, w) };
-}
-
-/**
- * Ehdr + phdrs of an x86 ELF core header (ET_CORE, little-endian, e_phoff right after the Ehdr, no sections),
- * zero-padded to a multiple of `align`.
- */
-export function writeElfCoreHeader(cls: ElfClass, machine: number, phdrs: readonly CorePhdr[], align: bigint): Uint8Array {
-  const sizes = STRUCT_SIZE[cls];
-  const size = Number(alignUp(BigInt(sizes.ehdr + phdrs.length * sizes.phdr), align));
-  const buf = new Uint8Array(size);
-  const view = new DataView(buf.buffer);
-  buf.set([0x7f, 0x45, 0x4c, 0x46]);
-  buf[EI_CLASS] = cls === 32 ? ELFCLASS32 : ELFCLASS64;
-  buf[EI_DATA] = ELFDATA2LSB;
-  buf[EI_VERSION] = EV_CURRENT; // EI_OSABI stays ELFOSABI_NONE, the padding zero
-  const e = EHDR[cls];
-  put(view, 0, e.e_type, ET_CORE);
-  put(view, 0, e.e_machine, machine);
-  put(view, 0, e.e_version, EV_CURRENT);
-  put(view, 0, e.e_phoff, sizes.ehdr);
-  put(view, 0, e.e_ehsize, sizes.ehdr);
-  put(view, 0, e.e_phentsize, sizes.phdr);
-  put(view, 0, e.e_phnum, phdrs.length);
-  const p = PHDR[cls];
-  phdrs.forEach((ph, i) => {
-    const at = sizes.ehdr + i * sizes.phdr;
-    put(view, at, p.p_type, ph.type);
-    put(view, at, p.p_flags, ph.flags);
-    put(view, at, p.p_offset, ph.offset);
-    put(view, at, p.p_vaddr, ph.vaddr);
-    put(view, at, p.p_paddr, ph.paddr);
-    put(view, at, p.p_filesz, ph.filesz);
-    put(view, at, p.p_memsz, ph.memsz);
-    put(view, at, p.p_align, ph.align);
-  });
-  return buf;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // kexec-tools side (kexec/crashdump.c): what the running kernel tells userspace through sysfs.
@@ -221,40 +152,4 @@ export function crashCreateElfHeaders(
     add('Elf header', { type: PT_LOAD, flags: rwx, offset, paddr: r.start, vaddr, filesz: size, memsz: size, align: 0n });
   }
   return { buf: writeElfCoreHeader(cls, elfInfo.machine, phdrs, align), phdrs };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Kernel side (kexec_file_load): Linux's crash_prepare_elf64_headers.
-
-export interface KernelCrashElfParams {
-  machine: number;
-  /** per_cpu_ptr_to_phys(crash_notes) of every possible CPU. */
-  notes: readonly bigint[];
-  /** sizeof(note_buf_t). */
-  noteSize: bigint;
-  /** paddr_vmcoreinfo_note() and VMCOREINFO_NOTE_SIZE. */
-  vmcoreinfo: { addr: bigint; size: bigint };
-  /** need_kernel_map: _text (virtual), __pa_symbol(_text), _end - _text. Null on i386. */
-  kernelText: { vaddr: bigint; paddr: bigint; size: bigint } | null;
-  /** The RAM ranges left after the arch's exclusions (inclusive ends). */
-  ranges: readonly { start: bigint; end: bigint }[];
-  /** PAGE_OFFSET for __va(). */
-  pageOffset: bigint;
-}
-
-/** crash_prepare_elf64_headers (kernel/crash_core.c): see the header comment for how it differs from kexec-tools. */
-export function crashPrepareElf64Headers(p: KernelCrashElfParams): { buf: Uint8Array; phdrs: CorePhdr[] } {
-  const rwx = PF_R | PF_W | PF_X;
-  const phdrs: CorePhdr[] = p.notes.map((addr) => ({ type: PT_NOTE, flags: 0, offset: addr, paddr: addr, vaddr: 0n, filesz: p.noteSize, memsz: p.noteSize, align: 0n }));
-  const vi = p.vmcoreinfo;
-  phdrs.push({ type: PT_NOTE, flags: 0, offset: vi.addr, paddr: vi.addr, vaddr: 0n, filesz: vi.size, memsz: vi.size, align: 0n });
-  if (p.kernelText) {
-    const t = p.kernelText;
-    phdrs.push({ type: PT_LOAD, flags: rwx, offset: t.paddr, paddr: t.paddr, vaddr: t.vaddr, filesz: t.size, memsz: t.size, align: 0n });
-  }
-  for (const r of p.ranges) {
-    const size = r.end - r.start + 1n;
-    phdrs.push({ type: PT_LOAD, flags: rwx, offset: r.start, paddr: r.start, vaddr: mask(r.start + p.pageOffset, 64), filesz: size, memsz: size, align: 0n });
-  }
-  return { buf: writeElfCoreHeader(64, p.machine, phdrs, KERNEL_ELF_CORE_HEADER_ALIGN), phdrs };
 }

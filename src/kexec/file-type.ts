@@ -6,8 +6,16 @@ import type { Debug } from './debug.js';
 import type { KexecInfo } from './kexec-info.js';
 import type { SystemFiles } from './memory-ranges.js';
 import type { PurgatoryConsole } from './purgatory-load.js';
-import type { Initrd } from './arch/x86/x86-linux-setup.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
+
+/** The initrd as my_load hands it to a loader: streamed from its file, never held whole. */
+export interface Initrd {
+  path: string;
+  size: number;
+}
+
+/** Every file type kexec-tools 2.0.32 knows on x86, implemented here or not (for "Unsupported kernel type"). */
+export const KEXEC_TOOLS_TYPE_NAMES = ['multiboot2-x86', 'elf-x86_64', 'multiboot-x86', 'elf-x86', 'bzImage64', 'bzImage', 'beoboot-x86', 'nbi-x86', 'uki'];
 
 export type ArgsMode = 'elf' | 'linux' | 'none';
 
@@ -67,5 +75,20 @@ export class LoadFailed extends Error {
     readonly debugOnly = false,
   ) {
     super(reason);
+  }
+}
+
+/** kexec/kexec.h: the loader return codes main() turns into its exit status (-1 -> 255, -2 -> 254). */
+export const EFAILED = -1;
+export const ENOCRASHKERNEL = -2;
+
+/** kexec/kexec.c my_load: what it prints for ENOCRASHKERNEL instead of "Cannot load %s". */
+export const NO_CRASH_KERNEL_MESSAGE = 'No crash kernel segment found in /proc/iomem\nPlease check the crashkernel= boot parameter.';
+
+/** A load refused for want of a crash region: kexec-tools' ENOCRASHKERNEL (exit status 254). */
+export class NoCrashKernelSegment extends LoadFailed {
+  readonly code = ENOCRASHKERNEL;
+  constructor() {
+    super(NO_CRASH_KERNEL_MESSAGE, 'the machine has no "Crash kernel" range in /proc/iomem: reserve one (machine init --crashkernel, e.g. 256M) before loading a panic kernel');
   }
 }

@@ -5,12 +5,11 @@
 import * as fs from 'node:fs';
 import { KexecError, UsageError, strerror } from '../errno.js';
 import { DecompressError, decompressKernelFile } from '../formats/compress.js';
-import { fileTypesFor, KEXEC_TOOLS_TYPE_NAMES } from '../loaders/index.js';
-import { type LoadRequest, LoadFailed } from './file-type.js';
-import { NoCrashKernelSegment } from './arch/x86/crashdump-x86.js';
+import { type KexecFileType, type LoadRequest, KEXEC_TOOLS_TYPE_NAMES, LoadFailed, NoCrashKernelSegment } from './file-type.js';
+
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kernel/kexec-load.js';
-import type { Kimage } from '../vm/kernel/kimage.js';
+import type { Kimage } from '../vm/machine/kimage.js';
 import { type Debug } from './debug.js';
 import { hex16, hex, ptr } from '../lib/hex.js';
 import { KexecInfo } from './kexec-info.js';
@@ -20,6 +19,8 @@ import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-r
 import { archUpdatePurgatory, updatePurgatory, type PurgatoryConsole } from './purgatory-load.js';
 
 export interface MyLoadOptions {
+  /** kexec-tools' file_type[] for this machine, in probe order. */
+  fileTypes: readonly KexecFileType[];
   type: string | null;
   kernelPath: string;
   cmdline: string | null;
@@ -123,7 +124,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   o.debug.print('MEMORY RANGES');
   for (const r of ranges) o.debug.print(`${hex16(r.start)}-${hex16(r.end)} (${r.type})`);
 
-  const FILE_TYPES = fileTypesFor(o.arch);
+  const FILE_TYPES = o.fileTypes;
   // kexec-tools' probe messages are compiled out (probe_debug is const 0): collect them for the hint instead.
   const why: string[] = [];
   const quiet: Debug = { enabled: false, print: (l) => why.push(l) };

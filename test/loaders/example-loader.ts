@@ -1,6 +1,7 @@
 // An example third-party kexec_file loader (docs/loaders.md): the toy format "VKXTOY01" is a 16-byte header
 // followed by a flat 64-bit payload. The CLI picks it up with VKEXEC_LOADERS=<this compiled module>; importing
-// the module registers the loader behind the built-in bzImage64 in the kernel's probe chain.
+// the module and taking its default export puts the loader behind the built-in bzImage64 in the kernel's
+// probe chain.
 //
 // Header (little-endian): magic "VKXTOY01" (8 bytes), entry offset into the payload (u32), flags (u32, must be 0).
 // Layout: purgatory (top-down above 0x3000) -> payload (top-down above 1 MiB, 2 MiB aligned); the purgatory
@@ -9,7 +10,7 @@
 
 import { KexecError } from '../../src/errno.js';
 import { getEntry64Regs, setEntry64Regs } from '../../src/arch/x86/purgatory.js';
-import { kexecFileLoaders, type FileLoadInput, type KexecFileOps, type SigAccepted, type SigCheckContext } from '../../src/vm/kernel/kexec-file-ops.js';
+import { type FileLoadInput, type KexecFileOps, type SigAccepted, type SigCheckContext } from '../../src/vm/kernel/kexec-file-ops.js';
 import { parseAppendedSignature, verifyAppendedSignature } from '../../src/sig/module-sig.js';
 import type { FileKimage } from '../../src/vm/kernel/file-kimage.js';
 
@@ -67,4 +68,4 @@ function verifySig(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted {
 
 export const toyFileOps: KexecFileOps = { name: 'vkxtoy', probe, load, verifySig };
 
-kexecFileLoaders.register(toyFileOps);
+export default toyFileOps;

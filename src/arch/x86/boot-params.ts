@@ -2,10 +2,16 @@
 // x86_linux_param_header). Offsets as the header lists them; the setup header part lives in setup-header.ts.
 
 import { type FieldSpec, writeField, readField } from '../../formats/struct.js';
+import { SETUP_HEADER } from '../../formats/setup-header.js';
+
+/** The setup header's magic ("HdrS"), for code that reads boot_params without the setup-header module. */
+export { HDRS_MAGIC } from '../../formats/setup-header.js';
 
 export const BOOT_PARAMS_SIZE = 4096;
 
+/** struct boot_params, its setup header (struct setup_header hdr at 0x1f1) included. */
 export const BOOT_PARAMS = {
+  ...SETUP_HEADER,
   orig_x: { offset: 0x00, size: 1 },
   orig_y: { offset: 0x01, size: 1 },
   ext_mem_k: { offset: 0x02, size: 2 },

@@ -21,7 +21,7 @@ import { SetupHeader } from '../../formats/setup-header.js';
 import { hex } from '../../lib/hex.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';
 import { type LoadRequest, type LoadedLayout, LoadFailed } from '../../kexec/file-type.js';
-import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64.js';
+import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64-setup.js';
 
 /** head64.c __startup_64: the physical load delta must be PMD-aligned (it halts otherwise). */
 const PMD_SIZE = 0x200000n;

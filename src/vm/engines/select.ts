@@ -3,7 +3,7 @@
 // silent fall back to verify, which runs no code.
 
 import { UsageError } from '../../errno.js';
-import type { Kimage } from '../kernel/kimage.js';
+import type { Kimage } from '../machine/kimage.js';
 import type { EntryState } from '../memory/memory-image.js';
 import type { Engine, EngineName } from './engine.js';
 import { VerifyEngine } from './verify.js';

@@ -8,7 +8,7 @@ import { ENTRY32_REGS, ENTRY64_REGS, findPurgatoryInfo } from '../../arch/x86/pu
 import { BOOT_PARAMS, getBp, readE820 } from '../../arch/x86/boot-params.js';
 import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
 import { readField } from '../../formats/struct.js';
-import type { Kimage } from '../kernel/kimage.js';
+import type { Kimage } from '../machine/kimage.js';
 import type { EntryState, MemoryImage } from '../memory/memory-image.js';
 import { MemoryReader } from '../memory/memory-reader.js';
 import type { BootOptions, Engine, Outcome } from './engine.js';

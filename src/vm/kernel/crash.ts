@@ -6,7 +6,7 @@ import { KexecError } from '../../errno.js';
 import type { E820Record } from '../../arch/x86/boot-params.js';
 import { E820_MAX } from '../../arch/x86/boot-params.js';
 import { EM_386, EM_X86_64 } from '../../formats/elf.js';
-import { crashPrepareElf64Headers } from '../../kexec/crashdump-elf.js';
+import { crashPrepareElf64Headers } from './crash-core.js';
 import type { FileKimage } from './file-kimage.js';
 import { findResource, systemRam } from '../machine/iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';

@@ -1,6 +1,6 @@
-// struct kexec_file_ops and the machine's kexec_file_loaders[] (arch/x86/kernel/machine_kexec_64.c: x86_64 has
-// only bzImage64). A loader is an object with probe/load (and optionally cleanup/verifySig); registering one
-// is all a third party does. `VKEXEC_LOADERS=/path/a.js:/path/b.js` makes the CLI import modules that register.
+// struct kexec_file_ops (include/linux/kexec.h): what the kernel's kexec_file_load asks of an image loader.
+// The kernel side defines the interface; the loaders themselves live in src/loaders/kernel and are handed to
+// kexec_file_load as the machine's kexec_file_loaders[] (composed in src/loaders/index.ts).
 
 import type { KexecError } from '../../errno.js';
 import type { FileKimage } from './file-kimage.js';
@@ -34,35 +34,4 @@ export interface KexecFileOps {
   cleanup?(image: FileKimage): void;
   /** Absent: the kernel answers EKEYREJECTED ("kernel loader does not support signature verification"). */
   verifySig?(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted;
-}
-
-export interface LoaderRegistry {
-  /** Loaders in probe order. */
-  list(): readonly KexecFileOps[];
-  register(ops: KexecFileOps, where?: 'first' | 'last'): void;
-  unregister(name: string): void;
-}
-
-const registered: KexecFileOps[] = [];
-
-/** The process-wide list third-party loaders add themselves to (see README "Writing a loader"). */
-export const kexecFileLoaders: LoaderRegistry = {
-  list: () => registered,
-  register(ops, where = 'last') {
-    if (registered.some((o) => o.name === ops.name)) throw new Error(`a kexec_file loader named ${ops.name} is already registered`);
-    if (where === 'first') registered.unshift(ops);
-    else registered.push(ops);
-  },
-  unregister(name) {
-    const i = registered.findIndex((o) => o.name === name);
-    if (i >= 0) registered.splice(i, 1);
-  },
-};
-
-/** Imports the modules named in VKEXEC_LOADERS (each registers itself on import). */
-export async function importLoaderModules(list = process.env.VKEXEC_LOADERS ?? ''): Promise<void> {
-  for (const p of list.split(':').filter(Boolean)) {
-    const { pathToFileURL } = await import('node:url');
-    await import(pathToFileURL(p).href);
-  }
 }

@@ -6,13 +6,12 @@ import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
 import { setShaRegions } from '../../arch/x86/purgatory.js';
-import { type KexecFileOps, kexecFileLoaders, type SigAccepted } from './kexec-file-ops.js';
-import { bzImage64FileOps } from '../../loaders/kernel/kexec-bzimage64.js';
+import type { KexecFileOps, SigAccepted } from './kexec-file-ops.js';
 import { Keyrings } from '../../sig/keyring.js';
 import { SignatureError } from '../../sig/facts.js';
 import { modsigContentDigest, verifyAppendedSignature } from '../../sig/module-sig.js';
 import { FileKimage } from './file-kimage.js';
-import type { Kimage } from './kimage.js';
+import type { Kimage } from '../machine/kimage.js';
 import { loadCrashImage, loadNormalImage } from './kimage-load.js';
 import { kexecLoadPermitted, persistRefusedAttempt, underKexecLock } from './kexec-load.js';
 import { type MachineState, readState, writeState } from '../machine/machine.js';
@@ -97,12 +96,6 @@ function probe(kernel: Uint8Array, loaders: readonly KexecFileOps[]): KexecFileO
   throw last ?? new KexecError('ENOEXEC', 'kexec_image_probe_default', 'no kexec_file loader is registered', { hint: 'register a loader' });
 }
 
-/** kexec_file_loaders[]: on x86_64 bzImage64 alone; registered third-party loaders follow it. */
-export function kexecFileLoaderChain(): readonly KexecFileOps[] {
-  if (!kexecFileLoaders.list().includes(bzImage64FileOps)) kexecFileLoaders.register(bzImage64FileOps, 'first');
-  return kexecFileLoaders.list();
-}
-
 /** A refusal that keeps the signature facts of the check it replaces, so the CLI can still print them. */
 function withReport(e: KexecError, cause: KexecError): KexecError {
   return cause instanceof SignatureError ? new SignatureError(e, cause.report) : e;
@@ -171,7 +164,8 @@ export function machineKeyrings(state: MachineState): Keyrings {
   return state.keyrings ? Keyrings.fromJSON(state.keyrings) : new Keyrings();
 }
 
-export function kexecFileLoad(dir: string, args: KexecFileArgs): KexecFileResult {
+/** `loaders` is the machine's kexec_file_loaders[] in probe order (src/loaders/index.ts composes it). */
+export function kexecFileLoad(dir: string, args: KexecFileArgs, loaders: readonly KexecFileOps[]): KexecFileResult {
   const pre = readState(dir);
   const crash = (args.flags & KEXEC_FILE_ON_CRASH) !== 0;
   const sysctl = kexecLoadPermitted(pre, crash);
@@ -179,10 +173,10 @@ export function kexecFileLoad(dir: string, args: KexecFileArgs): KexecFileResult
     persistRefusedAttempt(dir, sysctl, 'kexec_file_load');
     throw new KexecError('EINVAL', 'kexec_file_load', `unknown flags ${hex(BigInt(args.flags & ~KEXEC_FILE_FLAGS))}`, { hint: 'pass only KEXEC_FILE_* flags' });
   }
-  return underKexecLock(dir, 'kexec_file_load', sysctl, (state) => doKexecFileLoad(dir, state, args, crash));
+  return underKexecLock(dir, 'kexec_file_load', sysctl, (state) => doKexecFileLoad(dir, state, args, crash, loaders));
 }
 
-function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, crash: boolean): KexecFileResult {
+function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, crash: boolean, loaders: readonly KexecFileOps[]): KexecFileResult {
   const slot = crash ? 'crash' : 'normal';
   const log: string[] = [];
   if (args.flags & KEXEC_FILE_UNLOAD) {
@@ -198,7 +192,7 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   const kernel = readWhole(k, 'kernel');
   const notes: string[] = [];
   if (config.imaAppraise) notes.push(imaAppraise(kernel, keyrings, k.name));
-  const ops = probe(kernel, kexecFileLoaderChain());
+  const ops = probe(kernel, loaders);
   const signature = validateSignature(state, ops, kernel, k.name, keyrings, log);
   let initrd: { path: string; size: number } | null = null;
   if (!(args.flags & KEXEC_FILE_NO_INITRAMFS)) {

@@ -6,7 +6,7 @@ import { type ByteSource, byteSourceLength, collectBlobs, putBlob, tryLock } fro
 import { type MachineState, readState, referencedBlobs, writeState } from '../machine/machine.js';
 import { crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import { type Kimage, type KimageInfo, type KimageSegment } from './kimage.js';
+import { type Kimage, type KimageInfo, type KimageSegment } from '../machine/kimage.js';
 import { loadCrashImage, loadNormalImage } from './kimage-load.js';
 
 // include/uapi/linux/kexec.h

@@ -13,7 +13,7 @@ import {
   IND_INDIRECTION,
   IND_SOURCE,
   kimageFootprint,
-} from './kimage.js';
+} from '../machine/kimage.js';
 import { type PhysRange, subtractRanges } from '../../lib/range.js';
 
 const PAGE = 4096n;

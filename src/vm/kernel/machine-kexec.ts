@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { KexecError } from '../../errno.js';
 import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
-import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE, type Kimage } from './kimage.js';
+import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE, type Kimage } from '../machine/kimage.js';
 import { blobPath } from '../machine/store.js';
 import type { MachineState } from '../machine/machine.js';
 import { firmwareMemmap, E820_TYPES } from '../machine/views.js';

@@ -11,7 +11,7 @@ import {
   defaultIomem,
   defaultSysctls,
 } from './machine-config.js';
-import type { Kimage } from '../kernel/kimage.js';
+import type { Kimage } from './kimage.js';
 import type { SerializedKeyrings } from '../../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, blobPath, collectBlobs } from './store.js';
 import { fileErrorText } from '../../errno.js';

@@ -1,6 +1,7 @@
 // kexec_file_load's kernel side on Debian's amd64 kernel: the order of checks and their errnos, the probe
 // messages, kexec_add_buffer placement, digests, and the crash path (elfcorehdr prefix, crash e820).
 
+import { X86_KEXEC_FILE_LOADERS } from '../../../src/loaders/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -51,7 +52,7 @@ const k: FileArg = { kind: 'path', path: KERNEL };
 
 test('segments in the kernel order: purgatory, boot_params, kernel (top of RAM), initrd; digests cover all but the purgatory', () => {
   const dir = machine();
-  const r = kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: INITRD }, cmdline: line('console=ttyS0'), flags: 8 });
+  const r = kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: INITRD }, cmdline: line('console=ttyS0'), flags: 8 }, X86_KEXEC_FILE_LOADERS);
   const segs = r.image!.segments;
   assert.equal(segs.length, 4);
   const [purg, params, kern, rd] = segs as [(typeof segs)[0], (typeof segs)[0], (typeof segs)[0], (typeof segs)[0]];
@@ -96,23 +97,23 @@ test('segments in the kernel order: purgatory, boot_params, kernel (top of RAM),
 
 test('order of checks and errnos: flags, lock, unload, file reads, command line, probe', () => {
   const dir = machine();
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: 0x40 | KEXEC_FILE_NO_INITRAMFS })).errno, 'EINVAL');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: 0x40 | KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EINVAL');
   const lock = tryLock(dir, 'test');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS })).errno, 'EBUSY');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EBUSY');
   lock.release();
-  assert.equal(kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_UNLOAD }).unloaded, false, 'UNLOAD ignores the fds');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS })).errno, 'EBADF');
+  assert.equal(kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_UNLOAD }, X86_KEXEC_FILE_LOADERS).unloaded, false, 'UNLOAD ignores the fds');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EBADF');
   const empty = path.join(work, 'empty');
   fs.writeFileSync(empty, '');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'path', path: empty }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS })).errno, 'EINVAL');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'path', path: work }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS })).errno, 'EINVAL');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'path', path: empty }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EINVAL');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: { kind: 'path', path: work }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EINVAL');
   const huge = path.join(work, 'huge');
   fs.closeSync(fs.openSync(huge, 'w'));
   fs.truncateSync(huge, 5 * 2 ** 30);
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: huge }, cmdline: null, flags: 0 })).errno, 'EFBIG');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: 0 })).errno, 'EBADF', 'no initrd fd and no NO_INITRAMFS');
-  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: Buffer.from('abc'), flags: KEXEC_FILE_NO_INITRAMFS })).errno, 'EINVAL', 'command line must end in NUL');
-  const e = errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: line('x'.repeat(2030)), flags: KEXEC_FILE_NO_INITRAMFS }));
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: huge }, cmdline: null, flags: 0 }, X86_KEXEC_FILE_LOADERS)).errno, 'EFBIG');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: null, flags: 0 }, X86_KEXEC_FILE_LOADERS)).errno, 'EBADF', 'no initrd fd and no NO_INITRAMFS');
+  assert.equal(errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: Buffer.from('abc'), flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS)).errno, 'EINVAL', 'command line must end in NUL');
+  const e = errno(() => kexecFileLoad(dir, { kernel: k, initrd: null, cmdline: line('x'.repeat(2030)), flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS));
   assert.equal(e.errno, 'EINVAL');
   assert.match(e.message, /Appending elfcorehdr=<addr> to command line exceeds maximum allowed length/);
   assert.equal(readState(dir).images.normal, null, 'nothing loaded by any refusal');
@@ -122,7 +123,7 @@ test('probe: the kernel\'s bzImage64_probe messages, ENOEXEC', () => {
   const dir = machine();
   const probe = (mutate: (b: Buffer) => Buffer) => {
     const b = mutate(Buffer.from(kernel));
-    return errno(() => kexecFileLoad(dir, { kernel: { kind: 'memfd', name: 't', data: b }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }));
+    return errno(() => kexecFileLoad(dir, { kernel: { kind: 'memfd', name: 't', data: b }, initrd: null, cmdline: null, flags: KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS));
   };
   const cases: [string, (b: Buffer) => Buffer][] = [
     ['File is too short to be a bzImage', (b) => b.subarray(0, 1000)],
@@ -145,7 +146,7 @@ test('probe: the kernel\'s bzImage64_probe messages, ENOEXEC', () => {
 
 test('crash: elfcorehdr bottom-up in crashk_res, "elfcorehdr=0x... " prefix, crash e820 without the header', () => {
   const dir = machine(1n * GiB, '256M');
-  const r = kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: INITRD }, cmdline: line('console=ttyS0'), flags: KEXEC_FILE_ON_CRASH });
+  const r = kexecFileLoad(dir, { kernel: k, initrd: { kind: 'path', path: INITRD }, cmdline: line('console=ttyS0'), flags: KEXEC_FILE_ON_CRASH }, X86_KEXEC_FILE_LOADERS);
   const state = readState(dir);
   const crash = state.config.iomem.flatMap((x) => x.children).find((c) => c.name === 'Crash kernel')!;
   const segs = r.image!.segments;
@@ -163,6 +164,6 @@ test('crash: elfcorehdr bottom-up in crashk_res, "elfcorehdr=0x... " prefix, cra
   assert.ok(ram.every((e) => e.addr < 0x100000n || (e.addr >= crash.start && e.addr + e.size - 1n <= crash.end)), 'no RAM outside the low 1 MiB and the region');
   mem.close();
   // A failed crash load leaves no crash kernel (the old one was freed first).
-  errno(() => kexecFileLoad(dir, { kernel: { kind: 'memfd', name: 'junk', data: randomBytes(4096) }, initrd: null, cmdline: null, flags: KEXEC_FILE_ON_CRASH | KEXEC_FILE_NO_INITRAMFS }));
+  errno(() => kexecFileLoad(dir, { kernel: { kind: 'memfd', name: 'junk', data: randomBytes(4096) }, initrd: null, cmdline: null, flags: KEXEC_FILE_ON_CRASH | KEXEC_FILE_NO_INITRAMFS }, X86_KEXEC_FILE_LOADERS));
   assert.equal(readState(dir).images.crash, null);
 });

@@ -8,7 +8,7 @@ import { defaultConfig, newState, readState, writeState } from '../../../src/vm/
 import { defaultIomem, GiB } from '../../../src/vm/machine/machine-config.js';
 import { parseCrashkernel, reserveCrashkernel } from '../../../src/vm/machine/crashkernel.js';
 import { kexecLoad, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_ARCH_386, type UserSegment } from '../../../src/vm/kernel/kexec-load.js';
-import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE } from '../../../src/vm/kernel/kimage.js';
+import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE } from '../../../src/vm/machine/kimage.js';
 import { relocateKernel } from '../../../src/vm/kernel/machine-kexec.js';
 import { MemoryReader } from '../../../src/vm/memory/memory-reader.js';
 import { blobPath, tryLock } from '../../../src/vm/machine/store.js';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../../../src/errno.js';
 import { EM_X86_64, PT_LOAD, PT_NOTE } from '../../../src/formats/elf.js';
-import { writeElfCoreHeader, type CorePhdr } from '../../../src/kexec/crashdump-elf.js';
+import { writeElfCoreHeader, type CorePhdr } from '../../../src/formats/elf-core.js';
 import { fillPatternBytes, type FillPattern } from '../../../src/vm/memory/fill-pattern.js';
 import type { Resource } from '../../../src/vm/machine/iomem.js';
 import { defaultConfig } from '../../../src/vm/machine/machine.js';

@@ -9,27 +9,12 @@
 import { UsageError } from '../../../errno.js';
 import { EM_386, EM_X86_64, type ElfClass } from '../../../formats/elf.js';
 import { HDRS_MAGIC, SetupHeader, XLF_EFI_KEXEC } from '../../../formats/setup-header.js';
-import { type LoadRequest, LoadFailed } from '../../file-type.js';
+import { type LoadRequest, LoadFailed, NoCrashKernelSegment } from '../../file-type.js';
 import { type BackupRegion, type CrashElfInfo, ELF_CORE_HEADER_ALIGN, crashCreateElfHeaders } from '../../crashdump-elf.js';
 import type { Debug } from '../../debug.js';
 import { hex16 } from '../../../lib/hex.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
 import { type MemoryRange, RANGE, type RangeType, type SystemFiles, crashKernelRanges } from '../../memory-ranges.js';
-
-/** kexec/kexec.h: the loader return codes main() turns into its exit status (-1 -> 255, -2 -> 254). */
-export const EFAILED = -1;
-export const ENOCRASHKERNEL = -2;
-
-/** kexec/kexec.c my_load: what it prints for ENOCRASHKERNEL instead of "Cannot load %s". */
-export const NO_CRASH_KERNEL_MESSAGE = 'No crash kernel segment found in /proc/iomem\nPlease check the crashkernel= boot parameter.';
-
-/** A load refused for want of a crash region: kexec-tools' ENOCRASHKERNEL (exit status 254). */
-export class NoCrashKernelSegment extends LoadFailed {
-  readonly code = ENOCRASHKERNEL;
-  constructor() {
-    super(NO_CRASH_KERNEL_MESSAGE, 'the machine has no "Crash kernel" range in /proc/iomem: reserve one (machine init --crashkernel, e.g. 256M) before loading a panic kernel');
-  }
-}
 
 // kexec/arch/i386/crashdump-x86.h
 const X86_64__START_KERNEL_map = 0xffffffff80000000n;

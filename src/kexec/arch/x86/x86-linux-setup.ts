@@ -16,6 +16,7 @@ import {
 import { SETUP_HEADER } from '../../../formats/setup-header.js';
 import { readField, writeField } from '../../../formats/struct.js';
 import type { ByteSource } from '../../../vm/machine/store.js';
+import type { Initrd } from '../../file-type.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
 import { type MemoryRange, RANGE } from '../../memory-ranges.js';
 import { hex } from '../../../lib/hex.js';
@@ -29,10 +30,6 @@ const DEFAULT_INITRD_ADDR_MAX = 0x37ffffffn;
 /** LOADER_TYPE_KEXEC << 4: type_of_loader 0xD0. */
 export const LOADER_TYPE_KEXEC = 0x0d;
 
-export interface Initrd {
-  path: string;
-  size: number;
-}
 
 const hdr = (bp: Uint8Array, name: keyof typeof SETUP_HEADER, v: number | bigint) => writeField(bp, SETUP_HEADER[name], v);
 const hdrGet = (bp: Uint8Array, name: keyof typeof SETUP_HEADER) => readField(bp, SETUP_HEADER[name]);

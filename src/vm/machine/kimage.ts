@@ -1,7 +1,7 @@
 // struct kimage as the machine keeps it: segments, control page, the indirection list (normal images) and where
 // the image's pages sit in the running machine's RAM until machine_kexec copies them (kernel/kexec_core.c).
 
-import type { MachineArch } from '../machine/machine-config.js';
+import type { MachineArch } from './machine-config.js';
 
 // Indirection entries (include/linux/kexec.h): u64 physical address with flags in the low bits.
 export const IND_DESTINATION = 0x1n;
