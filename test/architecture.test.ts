@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import ts from 'typescript';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = join(ROOT, 'src');
@@ -98,6 +99,28 @@ function findCycle(g: Map<string, Set<string>>): string[] | null {
   return null;
 }
 
+const MAX_FILE_LINES = 450;
+const MAX_FUNCTION_LINES = 80;
+
+/** Functions (declarations, methods, arrows, function expressions) longer than MAX_FUNCTION_LINES. */
+function longFunctions(file: string, text: string): string[] {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+  const out: string[] = [];
+  const visit = (n: ts.Node): void => {
+    if (ts.isFunctionLike(n) && 'body' in n && n.body) {
+      const first = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line;
+      const last = sf.getLineAndCharacterOfPosition(n.getEnd()).line;
+      if (last - first + 1 > MAX_FUNCTION_LINES) {
+        const name = n.name && ts.isIdentifier(n.name) ? n.name.text : '(anonymous)';
+        out.push(`function ${name} at line ${first + 1}: ${last - first + 1} lines`);
+      }
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
 describe('architecture: one house, one direction', () => {
   const graph = importGraph();
 
@@ -137,6 +160,17 @@ describe('architecture: one house, one direction', () => {
       g.set(from, set);
     }
     assert.equal(findCycle(g)?.join(' -> ') ?? null, null);
+  });
+
+  it('no source file over 450 lines, no function over 80', () => {
+    const long: string[] = [];
+    for (const f of sources(SRC)) {
+      const text = readFileSync(f, 'utf8');
+      const lines = text.split('\n').length;
+      if (lines > MAX_FILE_LINES) long.push(`src/${relative(SRC, f)}: ${lines} lines`);
+      for (const fn of longFunctions(f, text)) long.push(`src/${relative(SRC, f)}: ${fn}`);
+    }
+    assert.deepEqual(long, []);
   });
 
   it('the checker sees a wrong import (it can fail)', () => {
