@@ -2,7 +2,8 @@
 // trylock, unload, the crash image freed before a new crash load, then the kimage built and swapped in.
 
 import { KexecError } from '../../errno.js';
-import { type ByteSource, byteSourceLength, collectBlobs, putBlob, tryLock } from '../machine/store.js';
+import { type ByteSource, byteSourceLength, collectBlobs, putBlob } from '../machine/store.js';
+import { tryLock } from '../machine/lock.js';
 import { type MachineState, readState, referencedBlobs, writeState } from '../machine/machine.js';
 import { crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
