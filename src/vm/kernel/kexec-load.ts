@@ -2,13 +2,14 @@
 // trylock, unload, the crash image freed before a new crash load, then the kimage built and swapped in.
 
 import { KexecError } from '../../errno.js';
-import { type ByteSource, byteSourceLength, collectBlobs, putBlob } from '../machine/store.js';
+import { hex } from '../../lib/hex.js';
+import { type ByteSource, byteSourceLength, collectBlobs } from '../machine/store.js';
 import { tryLock } from '../machine/lock.js';
 import { type MachineState, readState, referencedBlobs, writeState } from '../machine/machine.js';
 import { crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import { type Kimage, type KimageInfo, type KimageSegment } from '../machine/kimage.js';
-import { loadCrashImage, loadNormalImage } from './kimage-load.js';
+import type { Kimage, KimageInfo } from '../machine/kimage.js';
+import { kimageLoad } from './kimage-load.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_ON_CRASH = 0x1;
@@ -29,8 +30,6 @@ export interface UserSegment {
   mem: bigint;
   memsz: bigint;
 }
-
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 
 /**
  * kexec_load_permitted: CAP_SYS_BOOT (the caller owns the machine, so it has it), the one-way
@@ -170,30 +169,9 @@ function doKexecLoad(dir: string, state: MachineState, entry: bigint, userSegs: 
       hint: 'reserve a crash region (machine init --crashkernel) and load the crash kernel inside it',
     });
   }
-  const ranges = userSegs.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.buf ? byteSourceLength(s.buf) : 0 }));
-  sanityCheckSegmentList(ranges, { arch: config.arch, totalRamPages: totalRamPages(config), crashk, crash });
-
-  const segments: KimageSegment[] = userSegs.map((s, i) => ({
-    mem: s.mem,
-    memsz: s.memsz,
-    bufsz: ranges[i]!.bufsz,
-    blob: s.buf && ranges[i]!.bufsz > 0 ? putBlob(dir, s.buf) : null,
-  }));
-  const parts = crash ? loadCrashImage(segments, crashk!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
-  const image: Kimage = {
-    type: slot,
-    arch: config.arch,
-    start: entry,
-    flags,
-    segments,
-    controlPage: parts.controlPage,
-    head: parts.head,
-    indirectionPages: parts.indirectionPages,
-    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
-    sourceRuns: parts.sourceRuns,
-    info,
-    loadedAt: new Date().toISOString(),
-  };
+  const staged = userSegs.map((s) => ({ buf: s.buf, bufsz: s.buf ? byteSourceLength(s.buf) : 0, mem: s.mem, memsz: s.memsz }));
+  sanityCheckSegmentList(staged, { arch: config.arch, totalRamPages: totalRamPages(config), crashk, crash });
+  const image = kimageLoad(dir, state, slot, entry, flags, staged, info);
   state.images[slot] = image;
   writeState(dir, state);
   return { image, unloaded: false };

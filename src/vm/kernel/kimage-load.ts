@@ -3,9 +3,14 @@
 
 import { KexecError } from '../../errno.js';
 import type { Resource } from '../machine/iomem.js';
+import { crashkRes } from '../machine/machine-config.js';
+import type { MachineState } from '../machine/machine.js';
+import { type ByteSource, putBlob } from '../machine/store.js';
 import {
   type Kimage,
+  type KimageInfo,
   type KimageSegment,
+  type KimageType,
   type SourceRun,
   ENTRIES_PER_PAGE,
   IND_DESTINATION,
@@ -152,4 +157,36 @@ export function loadCrashImage(segments: readonly KimageSegment[], crashk: Resou
     hole = (clash.mem + clash.memsz + PAGE - 1n) & ~(PAGE - 1n);
   }
   return { controlPage: hole, head: IND_DONE, indirectionPages: [], indirectionData: null, sourceRuns: [] };
+}
+
+/** A segment as a syscall hands it over: its bytes (bufsz of them) and its destination. */
+export interface StagedSegment {
+  buf: ByteSource | null;
+  bufsz: number;
+  mem: bigint;
+  memsz: bigint;
+}
+
+/**
+ * kimage_load_segment for every segment (bytes stored as blobs), then kimage_alloc_control_pages and the
+ * indirection list: the Kimage record both kexec_load and kexec_file_load swap into the machine.
+ */
+export function kimageLoad(dir: string, state: MachineState, type: KimageType, start: bigint, flags: number, staged: readonly StagedSegment[], info: KimageInfo): Kimage {
+  const { config } = state;
+  const segments: KimageSegment[] = staged.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, blob: s.buf && s.bufsz > 0 ? putBlob(dir, s.buf) : null }));
+  const parts = type === 'crash' ? loadCrashImage(segments, crashkRes(config)!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
+  return {
+    type,
+    arch: config.arch,
+    start,
+    flags,
+    segments,
+    controlPage: parts.controlPage,
+    head: parts.head,
+    indirectionPages: parts.indirectionPages,
+    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
+    sourceRuns: parts.sourceRuns,
+    info,
+    loadedAt: new Date().toISOString(),
+  };
 }
