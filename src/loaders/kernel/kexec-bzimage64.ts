@@ -11,7 +11,9 @@ import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory.js';
 import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820, type E820Record } from '../../arch/x86/boot-params.js';
 import { verifyPefileSignature } from '../../sig/verify-pefile.js';
 import type { FileKimage } from '../../vm/kernel/file-kimage.js';
-import { firmwareMemmap, E820_TYPES } from '../../vm/machine/views.js';
+import { firmwareE820 } from '../../vm/machine/views.js';
+import { alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from '../../vm/kernel/kexec-file-ops.js';
 import { crashLoadSegments, crashSetupMemmapEntries } from '../../vm/kernel/crash.js';
 
@@ -26,7 +28,6 @@ const RNG_SEED_LENGTH = 32;
 const EFI_SETUP_DATA_SIZE = 96;
 const IMA_SETUP_DATA_SIZE = 16;
 const ULONG_MAX = (1n << 64n) - 1n;
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 const enoexec = (msg: string) => new KexecError('ENOEXEC', 'bzImage64_probe', msg, { hint: 'kexec_file_load on x86_64 takes only relocatable 64-bit bzImages (use -c for other formats)' });
 
 /** bzImage64_probe: ENOEXEC with the kernel's message for anything it will not load. */
@@ -45,9 +46,7 @@ export function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
 
 /** setup_e820_entries / crash_setup_memmap_entries, then ext_mem_k/alt_mem_k from the RAM entry spanning 1 MiB. */
 function setupE820(image: FileKimage, params: Uint8Array): E820Record[] {
-  let e820: E820Record[];
-  if (image.type === 'crash') e820 = crashSetupMemmapEntries(image);
-  else e820 = firmwareMemmap(image.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
+  const e820 = image.type === 'crash' ? crashSetupMemmapEntries(image) : firmwareE820(image.config.iomem);
   // Entries past E820_MAX_ENTRIES_ZEROPAGE are dropped, as the kernel does (no SETUP_E820_EXT on this path).
   writeE820(params, e820.slice(0, E820_MAX));
   for (const e of e820.slice(0, E820_MAX)) {
@@ -82,7 +81,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
 
   // boot_params, the command line at 0x1000, then setup_data slots: EFI (unused: the machine has no EFI
   // runtime), IMA (CONFIG_IMA_KEXEC; unused: no IMA log), and the RNG seed, as the kernel sizes them.
-  const paramsCmdlineSz = (BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN + 15) & ~15;
+  const paramsCmdlineSz = alignUp(BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN, 16);
   const rngOffset = paramsCmdlineSz + SETUP_DATA_HEADER + EFI_SETUP_DATA_SIZE + SETUP_DATA_HEADER + IMA_SETUP_DATA_SIZE;
   const bufsz = rngOffset + SETUP_DATA_HEADER + RNG_SEED_LENGTH;
   const params = new Uint8Array(bufsz);
@@ -95,7 +94,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
   const pref = h.big('pref_address');
   const kernelAddr = image.addBuffer({
     buffer: { kind: 'bytes', data: kernel.subarray(kern16) },
-    memsz: (initSize + 4095n) & ~4095n,
+    memsz: alignUp(initSize, 4096n),
     bufAlign: BigInt(h.num('kernel_alignment')),
     bufMin: pref > MIN_KERNEL_LOAD_ADDR ? pref : MIN_KERNEL_LOAD_ADDR,
     bufMax: ULONG_MAX,
@@ -128,7 +127,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
   writeField(params, SETUP_HEADER.loadflags, 0);
   const cmdlineAddr = bootparamAddr + BigInt(BOOT_PARAMS_SIZE);
   // setup_cmdline: a crash kernel's line starts with "elfcorehdr=0x%lx "; the last byte becomes the NUL.
-  const prefix = elfcorehdr !== null ? Buffer.from(`elfcorehdr=0x${elfcorehdr.toString(16)} `) : Buffer.alloc(0);
+  const prefix = elfcorehdr !== null ? Buffer.from(`elfcorehdr=${hex(elfcorehdr)} `) : Buffer.alloc(0);
   const line = Buffer.concat([prefix, input.cmdline ?? new Uint8Array(0)]);
   if (line.length > 0) line[line.length - 1] = 0;
   params.set(line, BOOT_PARAMS_SIZE);

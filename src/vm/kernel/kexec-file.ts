@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, SigAccepted } from './kexec-file-ops.js';
 import { Keyrings } from '../../sig/keyring.js';
 import { SignatureError } from '../../sig/facts.js';
@@ -48,8 +49,6 @@ export interface KexecFileResult {
   signature: string;
   loader: string | null;
 }
-
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 /** kernel_read_file_from_fd: the whole file, with the kernel's errnos for what cannot be read. */
 function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string; size: number; data?: Uint8Array; path?: string } {
@@ -213,7 +212,7 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   kexecCalculateStoreDigests(image.segments, p);
   if (image.debug) {
     image.dprintk(`nr_segments = ${image.segments.length}`);
-    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=0x${(0xffffc90000000000n + BigInt(i) * 0x1000000n).toString(16)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
+    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=${hex(0xffffc90000000000n + BigInt(i) * 0x1000000n)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
     image.dprintk(`kexec_file_load: type:${crash ? 1 : 0}, start:${hex(image.start)} head:${hex(0n)} flags:${hex(BigInt(args.flags))}`);
   }
   const kimage = kimageLoad(dir, state, slot, image.start, args.flags, image.segments, {

@@ -19,10 +19,12 @@ import {
   IND_SOURCE,
   kimageFootprint,
 } from '../machine/kimage.js';
-import { type PhysRange, subtractRanges } from '../../lib/range.js';
+import { alignDown, alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { type PhysRange, fromInclusive, intersectRange, subtractRanges } from '../../lib/range.js';
 
 const PAGE = 4096n;
-const hex = (v: bigint) => '0x' + v.toString(16);
+const MiB = 1n << 20n;
 
 /**
  * Pages the buddy allocator could hand out: System RAM above 1 MiB, minus everything nested in it (the running
@@ -36,12 +38,15 @@ export class PageAllocator {
     let free: PhysRange[] = [];
     for (const r of iomem) {
       if (r.name !== 'System RAM') continue;
-      const start = ((r.start > 0x100000n ? r.start : 0x100000n) + PAGE - 1n) & ~(PAGE - 1n);
-      const end = (r.end + 1n) & ~(PAGE - 1n);
+      const ram = fromInclusive(r.start, r.end);
+      const start = alignUp(ram.start > MiB ? ram.start : MiB, PAGE);
+      const end = alignDown(ram.end, PAGE);
       if (start < end) free.push({ start, end });
-      for (const c of r.children) free = subtractRanges(free, [{ start: c.start & ~(PAGE - 1n), end: (c.end + PAGE) & ~(PAGE - 1n) }]);
+      // A page any part of which is taken is taken whole.
+      const taken = r.children.map((c) => fromInclusive(c.start, c.end)).map((c) => ({ start: alignDown(c.start, PAGE), end: alignUp(c.end, PAGE) }));
+      free = subtractRanges(free, taken);
     }
-    for (const b of busy) free = subtractRanges(free, [b]);
+    free = subtractRanges(free, busy);
     this.free = free;
   }
 
@@ -111,7 +116,7 @@ export interface LoadedImageParts {
  * by one IND_SOURCE per page of memsz (pages past bufsz are zero).
  */
 export function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
-  const busy = others.flatMap((img) => (img ? kimageFootprint(img).map((r) => ({ start: r.start, end: r.end + 1n })) : []));
+  const busy = others.flatMap((img) => (img ? kimageFootprint(img) : []));
   const alloc = new PageAllocator(iomem, busy);
   for (const s of segments) alloc.exclude({ start: s.mem, end: s.mem + s.memsz });
   const controlPage = alloc.allocPage('control_code_buffer');
@@ -144,17 +149,19 @@ export function loadNormalImage(segments: readonly KimageSegment[], iomem: reado
  * no segment. Crash segments are already in place (kimage_load_crash_segment copies straight to them).
  */
 export function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
-  let hole = (crashk.start + PAGE - 1n) & ~(PAGE - 1n);
+  const region = fromInclusive(crashk.start, crashk.end);
+  const dests: PhysRange[] = segments.filter((s) => s.memsz > 0n).map((s) => ({ start: s.mem, end: s.mem + s.memsz }));
+  let hole = alignUp(region.start, PAGE);
   for (;;) {
-    const end = hole + PAGE - 1n;
-    if (end > crashk.end) {
+    const page = { start: hole, end: hole + PAGE };
+    if (page.end > region.end) {
       throw new KexecError('ENOMEM', 'kimage_alloc_crash_control_pages', `no free page left in the crash kernel region [${hex(crashk.start)}-${hex(crashk.end)}] for the control page`, {
         hint: 'reserve a larger crash region (machine init --crashkernel)',
       });
     }
-    const clash = segments.find((s) => s.memsz > 0n && hole <= s.mem + s.memsz - 1n && s.mem <= end);
+    const clash = dests.find((d) => intersectRange(page, d));
     if (!clash) break;
-    hole = (clash.mem + clash.memsz + PAGE - 1n) & ~(PAGE - 1n);
+    hole = alignUp(clash.end, PAGE);
   }
   return { controlPage: hole, head: IND_DONE, indirectionPages: [], indirectionData: null, sourceRuns: [] };
 }

@@ -4,6 +4,7 @@
 import { KexecError } from '../../errno.js';
 import type { MachineArch } from '../machine/machine-config.js';
 import type { Resource } from '../machine/iomem.js';
+import { hex } from '../../lib/hex.js';
 
 export interface SegmentRange {
   mem: bigint;
@@ -22,8 +23,6 @@ export function destinationLimit(arch: MachineArch): bigint {
 export function ulongMask(arch: MachineArch): bigint {
   return arch === 'x86_64' ? (1n << 64n) - 1n : 0xffffffffn;
 }
-
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 export function sanityCheckSegmentList(
   segments: readonly SegmentRange[],

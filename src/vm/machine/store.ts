@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
 import { processAlive } from './lock.js';
 
 // node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
@@ -35,7 +36,7 @@ export function resolveMachineDir(explicit?: string): string {
 
 // bigint survives JSON as {"$u64": "0x..."}: unambiguous, and readable in the file.
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? { $u64: '0x' + v.toString(16) } : v), 2) + '\n';
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? { $u64: hex(v) } : v), 2) + '\n';
 }
 
 export function decodeJson(text: string): unknown {

@@ -14,17 +14,17 @@ import { UsageError, fileErrorText } from '../../errno.js';
 import { EM_386, EM_X86_64, ElfFormatError, PT_LOAD, PT_NOTE } from '../../formats/elf.js';
 import { type ElfCoreHeader, parseVmcoreinfo, readElfCoreHeader, readElfNotes } from '../../formats/elf-core.js';
 import { type FillPattern, fillPatternBytes, formatFillPattern, parseFillPattern } from '../memory/fill-pattern.js';
-import { findResource, systemRam } from '../machine/iomem.js';
-import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
-import { CORE_NOTE_NAME, ELF_PRSTATUS, NT_PRSTATUS, USER_REGS, VMCOREINFO_NOTE_NAME, crashRegions } from '../kernel/panic.js';
-import { type PhysRange, subtractRanges } from '../../lib/range.js';
+import { findResource, resourceRange, systemRam } from '../machine/iomem.js';
+import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
+import { CORE_NOTE_NAME, ELF_PRSTATUS, NT_PRSTATUS, USER_REGS, VMCOREINFO_NOTE_NAME } from '../kernel/panic.js';
+import { hex } from '../../lib/hex.js';
+import { type PhysRange, intersectRange, subtractRanges } from '../../lib/range.js';
 
 const MiB = 1n << 20n;
 const START_KERNEL_MAP = 0xffffffff80000000n;
 const HEADER_READ = 1 << 20;
 const CHUNK = 8 << 20;
 const PAGE = 4096;
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 
 export interface VmcoreLoad {
   index: number;
@@ -148,7 +148,7 @@ const sameRanges = (a: PhysRange[], b: PhysRange[]) => a.length === b.length && 
 
 /** The RAM loads each rule set produces for this machine. */
 export function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
-  const ram = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
+  const ram = systemRam(config.iomem).map(resourceRange);
   const crash = crashRegions(config);
   return [
     { rule: "kexec_file_load's (System RAM minus the low 1 MiB and the crash regions)", ranges: subtractRanges(ram, [{ start: 0n, end: MiB }, ...crash]) },
@@ -253,9 +253,8 @@ export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRang
         const addr = l.paddr + off;
         fillPatternBytes(exp, addr, pattern);
         for (const s of skip) {
-          const from = s.start > addr ? s.start : addr;
-          const to = s.end < addr + BigInt(n) ? s.end : addr + BigInt(n);
-          if (from < to) got.copy(exp, Number(from - addr), Number(from - addr), Number(to - addr));
+          const o = intersectRange(s, { start: addr, end: addr + BigInt(n) });
+          if (o) got.copy(exp, Number(o.start - addr), Number(o.start - addr), Number(o.end - addr));
         }
         checked += BigInt(n);
         if (got.equals(exp)) continue;
