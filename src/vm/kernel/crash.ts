@@ -6,7 +6,7 @@ import { KexecError } from '../../errno.js';
 import type { E820Record } from '../../arch/x86/boot-params.js';
 import { E820_MAX } from '../../arch/x86/boot-params.js';
 import { EM_386, EM_X86_64 } from '../../formats/elf.js';
-import { crashPrepareElf64Headers } from './crash-core.js';
+import { KERNEL_ELF_CORE_HEADER_ALIGN, crashPrepareElf64Headers } from './crash-core.js';
 import type { FileKimage } from './file-kimage.js';
 import { type Resource, findResource, resourceRange, systemRam } from '../machine/iomem.js';
 import { hex } from '../../lib/hex.js';
@@ -14,8 +14,6 @@ import { type PhysRange, intersectRange, rangeLength, subtractRanges, toInclusiv
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 
 const MiB = 1n << 20n;
-/** ELF_CORE_HEADER_ALIGN on the kernel side. */
-const ELF_CORE_HEADER_ALIGN = 4096n;
 const START_KERNEL_MAP = 0xffffffff80000000n;
 const PAGE_OFFSET = 0xffff888000000000n;
 
@@ -56,7 +54,7 @@ export function crashLoadSegments(image: FileKimage): bigint {
   const mem = image.addBuffer({
     buffer: { kind: 'bytes', data: buf },
     memsz: BigInt(buf.length),
-    bufAlign: ELF_CORE_HEADER_ALIGN,
+    bufAlign: KERNEL_ELF_CORE_HEADER_ALIGN,
     bufMin: 0n,
     bufMax: (1n << 64n) - 1n,
     topDown: false,

@@ -8,19 +8,18 @@ import { tryLock } from '../machine/lock.js';
 import { type MachineState, readState, referencedBlobs, writeState } from '../machine/machine.js';
 import { crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import type { Kimage, KimageInfo } from '../machine/kimage.js';
+import { type Kimage, type KimageInfo, KEXEC_SEGMENT_MAX } from '../machine/kimage.js';
 import { kimageLoad } from './kimage-load.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_ON_CRASH = 0x1;
 export const KEXEC_PRESERVE_CONTEXT = 0x2;
-export const KEXEC_UPDATE_ELFCOREHDR = 0x4;
-export const KEXEC_CRASH_HOTPLUG_SUPPORT = 0x8;
-export const KEXEC_ARCH_MASK = 0xffff0000;
-export const KEXEC_ARCH_DEFAULT = 0;
+const KEXEC_UPDATE_ELFCOREHDR = 0x4;
+const KEXEC_CRASH_HOTPLUG_SUPPORT = 0x8;
+const KEXEC_ARCH_MASK = 0xffff0000;
+const KEXEC_ARCH_DEFAULT = 0;
 export const KEXEC_ARCH_386 = 3 << 16;
 export const KEXEC_ARCH_X86_64 = 62 << 16;
-export const KEXEC_SEGMENT_MAX = 16;
 /** KEXEC_FLAGS: what this kernel build accepts (CONFIG_KEXEC_JUMP and crash hotplug on, as Debian builds). */
 const KEXEC_FLAGS = KEXEC_ON_CRASH | KEXEC_PRESERVE_CONTEXT | KEXEC_UPDATE_ELFCOREHDR | KEXEC_CRASH_HOTPLUG_SUPPORT;
 

@@ -31,7 +31,7 @@ const MiB = 1n << 20n;
  * kernel, crashk_res, firmware holes), minus pages other loaded images hold. Handed out lowest first, which
  * makes layouts reproducible (a real allocator's order is arbitrary; the rules on what is excluded are the same).
  */
-export class PageAllocator {
+class PageAllocator {
   private free: PhysRange[];
 
   constructor(iomem: readonly Resource[], busy: PhysRange[]) {
@@ -102,7 +102,7 @@ class IndirectionList {
   }
 }
 
-export interface LoadedImageParts {
+interface LoadedImageParts {
   controlPage: bigint;
   head: bigint;
   indirectionPages: bigint[];
@@ -115,7 +115,7 @@ export interface LoadedImageParts {
  * and swap pages and the source pages avoid every destination; each segment is one IND_DESTINATION followed
  * by one IND_SOURCE per page of memsz (pages past bufsz are zero).
  */
-export function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
+function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
   const busy = others.flatMap((img) => (img ? kimageFootprint(img) : []));
   const alloc = new PageAllocator(iomem, busy);
   for (const s of segments) alloc.exclude({ start: s.mem, end: s.mem + s.memsz });
@@ -148,7 +148,7 @@ export function loadNormalImage(segments: readonly KimageSegment[], iomem: reado
  * kimage_alloc_crash_control_pages: the first page-aligned hole in crashk_res, from its start, that overlaps
  * no segment. Crash segments are already in place (kimage_load_crash_segment copies straight to them).
  */
-export function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
+function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
   const region = fromInclusive(crashk.start, crashk.end);
   const dests: PhysRange[] = segments.filter((s) => s.memsz > 0n).map((s) => ({ start: s.mem, end: s.mem + s.memsz }));
   let hole = alignUp(region.start, PAGE);

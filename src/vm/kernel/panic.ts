@@ -67,7 +67,7 @@ function appendElfNote(buf: Uint8Array, at: number, name: string, type: number, 
 }
 
 /** The registers crash_save_cpu stores (the same synthetic state on every CPU, see the header comment). */
-export function savedRegisters(arch: MachineConfig['arch']): Record<string, bigint> {
+function savedRegisters(arch: MachineConfig['arch']): Record<string, bigint> {
   const regs: Record<string, bigint> = Object.fromEntries(USER_REGS[arch].map((r) => [r, 0n]));
   regs.ip = STEXT[arch];
   regs.cs = KERNEL_CS[arch];
@@ -78,7 +78,7 @@ export function savedRegisters(arch: MachineConfig['arch']): Record<string, bigi
 }
 
 /** struct elf_prstatus as crash_save_cpu fills it: pr_pid and pr_reg, everything else zero. */
-export function elfPrstatus(arch: MachineConfig['arch'], pid: number, regs: Record<string, bigint>): Uint8Array {
+function elfPrstatus(arch: MachineConfig['arch'], pid: number, regs: Record<string, bigint>): Uint8Array {
   const l = ELF_PRSTATUS[arch];
   const buf = new Uint8Array(l.size);
   const view = new DataView(buf.buffer);
@@ -104,7 +104,7 @@ export function crashNotesBuffer(config: MachineConfig, cpu: number, panicCpu: n
  * (page tables, mem_section, struct page layouts) are left out: a tool must not believe they are there.
  * VKEXEC_FILL names the fill pattern, so `vmcore check` can verify a dump without being told.
  */
-export function vmcoreinfoText(config: MachineConfig, opts: PanicOptions): string {
+function vmcoreinfoText(config: MachineConfig, opts: PanicOptions): string {
   const lines = [`OSRELEASE=${config.osrelease}`, `PAGESIZE=${PAGE_SIZE}`, `SYMBOL(_stext)=${STEXT[config.arch].toString(16)}`];
   if (config.arch === 'x86_64') {
     // arch/x86/kernel/machine_kexec_64.c arch_crash_save_vmcoreinfo; no KASLR, 4-level paging.

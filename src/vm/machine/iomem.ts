@@ -93,7 +93,3 @@ export function insertResource(roots: Resource[], child: Resource): boolean {
   siblings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   return true;
 }
-
-export function cloneResources(roots: readonly Resource[]): Resource[] {
-  return roots.map((r) => ({ start: r.start, end: r.end, name: r.name, children: cloneResources(r.children) }));
-}

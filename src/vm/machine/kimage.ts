@@ -12,6 +12,9 @@ export const IND_SOURCE = 0x8n;
 /** Entries per list page: 4096 / 8 = 512, the last slot links to the next page. */
 export const ENTRIES_PER_PAGE = 511;
 
+/** KEXEC_SEGMENT_MAX (include/linux/kexec.h). */
+export const KEXEC_SEGMENT_MAX = 16;
+
 export type KimageType = 'normal' | 'crash';
 
 export interface KimageSegment {

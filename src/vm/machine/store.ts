@@ -14,7 +14,7 @@ let cryptoModule: typeof import('node:crypto') | undefined;
 const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
 
 export const STATE_FILE = 'machine.json';
-export const BLOB_DIR = 'blobs';
+const BLOB_DIR = 'blobs';
 
 export class MachineDirError extends Error {
   constructor(

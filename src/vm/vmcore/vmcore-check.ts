@@ -147,7 +147,7 @@ const rangeText = (r: PhysRange) => `[${hex(r.start)}, ${hex(r.end)})`;
 const sameRanges = (a: PhysRange[], b: PhysRange[]) => a.length === b.length && a.every((r, i) => r.start === b[i]!.start && r.end === b[i]!.end);
 
 /** The RAM loads each rule set produces for this machine. */
-export function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
+function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
   const ram = systemRam(config.iomem).map(resourceRange);
   const crash = crashRegions(config);
   return [
@@ -165,7 +165,7 @@ function noteBuffers(cpus: number): PhysRange[] {
 }
 
 /** The fill pattern to check: the one given, else the one the dump's vmcoreinfo names, else none. */
-export function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern: FillPattern | null; source: string } {
+function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern: FillPattern | null; source: string } {
   if (given) return { pattern: given, source: '--fill' };
   const named = v.notes.find((n) => n.vmcoreinfo?.VKEXEC_FILL)?.vmcoreinfo?.VKEXEC_FILL;
   if (named === undefined) return { pattern: null, source: 'none' };
@@ -173,7 +173,7 @@ export function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern
 }
 
 /** Checks that hold for any vmcore: sizes consistent, data present in the file. */
-export function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
+function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
   const checks: VmcoreCheck[] = [];
   const bad = v.loads.filter((l) => l.filesz > l.memsz);
   checks.push({ name: 'load sizes', ok: bad.length === 0, detail: bad.length === 0 ? `${v.loads.length} PT_LOADs, p_filesz <= p_memsz` : `PT_LOAD ${bad.map((l) => l.index).join(', ')} have p_filesz > p_memsz` });
@@ -188,7 +188,7 @@ export function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
 }
 
 /** Compares the dump with the machine: load ranges, kernel text, notes. */
-export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): VmcoreCheck[] {
+function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): VmcoreCheck[] {
   const checks: VmcoreCheck[] = [];
   const ram = v.loads.filter((l) => l.kind === 'ram').map((l) => ({ start: l.paddr, end: l.paddr + l.memsz })).sort((a, b) => (a.start < b.start ? -1 : 1));
   const rules = expectedLoads(config);
@@ -230,7 +230,7 @@ export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): Vmc
  * Reads every PT_LOAD's bytes and compares them with the fill pattern at their physical addresses; the
  * ranges in `skip` (the old kernel's note buffers) are not compared.
  */
-export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRange[]): VmcoreCheck {
+function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRange[]): VmcoreCheck {
   const fd = fs.openSync(v.path, 'r');
   const data = Buffer.alloc(CHUNK);
   const want = Buffer.alloc(CHUNK);
