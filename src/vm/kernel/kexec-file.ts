@@ -3,7 +3,7 @@
 // loader's load, sanity checks, control pages, digests into the purgatory, segments stored, image swapped in.
 
 import * as fs from 'node:fs';
-import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
+import { KexecError, errnoNumber } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, SigAccepted } from './kexec-file-ops.js';
 import { Keyrings } from '../../sig/keyring.js';
@@ -141,7 +141,7 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
   const enforced = config.sigEnforce || config.secureBoot;
   const n = failure.errno;
   if (enforced) {
-    log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNum(n)}).`);
+    log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNumber(n)}).`);
     throw failure;
   }
   if (!config.imaAppraise && config.lockdown !== 'none') {
@@ -150,11 +150,9 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
       hint: `sign the kernel with a key in the machine's keyrings (${failure.hint ?? failure.errno})`,
     }), failure);
   }
-  log.push(`kexec_file: kernel signature verification failed (-${errnoNum(n)}).`);
+  log.push(`kexec_file: kernel signature verification failed (-${errnoNumber(n)}).`);
   return `signature not verified (${failure.errno}: ${failure.message}); accepted because nothing enforces signatures on this machine`;
 }
-
-const errnoNum = (n: ErrnoName) => errnoNumber(n);
 
 /** The machine's keyrings (empty until `machine keys add`). */
 export function machineKeyrings(state: MachineState): Keyrings {

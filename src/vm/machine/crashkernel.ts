@@ -1,6 +1,7 @@
 // crashkernel= as Linux parses and reserves it (kernel/crash_reserve.c parse_crashkernel, arch/x86/kernel/
 // setup.c reserve_crashkernel): SIZE[@OFFSET], RANGE:SIZE[,RANGE:SIZE...][@OFFSET], SIZE,high and SIZE,low.
 
+import { alignDown } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
 import { intersectRange } from '../../lib/range.js';
 import { type Resource, insertResource, resourceRange, systemRam } from './iomem.js';
@@ -94,10 +95,12 @@ function childIn(ram: Resource, start: bigint, size: bigint): Resource | undefin
 function allocTopDown(iomem: Resource[], size: bigint, min: bigint, max: bigint): bigint | null {
   const rams = systemRam(iomem).slice().reverse();
   for (const ram of rams) {
-    let candidateEnd = (ram.end + 1n < max ? ram.end + 1n : max);
-    while (candidateEnd - size >= (ram.start > min ? ram.start : min)) {
-      const base = ((candidateEnd - size) / CRASH_ALIGN) * CRASH_ALIGN;
-      if (base < ram.start || base < min) break;
+    const window = intersectRange(resourceRange(ram), { start: min, end: max });
+    if (!window) continue;
+    let candidateEnd = window.end;
+    while (candidateEnd - size >= window.start) {
+      const base = alignDown(candidateEnd - size, CRASH_ALIGN);
+      if (base < window.start) break;
       const clash = childIn(ram, base, size);
       if (!clash) return base;
       candidateEnd = clash.start;
