@@ -2,7 +2,7 @@
 // indirection list for normal images; crash images go straight to their destinations inside crashk_res.
 
 import { KexecError } from '../../errno.js';
-import type { Resource } from '../machine/iomem.js';
+import { type Resource, resourceRange } from '../machine/iomem.js';
 import { crashkRes } from '../machine/machine-config.js';
 import type { MachineState } from '../machine/machine.js';
 import { type ByteSource, putBlob } from '../machine/store.js';
@@ -21,7 +21,7 @@ import {
 } from '../machine/kimage.js';
 import { alignDown, alignUp } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
-import { type PhysRange, fromInclusive, intersectRange, subtractRanges } from '../../lib/range.js';
+import { type PhysRange, intersectRange, subtractRanges } from '../../lib/range.js';
 
 const PAGE = 4096n;
 const MiB = 1n << 20n;
@@ -38,12 +38,12 @@ class PageAllocator {
     let free: PhysRange[] = [];
     for (const r of iomem) {
       if (r.name !== 'System RAM') continue;
-      const ram = fromInclusive(r.start, r.end);
+      const ram = resourceRange(r);
       const start = alignUp(ram.start > MiB ? ram.start : MiB, PAGE);
       const end = alignDown(ram.end, PAGE);
       if (start < end) free.push({ start, end });
       // A page any part of which is taken is taken whole.
-      const taken = r.children.map((c) => fromInclusive(c.start, c.end)).map((c) => ({ start: alignDown(c.start, PAGE), end: alignUp(c.end, PAGE) }));
+      const taken = r.children.map(resourceRange).map((c) => ({ start: alignDown(c.start, PAGE), end: alignUp(c.end, PAGE) }));
       free = subtractRanges(free, taken);
     }
     free = subtractRanges(free, busy);
@@ -149,7 +149,7 @@ function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Res
  * no segment. Crash segments are already in place (kimage_load_crash_segment copies straight to them).
  */
 function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
-  const region = fromInclusive(crashk.start, crashk.end);
+  const region = resourceRange(crashk);
   const dests: PhysRange[] = segments.filter((s) => s.memsz > 0n).map((s) => ({ start: s.mem, end: s.mem + s.memsz }));
   let hole = alignUp(region.start, PAGE);
   for (;;) {
