@@ -6,7 +6,7 @@ import { KexecError } from '../errno.js';
 import { readState, type MachineState } from '../vm/machine/machine.js';
 import type { MemoryImage } from '../vm/memory/memory-image.js';
 import { machineKexec } from '../vm/kernel/machine-kexec.js';
-import { tryLock } from '../vm/machine/store.js';
+import { tryLock } from '../vm/machine/lock.js';
 import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engine.js';
 import { selectEngine } from '../vm/engines/select.js';
 import type { EngineOptions } from './engine-options.js';

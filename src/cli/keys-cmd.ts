@@ -9,7 +9,8 @@ import { KexecError, UsageError, strerror, fileErrorText } from '../errno.js';
 import { KERNEL_KEYRING_NAMES, KEYRING_NAMES, Keyrings, splitCertificates, type KeyringName, type SerializedKeyrings } from '../sig/keyring.js';
 import { x509_cert_parse, type X509Cert } from '../sig/x509.js';
 import { readState, writeState } from '../vm/machine/machine.js';
-import { resolveMachineDir, tryLock } from '../vm/machine/store.js';
+import { resolveMachineDir } from '../vm/machine/store.js';
+import { tryLock } from '../vm/machine/lock.js';
 import type { GlobalOpts } from './machine-cmd.js';
 import type { Out } from './output.js';
 

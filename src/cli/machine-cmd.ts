@@ -8,7 +8,8 @@ import { IomemParseError, formatIomem, parseIomem, systemRam, type Resource } fr
 import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/machine/crashkernel.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
-import { STATE_FILE, resolveMachineDir, tryLock } from '../vm/machine/store.js';
+import { STATE_FILE, resolveMachineDir } from '../vm/machine/store.js';
+import { tryLock } from '../vm/machine/lock.js';
 import { VIEW_PATHS, readView } from '../vm/machine/views.js';
 import type { Out } from './output.js';
 import { panicCommand } from './panic-cmd.js';

@@ -8,10 +8,12 @@ import { KexecError } from '../../errno.js';
 import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G, SETUP_HEADER } from '../../formats/setup-header.js';
 import { readField, writeField } from '../../formats/struct.js';
 import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory.js';
-import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820, type E820Record } from '../../arch/x86/boot-params.js';
+import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820 } from '../../arch/x86/boot-params.js';
 import { verifyPefileSignature } from '../../sig/verify-pefile.js';
 import type { FileKimage } from '../../vm/kernel/file-kimage.js';
-import { firmwareMemmap, E820_TYPES } from '../../vm/machine/views.js';
+import { firmwareE820 } from '../../vm/machine/views.js';
+import { alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from '../../vm/kernel/kexec-file-ops.js';
 import { crashLoadSegments, crashSetupMemmapEntries } from '../../vm/kernel/crash.js';
 
@@ -26,11 +28,10 @@ const RNG_SEED_LENGTH = 32;
 const EFI_SETUP_DATA_SIZE = 96;
 const IMA_SETUP_DATA_SIZE = 16;
 const ULONG_MAX = (1n << 64n) - 1n;
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 const enoexec = (msg: string) => new KexecError('ENOEXEC', 'bzImage64_probe', msg, { hint: 'kexec_file_load on x86_64 takes only relocatable 64-bit bzImages (use -c for other formats)' });
 
 /** bzImage64_probe: ENOEXEC with the kernel's message for anything it will not load. */
-export function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
+function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
   if (kernel.length < 1024) return enoexec('File is too short to be a bzImage');
   const h = new SetupHeader(kernel);
   if (h.num('header') !== HDRS_MAGIC) return enoexec('Not a bzImage');
@@ -44,10 +45,8 @@ export function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
 }
 
 /** setup_e820_entries / crash_setup_memmap_entries, then ext_mem_k/alt_mem_k from the RAM entry spanning 1 MiB. */
-function setupE820(image: FileKimage, params: Uint8Array): E820Record[] {
-  let e820: E820Record[];
-  if (image.type === 'crash') e820 = crashSetupMemmapEntries(image);
-  else e820 = firmwareMemmap(image.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
+function setupE820(image: FileKimage, params: Uint8Array): void {
+  const e820 = image.type === 'crash' ? crashSetupMemmapEntries(image) : firmwareE820(image.config.iomem);
   // Entries past E820_MAX_ENTRIES_ZEROPAGE are dropped, as the kernel does (no SETUP_E820_EXT on this path).
   writeE820(params, e820.slice(0, E820_MAX));
   for (const e of e820.slice(0, E820_MAX)) {
@@ -59,9 +58,9 @@ function setupE820(image: FileKimage, params: Uint8Array): E820Record[] {
       setBp(params, 'alt_mem_k', memK > 0xffffffffn ? 0xffffffff : Number(memK));
     }
   }
-  return e820;
 }
 
+/** bzImage64_load: elfcorehdr, purgatory, boot_params, kernel, initrd, entry registers, then the boot parameters. */
 function load(image: FileKimage, input: FileLoadInput): void {
   const kernel = input.kernel;
   const h = new SetupHeader(kernel);
@@ -82,7 +81,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
 
   // boot_params, the command line at 0x1000, then setup_data slots: EFI (unused: the machine has no EFI
   // runtime), IMA (CONFIG_IMA_KEXEC; unused: no IMA log), and the RNG seed, as the kernel sizes them.
-  const paramsCmdlineSz = (BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN + 15) & ~15;
+  const paramsCmdlineSz = alignUp(BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN, 16);
   const rngOffset = paramsCmdlineSz + SETUP_DATA_HEADER + EFI_SETUP_DATA_SIZE + SETUP_DATA_HEADER + IMA_SETUP_DATA_SIZE;
   const bufsz = rngOffset + SETUP_DATA_HEADER + RNG_SEED_LENGTH;
   const params = new Uint8Array(bufsz);
@@ -95,7 +94,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
   const pref = h.big('pref_address');
   const kernelAddr = image.addBuffer({
     buffer: { kind: 'bytes', data: kernel.subarray(kern16) },
-    memsz: (initSize + 4095n) & ~4095n,
+    memsz: alignUp(initSize, 4096n),
     bufAlign: BigInt(h.num('kernel_alignment')),
     bufMin: pref > MIN_KERNEL_LOAD_ADDR ? pref : MIN_KERNEL_LOAD_ADDR,
     bufMax: ULONG_MAX,
@@ -123,13 +122,27 @@ function load(image: FileKimage, input: FileLoadInput): void {
   }
   setEntry64Regs(p, { ...regs, rbx: 0n, rsi: bootparamAddr, rip: kernelAddr + 0x200n, rsp: stack });
 
-  // setup_boot_parameters
+  setupBootParameters(image, params, { bootparamAddr, rngOffset, initrdAddr, initrdSize: input.initrd?.size ?? 0, cmdline: input.cmdline, elfcorehdr });
+}
+
+interface BootParamsPlace {
+  bootparamAddr: bigint;
+  /** Offset of the RNG seed's setup_data node in the boot_params buffer. */
+  rngOffset: number;
+  initrdAddr: bigint;
+  initrdSize: number;
+  cmdline: Uint8Array | null;
+  elfcorehdr: bigint | null;
+}
+
+/** setup_boot_parameters: loader type, command line (setup_cmdline), initrd, e820 table, RNG seed. */
+function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootParamsPlace): void {
   writeField(params, SETUP_HEADER.type_of_loader, 0x0d << 4);
   writeField(params, SETUP_HEADER.loadflags, 0);
-  const cmdlineAddr = bootparamAddr + BigInt(BOOT_PARAMS_SIZE);
+  const cmdlineAddr = where.bootparamAddr + BigInt(BOOT_PARAMS_SIZE);
   // setup_cmdline: a crash kernel's line starts with "elfcorehdr=0x%lx "; the last byte becomes the NUL.
-  const prefix = elfcorehdr !== null ? Buffer.from(`elfcorehdr=0x${elfcorehdr.toString(16)} `) : Buffer.alloc(0);
-  const line = Buffer.concat([prefix, input.cmdline ?? new Uint8Array(0)]);
+  const prefix = where.elfcorehdr !== null ? Buffer.from(`elfcorehdr=${hex(where.elfcorehdr)} `) : Buffer.alloc(0);
+  const line = Buffer.concat([prefix, where.cmdline ?? new Uint8Array(0)]);
   if (line.length > 0) line[line.length - 1] = 0;
   params.set(line, BOOT_PARAMS_SIZE);
   writeField(params, SETUP_HEADER.cmd_line_ptr, cmdlineAddr & 0xffffffffn);
@@ -137,15 +150,15 @@ function load(image: FileKimage, input: FileLoadInput): void {
   const text = Buffer.from(line).toString('latin1').replace(/\0.*$/s, '');
   image.dprintk(`Final command line is: ${text}`);
   image.facts.cmdline = text;
-  writeField(params, SETUP_HEADER.ramdisk_image, initrdAddr & 0xffffffffn);
-  writeField(params, SETUP_HEADER.ramdisk_size, BigInt(input.initrd?.size ?? 0) & 0xffffffffn);
-  setBp(params, 'ext_ramdisk_image', initrdAddr >> 32n);
-  setBp(params, 'ext_ramdisk_size', BigInt(input.initrd?.size ?? 0) >> 32n);
+  writeField(params, SETUP_HEADER.ramdisk_image, where.initrdAddr & 0xffffffffn);
+  writeField(params, SETUP_HEADER.ramdisk_size, BigInt(where.initrdSize) & 0xffffffffn);
+  setBp(params, 'ext_ramdisk_image', where.initrdAddr >> 32n);
+  setBp(params, 'ext_ramdisk_size', BigInt(where.initrdSize) >> 32n);
   setupE820(image, params);
   // setup_rng_seed: prepended to the setup_data list (newest first).
-  const sdAddr = bootparamAddr + BigInt(rngOffset);
+  const sdAddr = where.bootparamAddr + BigInt(where.rngOffset);
   const next = readField(params, SETUP_HEADER.setup_data) as bigint;
-  params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), rngOffset);
+  params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), where.rngOffset);
   writeField(params, SETUP_HEADER.setup_data, sdAddr);
   setBp(params, 'acpi_rsdp_addr', 0n);
 }

@@ -10,12 +10,12 @@
 
 import { PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../../formats/elf.js';
 import { type CorePhdr, writeElfCoreHeader } from '../../formats/elf-core.js';
+import { type PhysRange, rangeLength } from '../../lib/range.js';
 
 /** include/linux/crash_core.h: the kernel pads its own header to a page. */
 export const KERNEL_ELF_CORE_HEADER_ALIGN = 4096n;
 
 const mask = (v: bigint, bits: number) => BigInt.asUintN(bits, v);
-
 
 export interface KernelCrashElfParams {
   machine: number;
@@ -27,8 +27,8 @@ export interface KernelCrashElfParams {
   vmcoreinfo: { addr: bigint; size: bigint };
   /** need_kernel_map: _text (virtual), __pa_symbol(_text), _end - _text. Null on i386. */
   kernelText: { vaddr: bigint; paddr: bigint; size: bigint } | null;
-  /** The RAM ranges left after the arch's exclusions (inclusive ends). */
-  ranges: readonly { start: bigint; end: bigint }[];
+  /** The RAM ranges left after the arch's exclusions. */
+  ranges: readonly PhysRange[];
   /** PAGE_OFFSET for __va(). */
   pageOffset: bigint;
 }
@@ -44,7 +44,7 @@ export function crashPrepareElf64Headers(p: KernelCrashElfParams): { buf: Uint8A
     phdrs.push({ type: PT_LOAD, flags: rwx, offset: t.paddr, paddr: t.paddr, vaddr: t.vaddr, filesz: t.size, memsz: t.size, align: 0n });
   }
   for (const r of p.ranges) {
-    const size = r.end - r.start + 1n;
+    const size = rangeLength(r);
     phdrs.push({ type: PT_LOAD, flags: rwx, offset: r.start, paddr: r.start, vaddr: mask(r.start + p.pageOffset, 64), filesz: size, memsz: size, align: 0n });
   }
   return { buf: writeElfCoreHeader(64, p.machine, phdrs, KERNEL_ELF_CORE_HEADER_ALIGN), phdrs };

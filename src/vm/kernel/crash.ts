@@ -6,61 +6,36 @@ import { KexecError } from '../../errno.js';
 import type { E820Record } from '../../arch/x86/boot-params.js';
 import { E820_MAX } from '../../arch/x86/boot-params.js';
 import { EM_386, EM_X86_64 } from '../../formats/elf.js';
-import { crashPrepareElf64Headers } from './crash-core.js';
+import { KERNEL_ELF_CORE_HEADER_ALIGN, crashPrepareElf64Headers } from './crash-core.js';
 import type { FileKimage } from './file-kimage.js';
-import { findResource, systemRam } from '../machine/iomem.js';
+import { type Resource, findResource, resourceRange, systemRam } from '../machine/iomem.js';
+import { hex } from '../../lib/hex.js';
+import { type PhysRange, intersectRange, rangeLength, subtractRanges, toInclusiveEnd } from '../../lib/range.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 
 const MiB = 1n << 20n;
-/** ELF_CORE_HEADER_ALIGN on the kernel side. */
-const ELF_CORE_HEADER_ALIGN = 4096n;
 const START_KERNEL_MAP = 0xffffffff80000000n;
 const PAGE_OFFSET = 0xffff888000000000n;
-const hex = (v: bigint | number) => "0x" + v.toString(16);
 
-interface Range {
-  start: bigint;
-  end: bigint;
-}
-
-/** crash_exclude_mem_range: cut [start, end] out of the list; a split needs a free slot (else ENOMEM). */
-function excludeRange(ranges: Range[], maxRanges: number, start: bigint, end: bigint): void {
-  for (let i = 0; i < ranges.length; i++) {
-    const r = ranges[i]!;
-    if (end < r.start || start > r.end) continue;
-    if (start <= r.start && end >= r.end) {
-      ranges.splice(i--, 1);
-    } else if (start > r.start && end < r.end) {
-      if (ranges.length >= maxRanges) {
-        throw new KexecError('ENOMEM', 'crash_exclude_mem_range', `no free slot to split RAM range [${hex(r.start)}-${hex(r.end)}] around [${hex(start)}-${hex(end)}]`);
-      }
-      ranges.splice(i + 1, 0, { start: end + 1n, end: r.end });
-      r.end = start - 1n;
-    } else if (start <= r.start) {
-      r.start = end + 1n;
-    } else {
-      r.end = start - 1n;
-    }
+/** crash_exclude_mem_range: cut `cut` out of the list; splitting a range needs a free slot (else ENOMEM). */
+function crashExcludeMemRange(ranges: PhysRange[], maxRanges: number, cut: PhysRange): PhysRange[] {
+  const split = ranges.find((r) => r.start < cut.start && cut.end < r.end);
+  if (split && ranges.length >= maxRanges) {
+    throw new KexecError('ENOMEM', 'crash_exclude_mem_range', `no free slot to split RAM range [${hex(split.start)}-${hex(toInclusiveEnd(split))}] around [${hex(cut.start)}-${hex(toInclusiveEnd(cut))}]`);
   }
-}
-
-function crashRegions(image: FileKimage): Range[] {
-  const out: Range[] = [];
-  if (image.crashk) out.push({ start: image.crashk.start, end: image.crashk.end });
-  if (image.crashkLow) out.push({ start: image.crashkLow.start, end: image.crashkLow.end });
-  return out;
+  return subtractRanges(ranges, [cut]);
 }
 
 /** prepare_elf_headers: RAM minus the low 1 MiB and the crash regions, as ELF64 (ELF32 on i386). */
 function prepareElfHeaders(image: FileKimage): Uint8Array {
-  const ram = systemRam(image.iomem).map((r) => ({ start: r.start, end: r.end }));
+  let ram = systemRam(image.iomem).map(resourceRange);
   const max = ram.length + 2; // get_nr_ram_ranges_callback's count plus the slots for exclusions
-  excludeRange(ram, max, 0n, MiB - 1n);
-  for (const c of crashRegions(image)) excludeRange(ram, max, c.start, c.end);
+  const crashk = [image.crashk, image.crashkLow].filter((r): r is Resource => r !== undefined).map(resourceRange);
+  for (const cut of [{ start: 0n, end: MiB }, ...crashk]) ram = crashExcludeMemRange(ram, max, cut);
   const x64 = image.config.arch === 'x86_64';
   const code = findResource(image.iomem, 'Kernel code');
   const bss = findResource(image.iomem, 'Kernel bss');
-  const kernelText = x64 && code && bss ? { vaddr: START_KERNEL_MAP + code.start, paddr: code.start, size: bss.end + 1n - code.start } : null;
+  const kernelText = x64 && code && bss ? { vaddr: START_KERNEL_MAP + code.start, paddr: code.start, size: resourceRange(bss).end - code.start } : null;
   const notes = Array.from({ length: image.config.cpus }, (_, cpu) => crashNotesAddr(cpu));
   return crashPrepareElf64Headers({
     machine: x64 ? EM_X86_64 : EM_386,
@@ -79,7 +54,7 @@ export function crashLoadSegments(image: FileKimage): bigint {
   const mem = image.addBuffer({
     buffer: { kind: 'bytes', data: buf },
     memsz: BigInt(buf.length),
-    bufAlign: ELF_CORE_HEADER_ALIGN,
+    bufAlign: KERNEL_ELF_CORE_HEADER_ALIGN,
     bufMin: 0n,
     bufMax: (1n << 64n) - 1n,
     topDown: false,
@@ -98,26 +73,20 @@ export function crashLoadSegments(image: FileKimage): bigint {
  */
 export function crashSetupMemmapEntries(image: FileKimage): E820Record[] {
   const out: E820Record[] = [];
-  const add = (addr: bigint, size: bigint, type: number) => {
-    if (out.length < E820_MAX) out.push({ addr, size, type });
+  const add = (r: PhysRange, type: number) => {
+    if (out.length < E820_MAX) out.push({ addr: r.start, size: rangeLength(r), type });
   };
   for (const r of systemRam(image.iomem)) {
-    if (r.start >= MiB) continue;
-    const end = r.end < MiB - 1n ? r.end : MiB - 1n;
-    add(r.start, end - r.start + 1n, 1);
+    const low = intersectRange(resourceRange(r), { start: 0n, end: MiB });
+    if (low) add(low, 1);
   }
   for (const [name, type] of [['ACPI Tables', 3], ['ACPI Non-volatile Storage', 4], ['Reserved', 2]] as const) {
-    for (const r of image.iomem) if (r.name === name) add(r.start, r.end - r.start + 1n, type);
+    for (const r of image.iomem) if (r.name === name) add(resourceRange(r), type);
   }
-  if (image.crashkLow) add(image.crashkLow.start, image.crashkLow.end - image.crashkLow.start + 1n, 1);
+  if (image.crashkLow) add(resourceRange(image.crashkLow), 1);
   if (image.crashk) {
-    const pieces = [{ start: image.crashk.start, end: image.crashk.end }];
-    if (image.elfHeaders) excludeRange(pieces, 3, image.elfHeaders.addr, image.elfHeaders.addr + image.elfHeaders.size - 1n);
-    for (const p of pieces) {
-      const size = p.end - p.start + 1n;
-      if (size < 4096n) continue;
-      add(p.start, size, 1);
-    }
+    const elf = image.elfHeaders ? [{ start: image.elfHeaders.addr, end: image.elfHeaders.addr + image.elfHeaders.size }] : [];
+    for (const p of subtractRanges([resourceRange(image.crashk)], elf)) if (rangeLength(p) >= 4096n) add(p, 1);
   }
   return out;
 }

@@ -4,11 +4,14 @@
 
 import { KexecError } from '../../errno.js';
 import type { Resource } from '../machine/iomem.js';
+import { KEXEC_SEGMENT_MAX } from '../machine/kimage.js';
+import { PAGE_SIZE } from '../machine/machine-config.js';
 import type { ByteSource } from '../machine/store.js';
 import { byteSourceLength } from '../machine/store.js';
+import { alignDown, alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { fromInclusive, overlapsAny } from '../../lib/range.js';
 
-export const PAGE_SIZE = 4096n;
-export const KEXEC_SEGMENT_MAX = 16;
 
 export interface PlacedSegment {
   buf: ByteSource | null;
@@ -39,13 +42,9 @@ export interface FileImageView {
   crashk: Resource | undefined;
 }
 
-const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
-const alignDown = (v: bigint, a: bigint) => (v / a) * a;
-const hex = (v: bigint) => '0x' + v.toString(16);
-
-/** kimage_is_destination_range: overlaps any placed segment. */
+/** kimage_is_destination_range: [start, end] (inclusive, as the hole search keeps it) overlaps a placed segment. */
 function isDestinationRange(image: FileImageView, start: bigint, end: bigint): boolean {
-  return image.segments.some((s) => end >= s.mem && start <= s.mem + s.memsz - 1n);
+  return overlapsAny(fromInclusive(start, end), image.segments.map((s) => ({ start: s.mem, end: s.mem + s.memsz })));
 }
 
 function topDown(image: FileImageView, start: bigint, end: bigint, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint | null {
@@ -78,7 +77,7 @@ function bottomUp(image: FileImageView, start: bigint, end: bigint, kbuf: KexecB
 }
 
 /** kexec_locate_mem_hole: walk the candidate ranges (reversed when top-down) with locate_mem_hole_callback. */
-export function kexecLocateMemHole(image: FileImageView, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint {
+function kexecLocateMemHole(image: FileImageView, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint {
   let ranges: { start: bigint; end: bigint }[];
   if (image.type === 'crash') ranges = image.crashk ? [{ start: image.crashk.start, end: image.crashk.end }] : [];
   else ranges = image.iomem.filter((r) => r.name === 'System RAM').map((r) => ({ start: r.start, end: r.end }));

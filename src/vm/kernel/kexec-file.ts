@@ -3,30 +3,29 @@
 // loader's load, sanity checks, control pages, digests into the purgatory, segments stored, image swapped in.
 
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
-import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
-import { setShaRegions } from '../../arch/x86/purgatory.js';
+import { KexecError, errnoNumber } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, SigAccepted } from './kexec-file-ops.js';
 import { Keyrings } from '../../sig/keyring.js';
 import { SignatureError } from '../../sig/facts.js';
 import { modsigContentDigest, verifyAppendedSignature } from '../../sig/module-sig.js';
 import { FileKimage } from './file-kimage.js';
 import type { Kimage } from '../machine/kimage.js';
-import { loadCrashImage, loadNormalImage } from './kimage-load.js';
+import { kimageLoad } from './kimage-load.js';
 import { kexecLoadPermitted, persistRefusedAttempt, underKexecLock } from './kexec-load.js';
 import { type MachineState, readState, writeState } from '../machine/machine.js';
 import { crashkLowRes, crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import { forEachChunk, putBlob } from '../machine/store.js';
+import { kexecCalculateStoreDigests } from './kexec-digests.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_FILE_UNLOAD = 0x1;
 export const KEXEC_FILE_ON_CRASH = 0x2;
 export const KEXEC_FILE_NO_INITRAMFS = 0x4;
 export const KEXEC_FILE_DEBUG = 0x8;
-export const KEXEC_FILE_NO_CMA = 0x10;
-export const KEXEC_FILE_FORCE_DTB = 0x20;
-const KEXEC_FILE_FLAGS = 0x3f;
+const KEXEC_FILE_NO_CMA = 0x10;
+const KEXEC_FILE_FORCE_DTB = 0x20;
+const KEXEC_FILE_FLAGS = KEXEC_FILE_UNLOAD | KEXEC_FILE_ON_CRASH | KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_DEBUG | KEXEC_FILE_NO_CMA | KEXEC_FILE_FORCE_DTB;
 /** KEXEC_FILE_SIZE_MAX = min(4 GiB, SSIZE_MAX). */
 export const KEXEC_FILE_SIZE_MAX = 4n << 30n;
 
@@ -50,8 +49,6 @@ export interface KexecFileResult {
   signature: string;
   loader: string | null;
 }
-
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 /** kernel_read_file_from_fd: the whole file, with the kernel's errnos for what cannot be read. */
 function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string; size: number; data?: Uint8Array; path?: string } {
@@ -144,7 +141,7 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
   const enforced = config.sigEnforce || config.secureBoot;
   const n = failure.errno;
   if (enforced) {
-    log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNum(n)}).`);
+    log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNumber(n)}).`);
     throw failure;
   }
   if (!config.imaAppraise && config.lockdown !== 'none') {
@@ -153,11 +150,9 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
       hint: `sign the kernel with a key in the machine's keyrings (${failure.hint ?? failure.errno})`,
     }), failure);
   }
-  log.push(`kexec_file: kernel signature verification failed (-${errnoNum(n)}).`);
+  log.push(`kexec_file: kernel signature verification failed (-${errnoNumber(n)}).`);
   return `signature not verified (${failure.errno}: ${failure.message}); accepted because nothing enforces signatures on this machine`;
 }
-
-const errnoNum = (n: ErrnoName) => errnoNumber(n);
 
 /** The machine's keyrings (empty until `machine keys add`). */
 export function machineKeyrings(state: MachineState): Keyrings {
@@ -211,50 +206,21 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   }
   ops.load(image, { kernel, initrd, cmdline });
   sanityCheckSegmentList(image.segments, { arch: config.arch, totalRamPages: totalRamPages(config), crashk: image.crashk, crash });
-  // kexec_calculate_store_digests: every segment but the purgatory, each zero-filled to memsz, in index order.
   const p = image.requirePurgatory();
-  const hash = createHash('sha256');
-  const regions: { start: bigint; len: bigint }[] = [];
-  const zeros = Buffer.alloc(1 << 16);
-  for (const s of image.segments) {
-    if (s.mem === p.loadAddr) continue;
-    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
-    for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
-      const n = left > BigInt(zeros.length) ? zeros.length : Number(left);
-      hash.update(zeros.subarray(0, n));
-      left -= BigInt(n);
-    }
-    regions.push({ start: s.mem, len: s.memsz });
-  }
-  setShaRegions(p, regions, hash.digest());
+  kexecCalculateStoreDigests(image.segments, p);
   if (image.debug) {
     image.dprintk(`nr_segments = ${image.segments.length}`);
-    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=0x${(0xffffc90000000000n + BigInt(i) * 0x1000000n).toString(16)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
+    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=${hex(0xffffc90000000000n + BigInt(i) * 0x1000000n)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
     image.dprintk(`kexec_file_load: type:${crash ? 1 : 0}, start:${hex(image.start)} head:${hex(0n)} flags:${hex(BigInt(args.flags))}`);
   }
-  const segments = image.segments.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, blob: s.buf && s.bufsz > 0 ? putBlob(dir, s.buf) : null }));
-  const parts = crash ? loadCrashImage(segments, image.crashk!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
-  const kimage: Kimage = {
-    type: slot,
-    arch: config.arch,
-    start: image.start,
-    flags: args.flags,
-    segments,
-    controlPage: parts.controlPage,
-    head: parts.head,
-    indirectionPages: parts.indirectionPages,
-    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
-    sourceRuns: parts.sourceRuns,
-    info: {
-      syscall: 'kexec_file_load',
-      loader: ops.name,
-      kernel: k.name,
-      ...(initrd ? { initrd: initrd.path } : {}),
-      ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
-      purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
-    },
-    loadedAt: new Date().toISOString(),
-  };
+  const kimage = kimageLoad(dir, state, slot, image.start, args.flags, image.segments, {
+    syscall: 'kexec_file_load',
+    loader: ops.name,
+    kernel: k.name,
+    ...(initrd ? { initrd: initrd.path } : {}),
+    ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
+    purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
+  });
   ops.cleanup?.(image);
   state.images[slot] = kimage;
   writeState(dir, state);

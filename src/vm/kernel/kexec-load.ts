@@ -2,23 +2,24 @@
 // trylock, unload, the crash image freed before a new crash load, then the kimage built and swapped in.
 
 import { KexecError } from '../../errno.js';
-import { type ByteSource, byteSourceLength, collectBlobs, putBlob, tryLock } from '../machine/store.js';
+import { hex } from '../../lib/hex.js';
+import { type ByteSource, byteSourceLength, collectBlobs } from '../machine/store.js';
+import { tryLock } from '../machine/lock.js';
 import { type MachineState, readState, referencedBlobs, writeState } from '../machine/machine.js';
 import { crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
-import { type Kimage, type KimageInfo, type KimageSegment } from '../machine/kimage.js';
-import { loadCrashImage, loadNormalImage } from './kimage-load.js';
+import { type Kimage, type KimageInfo, KEXEC_SEGMENT_MAX } from '../machine/kimage.js';
+import { kimageLoad } from './kimage-load.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_ON_CRASH = 0x1;
 export const KEXEC_PRESERVE_CONTEXT = 0x2;
-export const KEXEC_UPDATE_ELFCOREHDR = 0x4;
-export const KEXEC_CRASH_HOTPLUG_SUPPORT = 0x8;
-export const KEXEC_ARCH_MASK = 0xffff0000;
-export const KEXEC_ARCH_DEFAULT = 0;
+const KEXEC_UPDATE_ELFCOREHDR = 0x4;
+const KEXEC_CRASH_HOTPLUG_SUPPORT = 0x8;
+const KEXEC_ARCH_MASK = 0xffff0000;
+const KEXEC_ARCH_DEFAULT = 0;
 export const KEXEC_ARCH_386 = 3 << 16;
 export const KEXEC_ARCH_X86_64 = 62 << 16;
-export const KEXEC_SEGMENT_MAX = 16;
 /** KEXEC_FLAGS: what this kernel build accepts (CONFIG_KEXEC_JUMP and crash hotplug on, as Debian builds). */
 const KEXEC_FLAGS = KEXEC_ON_CRASH | KEXEC_PRESERVE_CONTEXT | KEXEC_UPDATE_ELFCOREHDR | KEXEC_CRASH_HOTPLUG_SUPPORT;
 
@@ -28,8 +29,6 @@ export interface UserSegment {
   mem: bigint;
   memsz: bigint;
 }
-
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 
 /**
  * kexec_load_permitted: CAP_SYS_BOOT (the caller owns the machine, so it has it), the one-way
@@ -169,30 +168,9 @@ function doKexecLoad(dir: string, state: MachineState, entry: bigint, userSegs: 
       hint: 'reserve a crash region (machine init --crashkernel) and load the crash kernel inside it',
     });
   }
-  const ranges = userSegs.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.buf ? byteSourceLength(s.buf) : 0 }));
-  sanityCheckSegmentList(ranges, { arch: config.arch, totalRamPages: totalRamPages(config), crashk, crash });
-
-  const segments: KimageSegment[] = userSegs.map((s, i) => ({
-    mem: s.mem,
-    memsz: s.memsz,
-    bufsz: ranges[i]!.bufsz,
-    blob: s.buf && ranges[i]!.bufsz > 0 ? putBlob(dir, s.buf) : null,
-  }));
-  const parts = crash ? loadCrashImage(segments, crashk!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
-  const image: Kimage = {
-    type: slot,
-    arch: config.arch,
-    start: entry,
-    flags,
-    segments,
-    controlPage: parts.controlPage,
-    head: parts.head,
-    indirectionPages: parts.indirectionPages,
-    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
-    sourceRuns: parts.sourceRuns,
-    info,
-    loadedAt: new Date().toISOString(),
-  };
+  const staged = userSegs.map((s) => ({ buf: s.buf, bufsz: s.buf ? byteSourceLength(s.buf) : 0, mem: s.mem, memsz: s.memsz }));
+  sanityCheckSegmentList(staged, { arch: config.arch, totalRamPages: totalRamPages(config), crashk, crash });
+  const image = kimageLoad(dir, state, slot, entry, flags, staged, info);
   state.images[slot] = image;
   writeState(dir, state);
   return { image, unloaded: false };

@@ -2,10 +2,15 @@
 // indirection list for normal images; crash images go straight to their destinations inside crashk_res.
 
 import { KexecError } from '../../errno.js';
-import type { Resource } from '../machine/iomem.js';
+import { type Resource, resourceRange } from '../machine/iomem.js';
+import { crashkRes } from '../machine/machine-config.js';
+import type { MachineState } from '../machine/machine.js';
+import { type ByteSource, putBlob } from '../machine/store.js';
 import {
   type Kimage,
+  type KimageInfo,
   type KimageSegment,
+  type KimageType,
   type SourceRun,
   ENTRIES_PER_PAGE,
   IND_DESTINATION,
@@ -14,29 +19,34 @@ import {
   IND_SOURCE,
   kimageFootprint,
 } from '../machine/kimage.js';
-import { type PhysRange, subtractRanges } from '../../lib/range.js';
+import { alignDown, alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { type PhysRange, intersectRange, subtractRanges } from '../../lib/range.js';
 
 const PAGE = 4096n;
-const hex = (v: bigint) => '0x' + v.toString(16);
+const MiB = 1n << 20n;
 
 /**
  * Pages the buddy allocator could hand out: System RAM above 1 MiB, minus everything nested in it (the running
  * kernel, crashk_res, firmware holes), minus pages other loaded images hold. Handed out lowest first, which
  * makes layouts reproducible (a real allocator's order is arbitrary; the rules on what is excluded are the same).
  */
-export class PageAllocator {
+class PageAllocator {
   private free: PhysRange[];
 
   constructor(iomem: readonly Resource[], busy: PhysRange[]) {
     let free: PhysRange[] = [];
     for (const r of iomem) {
       if (r.name !== 'System RAM') continue;
-      const start = ((r.start > 0x100000n ? r.start : 0x100000n) + PAGE - 1n) & ~(PAGE - 1n);
-      const end = (r.end + 1n) & ~(PAGE - 1n);
+      const ram = resourceRange(r);
+      const start = alignUp(ram.start > MiB ? ram.start : MiB, PAGE);
+      const end = alignDown(ram.end, PAGE);
       if (start < end) free.push({ start, end });
-      for (const c of r.children) free = subtractRanges(free, [{ start: c.start & ~(PAGE - 1n), end: (c.end + PAGE) & ~(PAGE - 1n) }]);
+      // A page any part of which is taken is taken whole.
+      const taken = r.children.map(resourceRange).map((c) => ({ start: alignDown(c.start, PAGE), end: alignUp(c.end, PAGE) }));
+      free = subtractRanges(free, taken);
     }
-    for (const b of busy) free = subtractRanges(free, [b]);
+    free = subtractRanges(free, busy);
     this.free = free;
   }
 
@@ -92,7 +102,7 @@ class IndirectionList {
   }
 }
 
-export interface LoadedImageParts {
+interface LoadedImageParts {
   controlPage: bigint;
   head: bigint;
   indirectionPages: bigint[];
@@ -105,8 +115,8 @@ export interface LoadedImageParts {
  * and swap pages and the source pages avoid every destination; each segment is one IND_DESTINATION followed
  * by one IND_SOURCE per page of memsz (pages past bufsz are zero).
  */
-export function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
-  const busy = others.flatMap((img) => (img ? kimageFootprint(img).map((r) => ({ start: r.start, end: r.end + 1n })) : []));
+function loadNormalImage(segments: readonly KimageSegment[], iomem: readonly Resource[], others: (Kimage | null)[]): LoadedImageParts {
+  const busy = others.flatMap((img) => (img ? kimageFootprint(img) : []));
   const alloc = new PageAllocator(iomem, busy);
   for (const s of segments) alloc.exclude({ start: s.mem, end: s.mem + s.memsz });
   const controlPage = alloc.allocPage('control_code_buffer');
@@ -138,18 +148,52 @@ export function loadNormalImage(segments: readonly KimageSegment[], iomem: reado
  * kimage_alloc_crash_control_pages: the first page-aligned hole in crashk_res, from its start, that overlaps
  * no segment. Crash segments are already in place (kimage_load_crash_segment copies straight to them).
  */
-export function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
-  let hole = (crashk.start + PAGE - 1n) & ~(PAGE - 1n);
+function loadCrashImage(segments: readonly KimageSegment[], crashk: Resource): LoadedImageParts {
+  const region = resourceRange(crashk);
+  const dests: PhysRange[] = segments.filter((s) => s.memsz > 0n).map((s) => ({ start: s.mem, end: s.mem + s.memsz }));
+  let hole = alignUp(region.start, PAGE);
   for (;;) {
-    const end = hole + PAGE - 1n;
-    if (end > crashk.end) {
+    const page = { start: hole, end: hole + PAGE };
+    if (page.end > region.end) {
       throw new KexecError('ENOMEM', 'kimage_alloc_crash_control_pages', `no free page left in the crash kernel region [${hex(crashk.start)}-${hex(crashk.end)}] for the control page`, {
         hint: 'reserve a larger crash region (machine init --crashkernel)',
       });
     }
-    const clash = segments.find((s) => s.memsz > 0n && hole <= s.mem + s.memsz - 1n && s.mem <= end);
+    const clash = dests.find((d) => intersectRange(page, d));
     if (!clash) break;
-    hole = (clash.mem + clash.memsz + PAGE - 1n) & ~(PAGE - 1n);
+    hole = alignUp(clash.end, PAGE);
   }
   return { controlPage: hole, head: IND_DONE, indirectionPages: [], indirectionData: null, sourceRuns: [] };
+}
+
+/** A segment as a syscall hands it over: its bytes (bufsz of them) and its destination. */
+export interface StagedSegment {
+  buf: ByteSource | null;
+  bufsz: number;
+  mem: bigint;
+  memsz: bigint;
+}
+
+/**
+ * kimage_load_segment for every segment (bytes stored as blobs), then kimage_alloc_control_pages and the
+ * indirection list: the Kimage record both kexec_load and kexec_file_load swap into the machine.
+ */
+export function kimageLoad(dir: string, state: MachineState, type: KimageType, start: bigint, flags: number, staged: readonly StagedSegment[], info: KimageInfo): Kimage {
+  const { config } = state;
+  const segments: KimageSegment[] = staged.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, blob: s.buf && s.bufsz > 0 ? putBlob(dir, s.buf) : null }));
+  const parts = type === 'crash' ? loadCrashImage(segments, crashkRes(config)!) : loadNormalImage(segments, config.iomem, [state.images.normal, state.images.crash]);
+  return {
+    type,
+    arch: config.arch,
+    start,
+    flags,
+    segments,
+    controlPage: parts.controlPage,
+    head: parts.head,
+    indirectionPages: parts.indirectionPages,
+    indirectionBlob: parts.indirectionData ? putBlob(dir, { kind: 'bytes', data: parts.indirectionData }) : null,
+    sourceRuns: parts.sourceRuns,
+    info,
+    loadedAt: new Date().toISOString(),
+  };
 }

@@ -9,11 +9,11 @@ import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js'
 import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE, type Kimage } from '../machine/kimage.js';
 import { blobPath } from '../machine/store.js';
 import type { MachineState } from '../machine/machine.js';
-import { firmwareMemmap, E820_TYPES } from '../machine/views.js';
+import { firmwareE820 } from '../machine/views.js';
+import { hex } from '../../lib/hex.js';
 
 const PAGE = 4096n;
 const PAGE_MASK = ~(PAGE - 1n);
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 function corruptList(detail: string): KexecError {
   return new KexecError('EFAULT', 'relocate_kernel', `indirection list is corrupt: ${detail}`, {
@@ -108,9 +108,8 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
 
 /** machine_kexec: the memory the engine must present and the CPU state at image->start. */
 export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
-  const e820 = firmwareMemmap(state.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
   return {
-    memory: { ramSize: state.config.memBytes, e820, extents: relocateKernel(dir, image) },
+    memory: { ramSize: state.config.memBytes, e820: firmwareE820(state.config.iomem), extents: relocateKernel(dir, image) },
     entry: { mode: image.arch === 'x86_64' ? 'long64' : 'protected32', entry: image.start },
   };
 }

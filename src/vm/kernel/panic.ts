@@ -11,10 +11,12 @@
 
 import { KexecError } from '../../errno.js';
 import { type FillPattern, formatFillPattern } from '../memory/fill-pattern.js';
-import { systemRam, walkResources } from '../machine/iomem.js';
-import { CRASH_NOTES_SIZE, type MachineConfig, PAGE_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
+import { resourceRange, systemRam } from '../machine/iomem.js';
+import { CRASH_NOTES_SIZE, type MachineConfig, PAGE_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 import type { Extent, MemoryImage } from '../memory/memory-image.js';
-import { type PhysRange, subtractRanges } from '../../lib/range.js';
+import { alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { rangeLength, subtractRanges } from '../../lib/range.js';
 
 /** include/uapi/linux/elf.h */
 export const NT_PRSTATUS = 1;
@@ -51,9 +53,6 @@ export interface PanicOptions {
   panicCpu?: number;
 }
 
-const align4 = (n: number) => (n + 3) & ~3;
-const hex = (v: bigint) => '0x' + v.toString(16);
-
 /** append_elf_note: header, NUL-terminated name and desc, each padded to 4 bytes; returns the next offset. */
 function appendElfNote(buf: Uint8Array, at: number, name: string, type: number, desc: Uint8Array): number {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -62,13 +61,13 @@ function appendElfNote(buf: Uint8Array, at: number, name: string, type: number, 
   view.setUint32(at + NHDR.n_descsz, desc.length, true);
   view.setUint32(at + NHDR.n_type, type, true);
   buf.set(nameBytes, at + NHDR.size);
-  const descAt = at + NHDR.size + align4(nameBytes.length);
+  const descAt = at + NHDR.size + alignUp(nameBytes.length, 4);
   buf.set(desc, descAt);
-  return descAt + align4(desc.length);
+  return descAt + alignUp(desc.length, 4);
 }
 
 /** The registers crash_save_cpu stores (the same synthetic state on every CPU, see the header comment). */
-export function savedRegisters(arch: MachineConfig['arch']): Record<string, bigint> {
+function savedRegisters(arch: MachineConfig['arch']): Record<string, bigint> {
   const regs: Record<string, bigint> = Object.fromEntries(USER_REGS[arch].map((r) => [r, 0n]));
   regs.ip = STEXT[arch];
   regs.cs = KERNEL_CS[arch];
@@ -79,7 +78,7 @@ export function savedRegisters(arch: MachineConfig['arch']): Record<string, bigi
 }
 
 /** struct elf_prstatus as crash_save_cpu fills it: pr_pid and pr_reg, everything else zero. */
-export function elfPrstatus(arch: MachineConfig['arch'], pid: number, regs: Record<string, bigint>): Uint8Array {
+function elfPrstatus(arch: MachineConfig['arch'], pid: number, regs: Record<string, bigint>): Uint8Array {
   const l = ELF_PRSTATUS[arch];
   const buf = new Uint8Array(l.size);
   const view = new DataView(buf.buffer);
@@ -105,7 +104,7 @@ export function crashNotesBuffer(config: MachineConfig, cpu: number, panicCpu: n
  * (page tables, mem_section, struct page layouts) are left out: a tool must not believe they are there.
  * VKEXEC_FILL names the fill pattern, so `vmcore check` can verify a dump without being told.
  */
-export function vmcoreinfoText(config: MachineConfig, opts: PanicOptions): string {
+function vmcoreinfoText(config: MachineConfig, opts: PanicOptions): string {
   const lines = [`OSRELEASE=${config.osrelease}`, `PAGESIZE=${PAGE_SIZE}`, `SYMBOL(_stext)=${STEXT[config.arch].toString(16)}`];
   if (config.arch === 'x86_64') {
     // arch/x86/kernel/machine_kexec_64.c arch_crash_save_vmcoreinfo; no KASLR, 4-level paging.
@@ -124,21 +123,12 @@ export function vmcoreinfoNote(config: MachineConfig, opts: PanicOptions): Uint8
   return buf;
 }
 
-/** Every "Crash kernel" resource (crashk_res and crashk_low_res). */
-export function crashRegions(config: MachineConfig): PhysRange[] {
-  const out: PhysRange[] = [];
-  for (const r of walkResources(config.iomem)) if (r.name === 'Crash kernel') out.push({ start: r.start, end: r.end + 1n });
-  return out;
-}
-
 /**
  * __crash_kexec's view of memory: the crash image's segments (already in the crash region), plus the old
  * kernel's notes and, with a fill pattern, all other RAM outside the crash regions.
  */
 export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opts: PanicOptions): { memory: MemoryImage; details: string[] } {
-  const ram: PhysRange[] = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
-  const crash = crashRegions(config);
-  const oldRam = subtractRanges(ram, crash);
+  const oldRam = subtractRanges(systemRam(config.iomem).map(resourceRange), crashRegions(config));
   const panicCpu = opts.panicCpu ?? 0;
   const notes: Extent[] = [];
   for (let cpu = 0; cpu < config.cpus; cpu++) {
@@ -162,8 +152,8 @@ export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opt
     const filled = subtractRanges(oldRam, noteRanges);
     let bytes = 0n;
     for (const r of filled) {
-      extents.push({ addr: r.start, length: Number(r.end - r.start), kind: 'pattern', pattern: opts.fill });
-      bytes += r.end - r.start;
+      extents.push({ addr: r.start, length: Number(rangeLength(r)), kind: 'pattern', pattern: opts.fill });
+      bytes += rangeLength(r);
     }
     details.push(`old RAM filled with pattern ${formatFillPattern(opts.fill)}: ${bytes >> 20n} MiB outside the crash region`);
   }

@@ -4,6 +4,7 @@
 import { KexecError } from '../../errno.js';
 import type { MachineArch } from '../machine/machine-config.js';
 import type { Resource } from '../machine/iomem.js';
+import { hex } from '../../lib/hex.js';
 
 export interface SegmentRange {
   mem: bigint;
@@ -14,16 +15,14 @@ export interface SegmentRange {
 const PAGE_MASK = 0xfffn;
 
 /** KEXEC_DESTINATION_MEMORY_LIMIT: (1 << MAX_PHYSMEM_BITS) - 1 on x86_64 (46 bits, 4-level paging); -1UL on i386. */
-export function destinationLimit(arch: MachineArch): bigint {
+function destinationLimit(arch: MachineArch): bigint {
   return arch === 'x86_64' ? (1n << 46n) - 1n : 0xffffffffn;
 }
 
 /** unsigned long is 64 bits on x86_64 and 32 on i386: sums wrap as the kernel's do. */
-export function ulongMask(arch: MachineArch): bigint {
+function ulongMask(arch: MachineArch): bigint {
   return arch === 'x86_64' ? (1n << 64n) - 1n : 0xffffffffn;
 }
-
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 export function sanityCheckSegmentList(
   segments: readonly SegmentRange[],

@@ -1,7 +1,10 @@
 // crashkernel= as Linux parses and reserves it (kernel/crash_reserve.c parse_crashkernel, arch/x86/kernel/
 // setup.c reserve_crashkernel): SIZE[@OFFSET], RANGE:SIZE[,RANGE:SIZE...][@OFFSET], SIZE,high and SIZE,low.
 
-import { type Resource, insertResource, systemRam } from './iomem.js';
+import { alignDown } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { intersectRange } from '../../lib/range.js';
+import { type Resource, insertResource, resourceRange, systemRam } from './iomem.js';
 import { memparse, MiB, GiB } from './machine-config.js';
 
 /** x86: CRASH_ALIGN is 16 MiB. CRASH_ADDR_LOW_MAX/HIGH_MAX: 4 GiB and 64 TiB on x86_64, both 512 MiB on x86_32. */
@@ -82,20 +85,23 @@ function parseRanges(v: string, systemRamBytes: bigint): CrashkernelSpec {
   return { size: chosen, offset, high: false, lowSize: null };
 }
 
-function overlapsChild(ram: Resource, start: bigint, end: bigint): boolean {
-  return ram.children.some((c) => c.start <= end && start <= c.end);
+/** The first resource nested in `ram` that overlaps [start, start + size). */
+function childIn(ram: Resource, start: bigint, size: bigint): Resource | undefined {
+  const block = { start, end: start + size };
+  return ram.children.find((c) => intersectRange(block, resourceRange(c)) !== null);
 }
 
 /** memblock_phys_alloc_range top-down: the highest aligned block inside [min, max) free of other resources. */
 function allocTopDown(iomem: Resource[], size: bigint, min: bigint, max: bigint): bigint | null {
   const rams = systemRam(iomem).slice().reverse();
   for (const ram of rams) {
-    let candidateEnd = (ram.end + 1n < max ? ram.end + 1n : max);
-    while (candidateEnd - size >= (ram.start > min ? ram.start : min)) {
-      const base = ((candidateEnd - size) / CRASH_ALIGN) * CRASH_ALIGN;
-      if (base < ram.start || base < min) break;
-      const end = base + size - 1n;
-      const clash = ram.children.find((c) => c.start <= end && base <= c.end);
+    const window = intersectRange(resourceRange(ram), { start: min, end: max });
+    if (!window) continue;
+    let candidateEnd = window.end;
+    while (candidateEnd - size >= window.start) {
+      const base = alignDown(candidateEnd - size, CRASH_ALIGN);
+      if (base < window.start) break;
+      const clash = childIn(ram, base, size);
       if (!clash) return base;
       candidateEnd = clash.start;
     }
@@ -114,12 +120,12 @@ export function reserveCrashkernel(iomem: Resource[], spec: CrashkernelSpec, arc
   let base: bigint | null;
   if (spec.offset !== null) {
     if (spec.offset % CRASH_ALIGN !== 0n && spec.offset % (1n * MiB) !== 0n) {
-      throw new CrashkernelError(`crashkernel=...@0x${spec.offset.toString(16)}: the offset must be 1 MiB aligned`);
+      throw new CrashkernelError(`crashkernel=...@${hex(spec.offset)}: the offset must be 1 MiB aligned`);
     }
     const end = spec.offset + spec.size - 1n;
     const ram = systemRam(iomem).find((r) => r.start <= spec.offset! && end <= r.end);
-    if (!ram || overlapsChild(ram, spec.offset, end)) {
-      throw new CrashkernelError(`crashkernel reservation failed - memory is in use (0x${spec.offset.toString(16)}-0x${end.toString(16)} is not free System RAM)`);
+    if (!ram || childIn(ram, spec.offset, spec.size)) {
+      throw new CrashkernelError(`crashkernel reservation failed - memory is in use (${hex(spec.offset)}-${hex(end)} is not free System RAM)`);
     }
     base = spec.offset;
   } else if (spec.high) {

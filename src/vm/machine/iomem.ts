@@ -1,6 +1,9 @@
 // The machine's resource tree in the form Linux prints it in /proc/iomem (kernel/resource.c r_show):
 // "%0*llx-%0*llx : %s", two spaces of indent per nesting level, inclusive ends, width 8 on x86_64.
 
+import { hex, hexPad } from '../../lib/hex.js';
+import { type PhysRange, fromInclusive, overlapsAny } from '../../lib/range.js';
+
 export interface Resource {
   start: bigint;
   /** Inclusive, as the kernel stores it. */
@@ -8,6 +11,9 @@ export interface Resource {
   name: string;
   children: Resource[];
 }
+
+/** The half-open range a resource covers: where its inclusive end turns into vkexec's exclusive one. */
+export const resourceRange = (r: Resource): PhysRange => fromInclusive(r.start, r.end);
 
 export class IomemParseError extends Error {}
 
@@ -52,20 +58,12 @@ export function formatIomem(roots: readonly Resource[]): string {
   const out: string[] = [];
   const walk = (list: readonly Resource[], depth: number): void => {
     for (const r of list) {
-      out.push(`${'  '.repeat(depth)}${pad8(r.start)}-${pad8(r.end)} : ${r.name}`);
+      out.push(`${'  '.repeat(depth)}${hexPad(r.start, 8)}-${hexPad(r.end, 8)} : ${r.name}`);
       walk(r.children, depth + 1);
     }
   };
   walk(roots, 0);
   return out.join('\n') + '\n';
-}
-
-function pad8(v: bigint): string {
-  return v.toString(16).padStart(8, '0');
-}
-
-function hex(v: bigint): string {
-  return '0x' + v.toString(16);
 }
 
 export function* walkResources(roots: readonly Resource[]): Generator<Resource> {
@@ -90,12 +88,8 @@ export function insertResource(roots: Resource[], child: Resource): boolean {
   const parent = roots.find((r) => r.start <= child.start && child.end <= r.end);
   if (!parent) return false;
   const siblings = parent.children;
-  if (siblings.some((s) => s.start <= child.end && child.start <= s.end)) return false;
+  if (overlapsAny(resourceRange(child), siblings.map(resourceRange))) return false;
   siblings.push(child);
   siblings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   return true;
-}
-
-export function cloneResources(roots: readonly Resource[]): Resource[] {
-  return roots.map((r) => ({ start: r.start, end: r.end, name: r.name, children: cloneResources(r.children) }));
 }

@@ -1,6 +1,7 @@
 // struct kimage as the machine keeps it: segments, control page, the indirection list (normal images) and where
 // the image's pages sit in the running machine's RAM until machine_kexec copies them (kernel/kexec_core.c).
 
+import type { PhysRange } from '../../lib/range.js';
 import type { MachineArch } from './machine-config.js';
 
 // Indirection entries (include/linux/kexec.h): u64 physical address with flags in the low bits.
@@ -11,7 +12,9 @@ export const IND_SOURCE = 0x8n;
 /** Entries per list page: 4096 / 8 = 512, the last slot links to the next page. */
 export const ENTRIES_PER_PAGE = 511;
 
-export const KEXEC_TYPE_DEFAULT = 'normal';
+/** KEXEC_SEGMENT_MAX (include/linux/kexec.h). */
+export const KEXEC_SEGMENT_MAX = 16;
+
 export type KimageType = 'normal' | 'crash';
 
 export interface KimageSegment {
@@ -62,11 +65,11 @@ export interface Kimage {
 }
 
 /** Every physical page range the image occupies in the running machine (for allocators to avoid). */
-export function kimageFootprint(image: Kimage): { start: bigint; end: bigint }[] {
-  const out: { start: bigint; end: bigint }[] = [];
-  const page = (a: bigint, n: bigint) => out.push({ start: a, end: a + n * 4096n - 1n });
+export function kimageFootprint(image: Kimage): PhysRange[] {
+  const out: PhysRange[] = [];
+  const page = (a: bigint, n: bigint) => out.push({ start: a, end: a + n * 4096n });
   if (image.type === 'crash') {
-    for (const s of image.segments) if (s.memsz > 0n) out.push({ start: s.mem, end: s.mem + s.memsz - 1n });
+    for (const s of image.segments) if (s.memsz > 0n) out.push({ start: s.mem, end: s.mem + s.memsz });
   } else {
     for (const r of image.sourceRuns) page(r.addr, BigInt(r.pages));
     for (const p of image.indirectionPages) page(p, 1n);

@@ -1,7 +1,8 @@
 // What a machine is: architecture, RAM and its firmware map, the running kernel's command line, and the
 // policy knobs a real kernel has (lockdown, sysctls). Defaults mirror a QEMU pc guest's map.
 
-import { type Resource, insertResource, walkResources } from './iomem.js';
+import { type PhysRange, rangeLength } from '../../lib/range.js';
+import { type Resource, insertResource, resourceRange, walkResources } from './iomem.js';
 
 export type MachineArch = 'x86_64' | 'i386';
 export type Lockdown = 'none' | 'integrity' | 'confidentiality';
@@ -96,10 +97,15 @@ export function crashkLowRes(config: MachineConfig): Resource | undefined {
   return all.length > 1 ? all[0] : undefined;
 }
 
+/** Every "Crash kernel" resource (crashk_low_res and crashk_res), in address order. */
+export function crashRegions(config: MachineConfig): PhysRange[] {
+  return crashResources(config).map(resourceRange);
+}
+
 /** Total pages of System RAM (totalram_pages), for sanity_check_segment_list's half-of-RAM rule. */
 export function totalRamPages(config: MachineConfig): bigint {
   let bytes = 0n;
-  for (const r of config.iomem) if (r.name === 'System RAM') bytes += r.end - r.start + 1n;
+  for (const r of config.iomem) if (r.name === 'System RAM') bytes += rangeLength(resourceRange(r));
   return bytes / PAGE_SIZE;
 }
 

@@ -11,7 +11,7 @@ import {
   defaultIomem,
   defaultSysctls,
 } from './machine-config.js';
-import type { Kimage } from './kimage.js';
+import { type Kimage, KEXEC_SEGMENT_MAX } from './kimage.js';
 import type { SerializedKeyrings } from '../../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, blobPath, collectBlobs } from './store.js';
 import { fileErrorText } from '../../errno.js';
@@ -118,7 +118,7 @@ function validateImage(img: unknown, where: string, dir: string): string | null 
   if (!isObj(img)) return `${where} is not an image`;
   if (img.type !== 'normal' && img.type !== 'crash') return `${where}.type is not normal/crash`;
   if (!isBig(img.start) || !isBig(img.head) || !isBig(img.controlPage)) return `${where}: start/head/controlPage missing`;
-  if (!Array.isArray(img.segments) || img.segments.length > 16) return `${where}.segments is not a list of at most 16`;
+  if (!Array.isArray(img.segments) || img.segments.length > KEXEC_SEGMENT_MAX) return `${where}.segments is not a list of at most ${KEXEC_SEGMENT_MAX}`;
   for (const [i, s] of (img.segments as unknown[]).entries()) {
     if (!isObj(s) || !isBig(s.mem) || !isBig(s.memsz) || typeof s.bufsz !== 'number') return `${where}.segments[${i}] is malformed`;
     if (s.blob !== null && (typeof s.blob !== 'string' || !fs.existsSync(blobPath(dir, s.blob)))) {

@@ -1,19 +1,20 @@
 // The machine directory on disk: machine.json (state, replaced atomically), blobs/ (content-addressed segment
-// data, named by sha256), and the lock file that plays the kernel's kexec_lock.
+// data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
+import { processAlive } from './lock.js';
 
 // node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
 let cryptoModule: typeof import('node:crypto') | undefined;
 const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
 
 export const STATE_FILE = 'machine.json';
-export const BLOB_DIR = 'blobs';
-export const LOCK_FILE = 'lock';
+const BLOB_DIR = 'blobs';
 
 export class MachineDirError extends Error {
   constructor(
@@ -35,7 +36,7 @@ export function resolveMachineDir(explicit?: string): string {
 
 // bigint survives JSON as {"$u64": "0x..."}: unambiguous, and readable in the file.
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? { $u64: '0x' + v.toString(16) } : v), 2) + '\n';
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? { $u64: hex(v) } : v), 2) + '\n';
 }
 
 export function decodeJson(text: string): unknown {
@@ -157,61 +158,4 @@ export function collectBlobs(dir: string, referenced: Set<string>): void {
     }
     fs.rmSync(path.join(blobs, name), { force: true });
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The lock: kexec_trylock is non-blocking, so contention is EBUSY, never a wait.
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export interface HeldLock {
-  release(): void;
-}
-
-export function tryLock(dir: string, what: string): HeldLock {
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(file, 'wx', 0o644);
-      fs.writeSync(fd, `${process.pid} ${what}\n`);
-      fs.closeSync(fd);
-      return {
-        release: () => {
-          fs.rmSync(file, { force: true });
-        },
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder = '';
-      try {
-        holder = fs.readFileSync(file, 'utf8').trim();
-      } catch {
-        continue; // released between our open and read: try again
-      }
-      const pid = Number(holder.split(' ')[0]);
-      if (holder !== '' && !processAlive(pid)) {
-        // A holder that died cannot release; its lock is stale. Rename first so two cleaners cannot both win.
-        const stale = `${file}.stale.${process.pid}`;
-        try {
-          fs.renameSync(file, stale);
-          fs.rmSync(stale, { force: true });
-        } catch {
-          /* another process cleaned it */
-        }
-        continue;
-      }
-      throw new KexecError('EBUSY', 'kexec_trylock', `the machine at ${dir} is busy: ${holder || 'another command'} holds its kexec lock`, {
-        hint: 'wait for the other vkexec command to finish, then run this one again',
-      });
-    }
-  }
-  throw new KexecError('EBUSY', 'kexec_trylock', `the machine at ${dir} is busy`, { hint: 'run the command again' });
 }

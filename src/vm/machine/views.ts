@@ -1,7 +1,10 @@
 // The text files kexec-tools reads on a real machine, rendered from the machine's state. The userspace side
 // (src/kexec) sees the machine only through these, as kexec-tools sees a kernel only through procfs/sysfs.
 
-import { formatIomem, type Resource } from './iomem.js';
+import type { E820Record } from '../../arch/x86/boot-params.js';
+import { hex } from '../../lib/hex.js';
+import { rangeLength } from '../../lib/range.js';
+import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
 
@@ -29,7 +32,10 @@ export function firmwareMemmap(iomem: readonly Resource[]): FirmwareMapEntry[] {
   return iomem.filter((r) => r.name in E820_TYPES).map((r) => ({ start: r.start, end: r.end, type: r.name }));
 }
 
-const hex = (v: bigint) => '0x' + v.toString(16);
+/** The firmware map as an e820 table (what setup_e820_entries copies into boot_params and the engines boot with). */
+export function firmwareE820(iomem: readonly Resource[]): E820Record[] {
+  return iomem.filter((r) => r.name in E820_TYPES).map((r) => ({ addr: r.start, size: rangeLength(resourceRange(r)), type: E820_TYPES[r.name]! }));
+}
 
 export const VIEW_PATHS = [
   '/proc/iomem',
@@ -63,7 +69,7 @@ export function readView(state: MachineState, file: string): string | null {
       return (images.crash ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_size': {
       const r = crashkRes(config);
-      return (r ? (r.end - r.start + 1n).toString() : '0') + '\n';
+      return (r ? rangeLength(resourceRange(r)).toString() : '0') + '\n';
     }
     case '/proc/sys/kernel/kexec_load_disabled':
       return `${sysctl.kexec_load_disabled}\n`;

@@ -14,17 +14,17 @@ import { UsageError, fileErrorText } from '../../errno.js';
 import { EM_386, EM_X86_64, ElfFormatError, PT_LOAD, PT_NOTE } from '../../formats/elf.js';
 import { type ElfCoreHeader, parseVmcoreinfo, readElfCoreHeader, readElfNotes } from '../../formats/elf-core.js';
 import { type FillPattern, fillPatternBytes, formatFillPattern, parseFillPattern } from '../memory/fill-pattern.js';
-import { findResource, systemRam } from '../machine/iomem.js';
-import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
-import { CORE_NOTE_NAME, ELF_PRSTATUS, NT_PRSTATUS, USER_REGS, VMCOREINFO_NOTE_NAME, crashRegions } from '../kernel/panic.js';
-import { type PhysRange, subtractRanges } from '../../lib/range.js';
+import { findResource, resourceRange, systemRam } from '../machine/iomem.js';
+import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
+import { CORE_NOTE_NAME, ELF_PRSTATUS, NT_PRSTATUS, USER_REGS, VMCOREINFO_NOTE_NAME } from '../kernel/panic.js';
+import { hex } from '../../lib/hex.js';
+import { type PhysRange, intersectRange, subtractRanges } from '../../lib/range.js';
 
 const MiB = 1n << 20n;
 const START_KERNEL_MAP = 0xffffffff80000000n;
 const HEADER_READ = 1 << 20;
 const CHUNK = 8 << 20;
 const PAGE = 4096;
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 
 export interface VmcoreLoad {
   index: number;
@@ -147,8 +147,8 @@ const rangeText = (r: PhysRange) => `[${hex(r.start)}, ${hex(r.end)})`;
 const sameRanges = (a: PhysRange[], b: PhysRange[]) => a.length === b.length && a.every((r, i) => r.start === b[i]!.start && r.end === b[i]!.end);
 
 /** The RAM loads each rule set produces for this machine. */
-export function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
-  const ram = systemRam(config.iomem).map((r) => ({ start: r.start, end: r.end + 1n }));
+function expectedLoads(config: MachineConfig): { rule: string; ranges: PhysRange[] }[] {
+  const ram = systemRam(config.iomem).map(resourceRange);
   const crash = crashRegions(config);
   return [
     { rule: "kexec_file_load's (System RAM minus the low 1 MiB and the crash regions)", ranges: subtractRanges(ram, [{ start: 0n, end: MiB }, ...crash]) },
@@ -165,7 +165,7 @@ function noteBuffers(cpus: number): PhysRange[] {
 }
 
 /** The fill pattern to check: the one given, else the one the dump's vmcoreinfo names, else none. */
-export function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern: FillPattern | null; source: string } {
+function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern: FillPattern | null; source: string } {
   if (given) return { pattern: given, source: '--fill' };
   const named = v.notes.find((n) => n.vmcoreinfo?.VKEXEC_FILL)?.vmcoreinfo?.VKEXEC_FILL;
   if (named === undefined) return { pattern: null, source: 'none' };
@@ -173,7 +173,7 @@ export function dumpFillPattern(v: Vmcore, given: FillPattern | null): { pattern
 }
 
 /** Checks that hold for any vmcore: sizes consistent, data present in the file. */
-export function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
+function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
   const checks: VmcoreCheck[] = [];
   const bad = v.loads.filter((l) => l.filesz > l.memsz);
   checks.push({ name: 'load sizes', ok: bad.length === 0, detail: bad.length === 0 ? `${v.loads.length} PT_LOADs, p_filesz <= p_memsz` : `PT_LOAD ${bad.map((l) => l.index).join(', ')} have p_filesz > p_memsz` });
@@ -188,7 +188,7 @@ export function checkVmcoreFile(v: Vmcore): VmcoreCheck[] {
 }
 
 /** Compares the dump with the machine: load ranges, kernel text, notes. */
-export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): VmcoreCheck[] {
+function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): VmcoreCheck[] {
   const checks: VmcoreCheck[] = [];
   const ram = v.loads.filter((l) => l.kind === 'ram').map((l) => ({ start: l.paddr, end: l.paddr + l.memsz })).sort((a, b) => (a.start < b.start ? -1 : 1));
   const rules = expectedLoads(config);
@@ -230,7 +230,7 @@ export function checkVmcoreAgainstMachine(v: Vmcore, config: MachineConfig): Vmc
  * Reads every PT_LOAD's bytes and compares them with the fill pattern at their physical addresses; the
  * ranges in `skip` (the old kernel's note buffers) are not compared.
  */
-export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRange[]): VmcoreCheck {
+function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRange[]): VmcoreCheck {
   const fd = fs.openSync(v.path, 'r');
   const data = Buffer.alloc(CHUNK);
   const want = Buffer.alloc(CHUNK);
@@ -253,9 +253,8 @@ export function checkFillPattern(v: Vmcore, pattern: FillPattern, skip: PhysRang
         const addr = l.paddr + off;
         fillPatternBytes(exp, addr, pattern);
         for (const s of skip) {
-          const from = s.start > addr ? s.start : addr;
-          const to = s.end < addr + BigInt(n) ? s.end : addr + BigInt(n);
-          if (from < to) got.copy(exp, Number(from - addr), Number(from - addr), Number(to - addr));
+          const o = intersectRange(s, { start: addr, end: addr + BigInt(n) });
+          if (o) got.copy(exp, Number(o.start - addr), Number(o.start - addr), Number(o.end - addr));
         }
         checked += BigInt(n);
         if (got.equals(exp)) continue;

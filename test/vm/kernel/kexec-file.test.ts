@@ -16,7 +16,7 @@ import { machineKexec } from '../../../src/vm/kernel/machine-kexec.js';
 import { MemoryReader } from '../../../src/vm/memory/memory-reader.js';
 import { getShaRegions, findPurgatoryInfo } from '../../../src/arch/x86/purgatory.js';
 import { readE820 } from '../../../src/arch/x86/boot-params.js';
-import { tryLock } from '../../../src/vm/machine/store.js';
+import { tryLock } from '../../../src/vm/machine/lock.js';
 import { fixture } from '../../helpers/fixtures.js';
 import { tempDir } from '../../helpers/cli.js';
 

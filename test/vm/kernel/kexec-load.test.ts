@@ -11,7 +11,8 @@ import { kexecLoad, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_ARCH_386, type User
 import { IND_DESTINATION, IND_DONE, IND_INDIRECTION, IND_SOURCE } from '../../../src/vm/machine/kimage.js';
 import { relocateKernel } from '../../../src/vm/kernel/machine-kexec.js';
 import { MemoryReader } from '../../../src/vm/memory/memory-reader.js';
-import { blobPath, tryLock } from '../../../src/vm/machine/store.js';
+import { blobPath } from '../../../src/vm/machine/store.js';
+import { tryLock } from '../../../src/vm/machine/lock.js';
 import { tempDir } from '../../helpers/cli.js';
 
 const INFO = { syscall: 'kexec_load' as const };

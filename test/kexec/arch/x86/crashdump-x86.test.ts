@@ -449,7 +449,7 @@ test('crashPrepareElf64Headers (kexec_file_load): page-padded, exact kernel text
     noteSize: 0x170n,
     vmcoreinfo: { addr: vmcoreinfoNoteAddr(), size: VMCOREINFO_NOTE_SIZE },
     kernelText: { vaddr: 0xffffffff81000000n, paddr: 0x1000000n, size: 0x1f7d000n },
-    ranges: [{ start: 0x100000n, end: 0x2effffffn }, { start: 0x3f000000n, end: 0x3ffdffffn }],
+    ranges: [{ start: 0x100000n, end: 0x2f000000n }, { start: 0x3f000000n, end: 0x3ffe0000n }],
     pageOffset: X86_64_PAGE_OFFSET,
   });
   assert.equal(buf.length, 4096);
