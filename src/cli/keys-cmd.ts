@@ -10,7 +10,7 @@ import { KERNEL_KEYRING_NAMES, KEYRING_NAMES, Keyrings, splitCertificates, type 
 import { x509_cert_parse, type X509Cert } from '../sig/x509.js';
 import { readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir, tryLock } from '../vm/machine/store.js';
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
 
 const HASH_ENTRY = /^(tbs|bin):/i;

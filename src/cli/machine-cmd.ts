@@ -10,14 +10,12 @@ import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/ma
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { STATE_FILE, resolveMachineDir, tryLock } from '../vm/machine/store.js';
 import { VIEW_PATHS, readView } from '../vm/machine/views.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
 import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
 
-export interface GlobalOpts {
-  machine: string | null;
-  json: boolean;
-}
+export type { GlobalOpts };
 
 const onOff = (v: string, name: string): boolean => {
   if (v === 'on') return true;

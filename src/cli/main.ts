@@ -2,7 +2,7 @@
 // command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import { makeOut, type Out } from './output.js';
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
