@@ -90,8 +90,7 @@ export class LoadFailed extends UsageError {
   }
 }
 
-/** kexec/kexec.h: the loader return codes main() turns into its exit status (-1 -> 255, -2 -> 254). */
-export const EFAILED = -1;
+/** kexec/kexec.h ENOCRASHKERNEL: the loader return code main() turns into exit status 254 (EFAILED -1 is 255). */
 export const ENOCRASHKERNEL = -2;
 
 /** kexec/kexec.c my_load: what it prints for ENOCRASHKERNEL instead of "Cannot load %s". */
