@@ -101,7 +101,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
             argsMode: 'linux',
             debug: Boolean(o.debug),
           };
-          doLoad(request, { dir, state }, builtinLoaders(state.config.arch));
+          doLoad(request, { dir, state }, builtinLoaders(state.config.arch), (l) => out.line(l));
         } catch (e) {
           setExit(reportFailure(e, out));
           return;

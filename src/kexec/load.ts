@@ -34,8 +34,11 @@ export function loadSyscall(o: KexecLoadOptions, state: MachineState): SyscallCh
   return 'load';
 }
 
-/** main()'s do_load: kexec_file_load first unless -c, kexec_load (my_load) after EFALLBACK under -a. */
-export function doLoad(r: KexecLoadRequest, m: LoadMachine, loaders: Loaders): KexecLoadResult {
+/**
+ * main()'s do_load: kexec_file_load first unless -c, kexec_load (my_load) after EFALLBACK under -a. `stdout`
+ * takes what kexec-tools prints on stdout while loading.
+ */
+export function doLoad(r: KexecLoadRequest, m: LoadMachine, loaders: Loaders, stdout: (line: string) => void): KexecLoadResult {
   let syscall = loadSyscall(r, m.state);
   const debug = makeDebug(r.debug);
   const reuse = r.reuseCmdline ? reuseCommandLine(readView(m.state, '/proc/cmdline')!, r.crash) : null;
@@ -57,6 +60,7 @@ export function doLoad(r: KexecLoadRequest, m: LoadMachine, loaders: Loaders): K
     arch: m.state.config.arch,
     files: (p) => readView(m.state, p),
     debug,
+    stdout,
     machineDir: m.dir,
   });
   return { syscall: 'kexec_load', type: res.typeName, image: res.image };

@@ -26,6 +26,8 @@ export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'appen
   arch: MachineArch;
   files: SystemFiles;
   debug: Debug;
+  /** kexec-tools' printf to stdout (add_memmap's notes on a panic load). */
+  stdout: (line: string) => void;
   machineDir: string;
 }
 
@@ -173,7 +175,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   info.kexecFlags = flags;
 
   const layout = loadFileType(o, chosen, kernel, info);
-  for (const line of layout.stdout ?? []) process.stdout.write(line + '\n');
+  for (const line of layout.stdout ?? []) o.stdout(line);
   for (const s of info.segments) {
     if (!info.validMemoryRange(s.mem, s.mem + s.memsz - 1n)) {
       throw new UsageError([`Invalid memory segment ${ptr(s.mem)} - ${ptr(s.mem + s.memsz)}`], { exitCode: 255, hint: "the segment is not inside the machine's RAM" });
