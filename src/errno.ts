@@ -72,16 +72,25 @@ export class KexecError extends Error {
 }
 
 /**
- * A failure of the userspace side (kexec-tools' die() or a loader returning -1): printed message, exit code.
- * Not an errno: kexec-tools reports these with its own text.
+ * A failure of the userspace side (kexec-tools' die(), a loader returning -1, a refused command line): the
+ * lines kexec-tools prints and main()'s exit status. Not an errno: kexec-tools reports these with its own
+ * text. `kernelError` is the kernel refusal behind the lines (its rule and fix are what vkexec explains);
+ * `usage` asks for the usage text after the lines, as kexec-tools prints it for a bad command line.
  */
 export class UsageError extends Error {
+  readonly lines: readonly string[];
   readonly exitCode: number;
   readonly hint: string | undefined;
-  constructor(message: string, opts: { exitCode?: number; hint?: string } = {}) {
-    super(message);
+  readonly kernelError: KexecError | undefined;
+  readonly usage: boolean;
+  constructor(message: string | readonly string[], opts: { exitCode?: number; hint?: string; kernelError?: KexecError; usage?: boolean } = {}) {
+    const lines = typeof message === 'string' ? [message] : message;
+    super(lines.join('\n'));
     this.name = 'UsageError';
+    this.lines = lines;
     this.exitCode = opts.exitCode ?? 1;
     this.hint = opts.hint;
+    this.kernelError = opts.kernelError;
+    this.usage = opts.usage ?? false;
   }
 }

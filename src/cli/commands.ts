@@ -6,20 +6,19 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errno.js';
 import { probeKernelPath } from '../arch/x86/probe-kernel.js';
-import { makeDebug } from '../kexec/debug.js';
-import { myLoad } from '../kexec/my-load.js';
-import { fileTypesFor } from '../loaders/index.js';
-import { readView } from '../vm/machine/views.js';
+import { doLoad } from '../kexec/load.js';
+import { defaultLoadOptions, type KexecLoadRequest } from '../kexec/load-request.js';
+import { builtinLoaders } from '../loaders/index.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { type MachineArch } from '../vm/machine/machine-config.js';
 import { machineExists, readState } from '../vm/machine/machine.js';
-import { initMachine, type GlobalOpts } from './machine-cmd.js';
+import { initMachine } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import { applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { kernelKexec } from './exec.js';
 import { inspectCommand } from './inspect-cmd.js';
-import { reportFailure } from './kexec-main.js';
+import { reportFailure } from './report.js';
 import type { Out } from './output.js';
-import { concatCmdline } from '../kexec/cmdline.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
 import { kdumpSizeCommand } from './kdump-size.js';
 
@@ -89,28 +88,20 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
       try {
         const state = readState(dir);
         try {
-          myLoad({
-            fileTypes: fileTypesFor(state.config.arch),
-            type: o.type ?? null,
+          const request: KexecLoadRequest = {
+            ...defaultLoadOptions(),
             kernelPath,
-            cmdline: concatCmdline(null, o.append ?? null),
-            initrdPath: o.initrd ?? null,
-            arch: state.config.arch,
-            crash: false,
-            preserveContext: false,
+            syscall: 'load',
+            type: o.type ?? null,
+            initrd: o.initrd ?? null,
+            append: o.append ?? null,
             skipChecks: o.checks === false,
-            entry: null,
-            memMin: null,
-            memMax: null,
             entry32bit: Boolean(o.entry32bit),
-            realMode: false,
             fast: Boolean(o.fast),
             argsMode: 'linux',
-            console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
-            files: (p) => readView(state, p),
-            debug: makeDebug(Boolean(o.debug)),
-            machineDir: dir,
-          });
+            debug: Boolean(o.debug),
+          };
+          doLoad(request, { dir, state }, builtinLoaders(state.config.arch), (l) => out.line(l));
         } catch (e) {
           setExit(reportFailure(e, out));
           return;

@@ -11,7 +11,7 @@ import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engi
 import { selectEngine } from '../vm/engines/select.js';
 import type { EngineOptions } from './engine-options.js';
 import type { Out } from './output.js';
-import { reportFailure } from './kexec-main.js';
+import { reportFailure } from './report.js';
 
 /** Seconds an engine may run before --timeout's default gives up (a kernel boot under TCG takes ~10 s). */
 export const DEFAULT_TIMEOUT_S = 120;

@@ -2,6 +2,8 @@
 // (options after the kernel file), "--" ends options, clustered short options, "-tTYPE" and "-t TYPE", long
 // options by unique prefix, "--opt=value" or "--opt value" for required arguments, glibc's error texts.
 
+import { UsageError } from '../errno.js';
+
 export interface LongOption {
   name: string;
   /** 0: no argument, 1: required. */
@@ -15,15 +17,17 @@ export interface ParsedOption {
   value: string | null;
 }
 
-export class GetoptError extends Error {}
+/** getopt_long's complaint: its message, then kexec-tools' usage, exit status 1. */
+export class GetoptError extends UsageError {
+  constructor(message: string) {
+    super(message, { usage: true });
+  }
+}
 
 /** A refusal of the command line itself: kexec-tools prints the message (and usually the usage), exit 1. */
-export class CommandLineError extends Error {
-  constructor(
-    message: string,
-    readonly showUsage = true,
-  ) {
-    super(message);
+export class CommandLineError extends UsageError {
+  constructor(message: string, showUsage = true) {
+    super(message, { usage: showUsage });
   }
 }
 

@@ -13,8 +13,14 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../errno.js';
 import { memparse } from '../vm/machine/machine-config.js';
 import type { Outcome } from '../vm/engines/engine.js';
-import { initMachine, type GlobalOpts } from './machine-cmd.js';
+import { initMachine } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import { kernelKexec } from './exec.js';
+import { doLoad } from '../kexec/load.js';
+import { defaultLoadOptions, type KexecLoadRequest } from '../kexec/load-request.js';
+import { loadersFor } from '../loaders/index.js';
+import { readState } from '../vm/machine/machine.js';
+import { reportFailure } from './report.js';
 import { engineOptionsFrom, panicRequest, type PanicCliOpts } from './panic-cmd.js';
 import type { Out } from './output.js';
 
@@ -30,7 +36,7 @@ export interface KdumpSizeOptions {
   initrd: string | null;
   append: string;
   /** -s (kexec_file_load) or -c (kexec_load). */
-  syscall: '-s' | '-c';
+  syscall: 'file' | 'load';
   mem: string;
   min: bigint;
   max: bigint;
@@ -89,11 +95,16 @@ class Sizer {
       if (e instanceof UsageError) return `crashkernel=${sizeText(size)} cannot be reserved: ${e.message}`;
       throw e;
     }
-    const { kexecMain } = await import('./kexec-main.js');
-    const out = quietOut();
-    const argv = ['--machine', dir, '-p', this.o.syscall, this.o.kernel, '--append', this.o.append, ...(this.o.initrd ? ['--initrd', this.o.initrd] : [])];
-    const rc = await kexecMain(argv, out);
-    return rc === 0 ? null : out.text.filter((l) => !l.startsWith('vkexec: warning')).join(' / ');
+    const request: KexecLoadRequest = { ...defaultLoadOptions(), kernelPath: this.o.kernel, syscall: this.o.syscall, crash: true, append: this.o.append, initrd: this.o.initrd };
+    try {
+      const state = readState(dir);
+      doLoad(request, { dir, state }, await loadersFor(state.config.arch), () => {});
+      return null;
+    } catch (e) {
+      const out = quietOut();
+      reportFailure(e, out);
+      return out.text.join(' / ');
+    }
   }
 
   async attempt(size: bigint, stage: 'load' | 'boot'): Promise<boolean> {
@@ -222,7 +233,7 @@ export function kdumpSizeCommand(g: () => GlobalOpts, out: Out, setExit: (code: 
         kernel,
         initrd: o.initrd ?? null,
         append: o.append ?? DEFAULT_KDUMP_APPEND,
-        syscall: o.c ? '-c' : '-s',
+        syscall: o.c ? 'load' : 'file',
         mem: o.mem,
         min,
         max,

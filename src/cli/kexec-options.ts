@@ -3,7 +3,7 @@
 
 import { CommandLineError, type LongOption, getoptLong, strtoul0 } from './getopt.js';
 export { CommandLineError };
-import type { ArgsMode } from '../kexec/file-type.js';
+import { defaultLoadOptions, type KexecLoadOptions, type SyscallChoice } from '../kexec/load-request.js';
 import type { EngineChoice } from './engine-options.js';
 import { ENGINE_LONGOPTS, applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 
@@ -62,39 +62,20 @@ export const KEXEC_LONGOPTS: LongOption[] = [
   ...ENGINE_LONGOPTS,
 ];
 
-export type SyscallChoice = 'file' | 'load' | 'auto';
+export type { SyscallChoice };
 
-export interface KexecRequest {
+/** The whole kexec command line: the load request's options plus main()'s modes and vkexec's own. */
+export interface KexecRequest extends KexecLoadOptions {
   help: boolean;
   version: boolean;
-  debug: boolean;
   load: boolean;
   exec: boolean;
   shutdown: boolean;
   unload: boolean;
   status: boolean;
   hasOptLoad: boolean;
-  crash: boolean;
-  preserveContext: boolean;
   jumpBackHelper: boolean;
   printCkrSize: boolean;
-  skipChecks: boolean;
-  syscall: SyscallChoice;
-  type: string | null;
-  entry: bigint | null;
-  memMin: bigint | null;
-  memMax: bigint | null;
-  append: string | null;
-  reuseCmdline: boolean;
-  initrd: string | null;
-  realMode: boolean;
-  entry32bit: boolean;
-  argsMode: ArgsMode;
-  /** --fast: load a bzImage64's host-decompressed vmlinux (kexec_load path only). */
-  fast: boolean;
-  console: { resetVga: boolean; consoleVga: boolean; consoleSerial: boolean; serialBase: number; serialBaud: number };
-  coreHeaderType: 'elf32' | 'elf64' | null;
-  passMemmapCmdline: boolean;
   machine: string | null;
   json: boolean;
   engine: EngineOptions;
@@ -109,185 +90,174 @@ const BAUDS = new Set([9600, 19200, 38400, 57600, 115200]);
 export function parseKexecArgs(argv: readonly string[]): KexecRequest {
   const { options, operands } = getoptLong(argv, SHORTOPTS, KEXEC_LONGOPTS, 'kexec');
   const r: KexecRequest = {
+    ...defaultLoadOptions(),
     help: false,
     version: false,
-    debug: false,
     load: true,
     exec: false,
     shutdown: true,
     unload: false,
     status: false,
     hasOptLoad: false,
-    crash: false,
-    preserveContext: false,
     jumpBackHelper: false,
     printCkrSize: false,
-    skipChecks: false,
-    syscall: 'auto',
-    type: null,
-    entry: null,
-    memMin: null,
-    memMax: null,
-    append: null,
-    reuseCmdline: false,
-    initrd: null,
-    realMode: false,
-    entry32bit: false,
-    argsMode: 'elf',
-    fast: false,
-    console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
-    coreHeaderType: null,
-    passMemmapCmdline: false,
     machine: null,
     json: false,
     engine: defaultEngineOptions(),
     loaderOptionsGiven: [],
     operands,
   };
-  const num = (id: string, v: string): bigint => {
-    const n = strtoul0(v);
-    if (n === null) throw new CommandLineError(`Bad option value in --${id}=${v}`);
-    return n;
-  };
   for (const { id, value } of options) {
     if (id.startsWith('loader:')) r.loaderOptionsGiven.push(id.slice(7));
-    switch (id) {
-      case 'h':
-      case '?':
-        r.help = true;
-        break;
-      case 'v':
-        r.version = true;
-        break;
-      case 'd':
-        r.debug = true;
-        break;
-      case 'x':
-      case 'y':
-        break; // no network interfaces or filesystems in the machine to bring down or sync
-      case 'f':
-        Object.assign(r, { load: true, shutdown: false, exec: true });
-        break;
-      case 'l':
-        Object.assign(r, { hasOptLoad: true, load: true, exec: false, shutdown: false });
-        break;
-      case 'u':
-        Object.assign(r, { load: false, shutdown: false, unload: true });
-        break;
-      case 'e':
-        Object.assign(r, { load: false, shutdown: false, exec: true });
-        break;
-      case 'load-jump-back-helper':
-        Object.assign(r, { load: false, shutdown: false, exec: false, jumpBackHelper: true, preserveContext: true, crash: false });
-        break;
-      case 'load-preserve-context':
-        Object.assign(r, { load: true, exec: false, shutdown: false, preserveContext: true, crash: false });
-        break;
-      case 'entry':
-        r.entry = num('entry', value!);
-        break;
-      case 't':
-        r.type = value!;
-        break;
-      case 'p':
-        Object.assign(r, { load: true, exec: false, shutdown: false, crash: true, preserveContext: false });
-        break;
-      case 'mem-min':
-        r.memMin = num('mem-min', value!);
-        break;
-      case 'mem-max':
-        r.memMax = num('mem-max', value!);
-        break;
-      case 's':
-        r.syscall = 'file';
-        break;
-      case 'c':
-        r.syscall = 'load';
-        break;
-      case 'a':
-        r.syscall = 'auto';
-        break;
-      case 'i':
-        r.skipChecks = true;
-        break;
-      case 'S':
-        r.status = true;
-        break;
-      case 'print-ckr-size':
-        r.printCkrSize = true;
-        break;
-      case 'arch:reset-vga':
-        r.console.resetVga = true;
-        break;
-      case 'arch:console-vga':
-        r.console.consoleVga = true;
-        break;
-      case 'arch:console-serial':
-        r.console.consoleSerial = true;
-        break;
-      case 'arch:serial': {
-        const port = SERIAL_PORTS[value!] ?? (strtoul0(value!) !== null ? Number(strtoul0(value!)) : null);
-        if (port === null || port > 0xffff) throw new CommandLineError(`Bad serial port base '${value}'`, false);
-        r.console.serialBase = port;
-        break;
-      }
-      case 'arch:serial-baud': {
-        const baud = Number(strtoul0(value!) ?? -1);
-        if (!BAUDS.has(baud)) throw new CommandLineError(`Bad serial port baud rate '${value}'`, false);
-        r.console.serialBaud = baud;
-        break;
-      }
-      case 'arch:elf32-core-headers':
-        r.coreHeaderType = 'elf32';
-        break;
-      case 'arch:elf64-core-headers':
-        r.coreHeaderType = 'elf64';
-        break;
-      case 'arch:pass-memmap-cmdline':
-        r.passMemmapCmdline = true;
-        break;
-      case 'arch:noefi':
-      case 'arch:reuse-video-type':
-        break; // the machine has neither EFI nor a framebuffer
-      case 'loader:append':
-        r.append = value!;
-        break;
-      case 'loader:reuse-cmdline':
-        r.reuseCmdline = true;
-        break;
-      case 'loader:initrd':
-        r.initrd = value!;
-        break;
-      case 'loader:real-mode':
-        r.realMode = true;
-        break;
-      case 'loader:entry-32bit':
-        r.entry32bit = true;
-        break;
-      case 'loader:args-elf':
-        r.argsMode = 'elf';
-        break;
-      case 'loader:args-linux':
-        r.argsMode = 'linux';
-        break;
-      case 'loader:args-none':
-        r.argsMode = 'none';
-        break;
-      case 'loader:fast':
-        r.fast = true;
-        break;
-      case 'vk:machine':
-        r.machine = value!;
-        break;
-      case 'vk:json':
-        r.json = true;
-        break;
-      default:
-        applyEngineOption(r.engine, id, value);
-    }
+    if (!applyModeOption(r, id) && !applyGenericOption(r, id, value!) && !applyArchOption(r, id, value!) && !applyLoaderOption(r, id, value!)) applyEngineOption(r.engine, id, value);
   }
   if (r.status) Object.assign(r, { load: false, unload: false, shutdown: false, exec: false, jumpBackHelper: false });
   return r;
+}
+
+/** main()'s mode options: a later one overrides an earlier one. */
+function applyModeOption(r: KexecRequest, id: string): boolean {
+  const modes: Record<string, Partial<KexecRequest>> = {
+    f: { load: true, shutdown: false, exec: true },
+    l: { hasOptLoad: true, load: true, exec: false, shutdown: false },
+    u: { load: false, shutdown: false, unload: true },
+    e: { load: false, shutdown: false, exec: true },
+    'load-jump-back-helper': { load: false, shutdown: false, exec: false, jumpBackHelper: true, preserveContext: true, crash: false },
+    'load-preserve-context': { load: true, exec: false, shutdown: false, preserveContext: true, crash: false },
+    p: { load: true, exec: false, shutdown: false, crash: true, preserveContext: false },
+  };
+  if (!(id in modes)) return false;
+  Object.assign(r, modes[id]);
+  return true;
+}
+
+/** strtoul(optarg, &end, 0) with kexec-tools' "Bad option value" for what is not a number. */
+function num(id: string, v: string): bigint {
+  const n = strtoul0(v);
+  if (n === null) throw new CommandLineError(`Bad option value in --${id}=${v}`);
+  return n;
+}
+
+/** kexec/kexec.c main()'s other generic options, and vkexec's --machine/--json. */
+function applyGenericOption(r: KexecRequest, id: string, value: string): boolean {
+  switch (id) {
+    case 'h':
+    case '?':
+      r.help = true;
+      break;
+    case 'v':
+      r.version = true;
+      break;
+    case 'd':
+      r.debug = true;
+      break;
+    case 'x':
+    case 'y':
+      break; // no network interfaces or filesystems in the machine to bring down or sync
+    case 'entry':
+    case 'mem-min':
+    case 'mem-max':
+      r[id === 'entry' ? 'entry' : id === 'mem-min' ? 'memMin' : 'memMax'] = num(id, value);
+      break;
+    case 't':
+      r.type = value;
+      break;
+    case 's':
+    case 'c':
+    case 'a':
+      r.syscall = id === 's' ? 'file' : id === 'c' ? 'load' : 'auto';
+      break;
+    case 'i':
+      r.skipChecks = true;
+      break;
+    case 'S':
+      r.status = true;
+      break;
+    case 'print-ckr-size':
+      r.printCkrSize = true;
+      break;
+    case 'vk:machine':
+      r.machine = value;
+      break;
+    case 'vk:json':
+      r.json = true;
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+/** kexec/arch/x86_64 arch_process_options. */
+function applyArchOption(r: KexecRequest, id: string, value: string): boolean {
+  switch (id) {
+    case 'arch:reset-vga':
+      r.console.resetVga = true;
+      break;
+    case 'arch:console-vga':
+      r.console.consoleVga = true;
+      break;
+    case 'arch:console-serial':
+      r.console.consoleSerial = true;
+      break;
+    case 'arch:serial': {
+      const port = SERIAL_PORTS[value] ?? (strtoul0(value) !== null ? Number(strtoul0(value)) : null);
+      if (port === null || port > 0xffff) throw new CommandLineError(`Bad serial port base '${value}'`, false);
+      r.console.serialBase = port;
+      break;
+    }
+    case 'arch:serial-baud': {
+      const baud = Number(strtoul0(value) ?? -1);
+      if (!BAUDS.has(baud)) throw new CommandLineError(`Bad serial port baud rate '${value}'`, false);
+      r.console.serialBaud = baud;
+      break;
+    }
+    case 'arch:elf32-core-headers':
+    case 'arch:elf64-core-headers':
+      r.coreHeaderType = id === 'arch:elf32-core-headers' ? 'elf32' : 'elf64';
+      break;
+    case 'arch:pass-memmap-cmdline':
+      r.passMemmapCmdline = true;
+      break;
+    case 'arch:noefi':
+    case 'arch:reuse-video-type':
+      break; // the machine has neither EFI nor a framebuffer
+    default:
+      return false;
+  }
+  return true;
+}
+
+/** The loaders' options (bzImage64, bzImage, elf-x86_64, elf-x86) and vkexec's --fast. */
+function applyLoaderOption(r: KexecRequest, id: string, value: string): boolean {
+  switch (id) {
+    case 'loader:append':
+      r.append = value;
+      break;
+    case 'loader:reuse-cmdline':
+      r.reuseCmdline = true;
+      break;
+    case 'loader:initrd':
+      r.initrd = value;
+      break;
+    case 'loader:real-mode':
+      r.realMode = true;
+      break;
+    case 'loader:entry-32bit':
+      r.entry32bit = true;
+      break;
+    case 'loader:args-elf':
+    case 'loader:args-linux':
+    case 'loader:args-none':
+      r.argsMode = id === 'loader:args-elf' ? 'elf' : id === 'loader:args-linux' ? 'linux' : 'none';
+      break;
+    case 'loader:fast':
+      r.fast = true;
+      break;
+    default:
+      return false;
+  }
+  return true;
 }
 
 export type { EngineChoice };

@@ -11,7 +11,7 @@ import { x509_cert_parse, type X509Cert } from '../sig/x509.js';
 import { readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
 
 const HASH_ENTRY = /^(tbs|bin):/i;

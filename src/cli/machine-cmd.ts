@@ -11,14 +11,13 @@ import { type MachineState, defaultConfig, machineExists, newState, readState, w
 import { STATE_FILE, resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
 import { VIEW_PATHS, readView } from '../vm/machine/views.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
+import { hex } from '../lib/hex.js';
 import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
 
-export interface GlobalOpts {
-  machine: string | null;
-  json: boolean;
-}
+export type { GlobalOpts };
 
 const onOff = (v: string, name: string): boolean => {
   if (v === 'on') return true;
@@ -128,7 +127,7 @@ function describe(dir: string, s: MachineState): string[] {
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
     `cmdline      ${c.cmdline}`,
-    `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at 0x${crash.start.toString(16)}-0x${crash.end.toString(16)}` : 'none'}`,
+    `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at ${hex(crash.start)}-${hex(crash.end)}` : 'none'}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
     `sysctl       kexec_load_disabled=${s.sysctl.kexec_load_disabled} kexec_load_limit_reboot=${s.sysctl.kexec_load_limit_reboot} kexec_load_limit_panic=${s.sysctl.kexec_load_limit_panic}`,
   ];
@@ -139,10 +138,10 @@ function describe(dir: string, s: MachineState): string[] {
       continue;
     }
     const i = img.info;
-    lines.push(`${slot.padEnd(12)} ${i.loader ?? '?'} via ${i.syscall}, entry 0x${img.start.toString(16)}, ${img.segments.length} segments, loaded ${img.loadedAt}`);
+    lines.push(`${slot.padEnd(12)} ${i.loader ?? '?'} via ${i.syscall}, entry ${hex(img.start)}, ${img.segments.length} segments, loaded ${img.loadedAt}`);
     if (i.kernel) lines.push(`             kernel ${i.kernel}${i.initrd ? `, initrd ${i.initrd}` : ''}`);
     if (i.cmdline !== undefined) lines.push(`             cmdline ${JSON.stringify(i.cmdline)}`);
-    img.segments.forEach((sg, k) => lines.push(`             [${k}] mem 0x${sg.mem.toString(16)} memsz 0x${sg.memsz.toString(16)} bufsz 0x${sg.bufsz.toString(16)}`));
+    img.segments.forEach((sg, k) => lines.push(`             [${k}] mem ${hex(sg.mem)} memsz ${hex(sg.memsz)} bufsz ${hex(sg.bufsz)}`));
   }
   return lines;
 }
@@ -166,6 +165,42 @@ export function writeSysctl(s: MachineState, name: string, value: string): void 
     return;
   }
   throw new UsageError(`unknown sysctl ${name}`, { hint: 'kexec_load_disabled, kexec_load_limit_panic, kexec_load_limit_reboot' });
+}
+
+/** `machine show [--file VIEW]`: the machine, or one of its /proc and /sys files. */
+function machineShow(dir: string, file: string | undefined, json: boolean, out: Out): void {
+  const s = readState(dir);
+  if (file) {
+    const text = readView(s, file);
+    if (text === null) throw new UsageError(`${file}: No such file or directory on this machine`, { hint: `views: ${VIEW_PATHS.join(', ')}` });
+    if (json) out.emitJson({ file, text });
+    else process.stdout.write(text);
+    return;
+  }
+  if (json) out.emitJson({ machine: dir, ...s, iomem: formatIomem(s.config.iomem) });
+  else for (const l of describe(dir, s)) out.line(l);
+}
+
+/** `machine set`: the policy knobs, under the machine lock; lockdown only rises. */
+function machineSet(dir: string, o: InitOpts): MachineState {
+  const lock = tryLock(dir, 'machine set');
+  try {
+    const s = readState(dir);
+    if (o.lockdown) {
+      // Lockdown only rises on a running kernel (security/lockdown/lockdown.c lock_kernel_down).
+      const rank = { none: 0, integrity: 1, confidentiality: 2 };
+      if (rank[o.lockdown] < rank[s.config.lockdown]) throw new UsageError(`lockdown cannot be lowered from ${s.config.lockdown} to ${o.lockdown} (EPERM)`, { hint: 'create a new machine with the lockdown you want' });
+      s.config.lockdown = o.lockdown;
+    }
+    if (o.secureBoot) s.config.secureBoot = onOff(o.secureBoot, 'secure-boot');
+    if (o.sigEnforce) s.config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
+    if (o.imaAppraise) s.config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
+    if (o.cmdline !== undefined) s.config.cmdline = o.cmdline;
+    writeState(dir, s);
+    return s;
+  } finally {
+    lock.release();
+  }
 }
 
 export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: number) => void = () => {}): Command {
@@ -193,19 +228,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .command('show')
     .description('print the machine, or one of its /proc and /sys files with --file')
     .option('--file <path>', `one view: ${VIEW_PATHS.join(', ')}, /sys/firmware/memmap/N/{start,end,type}`)
-    .action((o: { file?: string }) => {
-      const dir = resolveMachineDir(g().machine ?? undefined);
-      const s = readState(dir);
-      if (o.file) {
-        const text = readView(s, o.file);
-        if (text === null) throw new UsageError(`${o.file}: No such file or directory on this machine`, { hint: `views: ${VIEW_PATHS.join(', ')}` });
-        if (g().json) out.emitJson({ file: o.file, text });
-        else process.stdout.write(text);
-        return;
-      }
-      if (g().json) out.emitJson({ machine: dir, ...s, iomem: formatIomem(s.config.iomem) });
-      else for (const l of describe(dir, s)) out.line(l);
-    });
+    .action((o: { file?: string }) => machineShow(resolveMachineDir(g().machine ?? undefined), o.file, g().json, out));
   cmd
     .command('set')
     .description('change policy knobs of an existing machine')
@@ -216,25 +239,9 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .option('--cmdline <text>')
     .action((o: InitOpts) => {
       const dir = resolveMachineDir(g().machine ?? undefined);
-      const lock = tryLock(dir, 'machine set');
-      try {
-        const s = readState(dir);
-        if (o.lockdown) {
-          // Lockdown only rises on a running kernel (security/lockdown/lockdown.c lock_kernel_down).
-          const rank = { none: 0, integrity: 1, confidentiality: 2 };
-          if (rank[o.lockdown] < rank[s.config.lockdown]) throw new UsageError(`lockdown cannot be lowered from ${s.config.lockdown} to ${o.lockdown} (EPERM)`, { hint: 'create a new machine with the lockdown you want' });
-          s.config.lockdown = o.lockdown;
-        }
-        if (o.secureBoot) s.config.secureBoot = onOff(o.secureBoot, 'secure-boot');
-        if (o.sigEnforce) s.config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
-        if (o.imaAppraise) s.config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
-        if (o.cmdline !== undefined) s.config.cmdline = o.cmdline;
-        writeState(dir, s);
-        if (g().json) out.emitJson(s.config);
-        else for (const l of describe(dir, s)) out.line(l);
-      } finally {
-        lock.release();
-      }
+      const s = machineSet(dir, o);
+      if (g().json) out.emitJson(s.config);
+      else for (const l of describe(dir, s)) out.line(l);
     });
   cmd
     .command('sysctl')

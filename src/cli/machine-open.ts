@@ -1,7 +1,6 @@
 // The machine a command acts on: --machine DIR, $VKEXEC_MACHINE or the default, created on first use.
 
 import * as fs from 'node:fs';
-import { UsageError } from '../errno.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { MachineDirError, resolveMachineDir } from '../vm/machine/store.js';
 import type { Out } from './output.js';
@@ -21,14 +20,6 @@ export function openMachine(explicit: string | null, out: Out): OpenMachine {
     fs.mkdirSync(dir, { recursive: true });
     writeState(dir, newState(defaultConfig()));
     if (!out.json) out.note(`created a default machine at ${dir} (512 MiB, x86_64); see vkexec machine show`);
-  }
-  return { dir, state: readState(dir) };
-}
-
-export function requireMachine(explicit: string | null): OpenMachine {
-  const dir = resolveMachineDir(explicit ?? undefined);
-  if (!machineExists(dir)) {
-    throw new UsageError(`no machine at ${dir}`, { hint: `create one with: vkexec --machine ${dir} machine init` });
   }
   return { dir, state: readState(dir) };
 }

@@ -2,9 +2,7 @@
 // command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
-import { KexecError, UsageError } from '../errno.js';
-import { MachineDirError } from '../vm/machine/store.js';
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import { makeOut, type Out } from './output.js';
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
@@ -60,31 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { kexecMain } = await import('./kexec-main.js');
     return await kexecMain(argv, out);
   } catch (e) {
-    return await reportTopLevel(e, out);
+    // The last line of defence: known failures get their message and hint; anything else is a bug report.
+    const { reportFailure } = await import('./report.js');
+    return reportFailure(e, out, 'vkexec');
   }
-}
-
-/** The last line of defence: known failures get their message and hint; anything else is a bug report. */
-export async function reportTopLevel(e: unknown, out: Out): Promise<number> {
-  if (e instanceof MachineDirError) {
-    out.err(`vkexec: ${e.message}`);
-    out.hint(e.hint);
-    return 1;
-  }
-  if (e instanceof UsageError) {
-    out.err(`vkexec: ${e.message}`);
-    if (e.hint) out.hint(e.hint);
-    return e.exitCode;
-  }
-  if (e instanceof KexecError) {
-    out.err(`vkexec: ${e.rule} failed: ${e.message}`);
-    const { explain } = await import('./kexec-main.js');
-    explain(e, out);
-    return 255;
-  }
-  const err = e as Error;
-  out.err(`vkexec: internal error: ${err?.message ?? String(e)}`);
-  out.note('this is a bug in vkexec; run with VKEXEC_DEBUG=1 for the stack and report it');
-  if (process.env.VKEXEC_DEBUG) out.err(err?.stack ?? '');
-  return 70;
 }

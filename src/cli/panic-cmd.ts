@@ -12,7 +12,7 @@ import { resolveMachineDir } from '../vm/machine/store.js';
 import { machineExists } from '../vm/machine/machine.js';
 import { applyEngineOption, defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { kernelKexec, type KernelKexecRequest } from './exec.js';
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
 
 export interface PanicCliOpts {

@@ -7,10 +7,10 @@ import { parseFillPattern } from '../vm/memory/fill-pattern.js';
 import { readState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { type Vmcore, type VmcoreCheck, checkVmcore, readVmcore } from '../vm/vmcore/vmcore-check.js';
-import type { GlobalOpts } from './machine-cmd.js';
+import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
+import { hex } from '../lib/hex.js';
 
-const hex = (v: bigint | number) => '0x' + v.toString(16);
 
 function mib(v: bigint): string {
   return v >= 1n << 20n ? `${(Number(v) / 1048576).toFixed(1)} MiB` : `${Number(v) / 1024} KiB`;

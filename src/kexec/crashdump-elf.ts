@@ -17,6 +17,7 @@ import { UsageError } from '../errno.js';
 import { PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass } from '../formats/elf.js';
 import { type CorePhdr, storedPhdr, writeElfCoreHeader } from '../formats/elf-core.js';
 import type { Debug } from './debug.js';
+import { hex } from '../lib/hex.js';
 import { type MemoryRange, RANGE, type SystemFiles } from './memory-ranges.js';
 
 /** kexec-tools crashdump.h: the header goes on the command line in KiB, so 1 KiB granularity. */
@@ -103,8 +104,7 @@ export interface BackupRegion {
 }
 
 function phdrLine(prefix: string, p: CorePhdr): string {
-  const h = (v: bigint) => '0x' + v.toString(16);
-  return `${prefix}: p_type = ${p.type}, p_offset = ${h(p.offset)} p_paddr = ${h(p.paddr)} p_vaddr = ${h(p.vaddr)} p_filesz = ${h(p.filesz)} p_memsz = ${h(p.memsz)}`;
+  return `${prefix}: p_type = ${p.type}, p_offset = ${hex(p.offset)} p_paddr = ${hex(p.paddr)} p_vaddr = ${hex(p.vaddr)} p_filesz = ${hex(p.filesz)} p_memsz = ${hex(p.memsz)}`;
 }
 
 /**

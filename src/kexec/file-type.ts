@@ -2,6 +2,8 @@
 // decompressed) kernel file and, when chosen, lays the image out in a KexecInfo.
 
 import type { RelocatedPurgatory } from '../arch/x86/purgatory.js';
+import { UsageError } from '../errno.js';
+import type { KexecFileOps } from '../vm/kernel/kexec-file-ops.js';
 import type { Debug } from './debug.js';
 import type { KexecInfo } from './kexec-info.js';
 import type { SystemFiles } from './memory-ranges.js';
@@ -56,6 +58,15 @@ export interface LoadedLayout {
   backup?: { srcStart: bigint; srcSize: bigint; start: bigint };
 }
 
+/** The loaders main() hands down (composed by src/loaders/index.ts): file_type[] and kexec_file_loaders[]. */
+export interface Loaders {
+  fileTypes: readonly KexecFileType[];
+  /** The machine's kexec_file_loaders[]: the built-in ones, then the third-party ones. */
+  kexecFileOps: readonly KexecFileOps[];
+  /** The third-party loaders alone (they also stand in for kexec-tools' userspace probe, docs/loaders.md). */
+  thirdParty: readonly KexecFileOps[];
+}
+
 export interface KexecFileType {
   readonly name: string;
   /** 0 = this loader takes the file (kexec-tools' probe returns 0 on success). */
@@ -67,19 +78,19 @@ export interface KexecFileType {
  * A loader's `return -1`: kexec-tools prints "Cannot load FILE" after the loader's own message (some only
  * under -d); vkexec always shows the reason and one line on what to change. Exit status 255.
  */
-export class LoadFailed extends Error {
+export class LoadFailed extends UsageError {
   constructor(
     readonly reason: string,
-    readonly hint: string,
+    hint: string,
     /** kexec-tools prints `reason` only with -d (dbgprintf); vkexec still prints it, marked as ours. */
     readonly debugOnly = false,
+    exitCode = 255,
   ) {
-    super(reason);
+    super(reason, { hint, exitCode });
   }
 }
 
-/** kexec/kexec.h: the loader return codes main() turns into its exit status (-1 -> 255, -2 -> 254). */
-export const EFAILED = -1;
+/** kexec/kexec.h ENOCRASHKERNEL: the loader return code main() turns into exit status 254 (EFAILED -1 is 255). */
 export const ENOCRASHKERNEL = -2;
 
 /** kexec/kexec.c my_load: what it prints for ENOCRASHKERNEL instead of "Cannot load %s". */
@@ -89,6 +100,6 @@ export const NO_CRASH_KERNEL_MESSAGE = 'No crash kernel segment found in /proc/i
 export class NoCrashKernelSegment extends LoadFailed {
   readonly code = ENOCRASHKERNEL;
   constructor() {
-    super(NO_CRASH_KERNEL_MESSAGE, 'the machine has no "Crash kernel" range in /proc/iomem: reserve one (machine init --crashkernel, e.g. 256M) before loading a panic kernel');
+    super(NO_CRASH_KERNEL_MESSAGE, 'the machine has no "Crash kernel" range in /proc/iomem: reserve one (machine init --crashkernel, e.g. 256M) before loading a panic kernel', false, 254);
   }
 }

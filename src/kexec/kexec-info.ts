@@ -6,6 +6,8 @@ import type { ByteSource } from '../vm/machine/store.js';
 import { byteSourceLength } from '../vm/machine/store.js';
 import { type MemoryRange, RANGE } from './memory-ranges.js';
 import type { Debug } from './debug.js';
+import { hex } from '../lib/hex.js';
+import { alignDown, alignUp } from '../lib/align.js';
 
 export const PAGE_SIZE = 4096n;
 export const ULONG_MAX = (1n << 64n) - 1n;
@@ -17,9 +19,6 @@ export interface InfoSegment {
   memsz: bigint;
 }
 
-const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
-const alignDown = (v: bigint, a: bigint) => (v / a) * a;
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 /** Direction of a hole search, as kexec-tools' `buf_end`/`hole_end` argument: 1 lowest, -1 highest. */
 export type HoleEnd = 1 | -1;

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import { KexecError, UsageError, strerror } from '../errno.js';
 import { DecompressError, decompressKernelFile } from '../formats/compress.js';
-import { type KexecFileType, type LoadRequest, KEXEC_TOOLS_TYPE_NAMES, LoadFailed, NoCrashKernelSegment } from './file-type.js';
+import { type KexecFileType, type LoadRequest, type LoadedLayout, KEXEC_TOOLS_TYPE_NAMES, LoadFailed, NoCrashKernelSegment } from './file-type.js';
+import type { KexecLoadRequest } from './load-request.js';
 
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kernel/kexec-load.js';
@@ -13,35 +14,20 @@ import type { Kimage } from '../vm/machine/kimage.js';
 import { type Debug } from './debug.js';
 import { hex16, hex, ptr } from '../lib/hex.js';
 import { KexecInfo } from './kexec-info.js';
-import { LoadError } from './load-error.js';
-export { LoadError };
 import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-ranges.js';
-import { archUpdatePurgatory, updatePurgatory, type PurgatoryConsole } from './purgatory-load.js';
+import { archUpdatePurgatory, updatePurgatory } from './purgatory-load.js';
 
-export interface MyLoadOptions {
+/** my_load's inputs: the -l/-p request (its kernel path, the assembled command line) and the machine's side. */
+export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'append' | 'reuseCmdline' | 'debug'> {
   /** kexec-tools' file_type[] for this machine, in probe order. */
   fileTypes: readonly KexecFileType[];
-  type: string | null;
-  kernelPath: string;
+  /** The assembled command line (reuse + append), null when none was given. */
   cmdline: string | null;
-  initrdPath: string | null;
   arch: MachineArch;
-  crash: boolean;
-  preserveContext: boolean;
-  skipChecks: boolean;
-  entry: bigint | null;
-  memMin: bigint | null;
-  memMax: bigint | null;
-  entry32bit: boolean;
-  realMode: boolean;
-  /** vkexec's --fast (bzImage64 only): enter the host-decompressed vmlinux, see loaders/bzimage64-fast.ts. */
-  fast?: boolean;
-  argsMode: LoadRequest['argsMode'];
-  coreHeaderType?: LoadRequest['coreHeaderType'];
-  passMemmapCmdline?: boolean;
-  console: PurgatoryConsole;
   files: SystemFiles;
   debug: Debug;
+  /** kexec-tools' printf to stdout (add_memmap's notes on a panic load). */
+  stdout: (line: string) => void;
   machineDir: string;
 }
 
@@ -99,16 +85,10 @@ export interface MyLoadResult {
   typeName: string;
 }
 
-export function myLoad(o: MyLoadOptions): MyLoadResult {
-  const raw = slurpFile(o.kernelPath);
-  const { data: kernel, format, fallback } = unpackKernel(raw, o.kernelPath);
-  if (fallback) o.debug.print(`${o.kernelPath}: looked ${fallback.format}-compressed but ${fallback.message}; using it as it is`);
-  o.debug.print(`kernel: ${ptr(0x7e0000000000n)} kernel_size: ${hex(kernel.length)}`);
-  if (format) o.debug.print(`${o.kernelPath}: ${format}-compressed, ${raw.length} bytes unpacked to ${kernel.length}`);
-
+/** my_load's memory map: the machine's ranges, --mem-min/--mem-max, a panic kernel's crash region. */
+function kexecInfoFor(o: MyLoadOptions, flags: number): KexecInfo {
   const ranges = getMemoryRanges(o.files);
-  if (ranges.length === 0) throw new LoadError(['Could not get memory layout'], 255);
-  let flags = o.crash ? KEXEC_ON_CRASH : o.preserveContext ? KEXEC_PRESERVE_CONTEXT : 0;
+  if (ranges.length === 0) throw new UsageError(['Could not get memory layout'], { exitCode: 255 });
   const info = new KexecInfo(ranges, flags, o.debug);
   if (o.memMin !== null) info.memMin = o.memMin;
   if (o.memMax !== null) info.memMax = o.memMax;
@@ -123,67 +103,82 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   }
   o.debug.print('MEMORY RANGES');
   for (const r of ranges) o.debug.print(`${hex16(r.start)}-${hex16(r.end)} (${r.type})`);
+  return info;
+}
 
-  const FILE_TYPES = o.fileTypes;
+/** my_load's probe loop: -t TYPE when it matches, else the first file type that takes the kernel. */
+function probeFileType(o: MyLoadOptions, kernel: Uint8Array): KexecFileType {
+  const types = o.fileTypes;
+  const known = types.map((t) => t.name).join(', ');
   // kexec-tools' probe messages are compiled out (probe_debug is const 0): collect them for the hint instead.
   const why: string[] = [];
   const quiet: Debug = { enabled: false, print: (l) => why.push(l) };
-  let chosen = FILE_TYPES.find((t) => t.name === o.type);
+  const chosen = types.find((t) => t.name === o.type);
   if (o.type !== null && !chosen) {
-    if (KEXEC_TOOLS_TYPE_NAMES.includes(o.type)) {
-      throw new LoadError([`Unsupported kernel type ${o.type}`], 255, `vkexec does not implement kexec-tools' ${o.type} loader; types here: ${FILE_TYPES.map((t) => t.name).join(', ')}`);
-    }
-    throw new LoadError([`Unsupported kernel type ${o.type}`], 255, `known types: ${FILE_TYPES.map((t) => t.name).join(', ')}`);
+    const hint = KEXEC_TOOLS_TYPE_NAMES.includes(o.type) ? `vkexec does not implement kexec-tools' ${o.type} loader; types here: ${known}` : `known types: ${known}`;
+    throw new UsageError([`Unsupported kernel type ${o.type}`], { exitCode: 255, hint });
   }
-  if (!chosen || !chosen.probe(kernel, quiet)) {
-    why.length = 0;
-    const guess = FILE_TYPES.find((t) => t.probe(kernel, quiet));
-    if (!guess) {
-      const reasons = FILE_TYPES.map((t, i) => `${t.name}: ${why[i] ?? 'no'}`).join('; ');
-      throw new LoadError([`Cannot determine the file type of ${o.kernelPath}`], 255, `no loader accepts it (${reasons})`);
-    }
-    if (chosen) throw new LoadError([`Wrong file type ${o.type}, file matches type ${guess.name}`], 255, `drop -t or use -t ${guess.name}`);
-    chosen = guess;
+  if (chosen && chosen.probe(kernel, quiet)) return chosen;
+  why.length = 0;
+  const guess = types.find((t) => t.probe(kernel, quiet));
+  if (!guess) {
+    const reasons = types.map((t, i) => `${t.name}: ${why[i] ?? 'no'}`).join('; ');
+    throw new UsageError([`Cannot determine the file type of ${o.kernelPath}`], { exitCode: 255, hint: `no loader accepts it (${reasons})` });
   }
-  if (o.fast && (chosen.name !== 'bzImage64' || o.entry32bit || o.realMode)) {
-    const what = chosen.name !== 'bzImage64' ? `${o.kernelPath} is loaded as ${chosen.name}` : `--${o.entry32bit ? 'entry-32bit' : 'real-mode'} enters the bzImage's own setup code`;
-    throw new LoadError([`--fast needs a relocatable 64-bit bzImage entered at 64 bits: ${what}`], 255, 'drop --fast, or give an x86_64 machine a bzImage64 without --entry-32bit/--real-mode');
-  }
-  flags |= o.arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386;
-  info.kexecFlags = flags;
+  if (chosen) throw new UsageError([`Wrong file type ${o.type}, file matches type ${guess.name}`], { exitCode: 255, hint: `drop -t or use -t ${guess.name}` });
+  return guess;
+}
 
-  const initrd = o.initrdPath === null ? null : { path: o.initrdPath, size: statReadable(o.initrdPath) };
+/** The file type's load(): its -1 becomes my_load's "Cannot load FILE" (ENOCRASHKERNEL prints its own text). */
+function loadFileType(o: MyLoadOptions, type: KexecFileType, kernel: Uint8Array, info: KexecInfo): LoadedLayout {
   const req: LoadRequest = {
     kernelPath: o.kernelPath,
     kernel,
     cmdline: o.cmdline,
-    initrd,
+    initrd: o.initrd === null ? null : { path: o.initrd, size: statReadable(o.initrd) },
     arch: o.arch,
     crash: o.crash,
     entry32bit: o.entry32bit,
     realMode: o.realMode,
-    fast: Boolean(o.fast),
+    fast: o.fast,
     argsMode: o.argsMode,
     ...(o.coreHeaderType ? { coreHeaderType: o.coreHeaderType } : {}),
-    passMemmapCmdline: Boolean(o.passMemmapCmdline),
+    passMemmapCmdline: o.passMemmapCmdline,
     console: o.console,
     files: o.files,
     debug: o.debug,
   };
-  let layout;
   try {
-    layout = chosen.load(req, info);
+    return type.load(req, info);
   } catch (e) {
-    if (e instanceof LoadFailed) {
-      const noCrash = e instanceof NoCrashKernelSegment;
-      throw new LoadError([e.reason, ...(noCrash ? [] : [`Cannot load ${o.kernelPath}`])], noCrash ? 254 : 255, e.hint);
-    }
-    throw e;
+    if (!(e instanceof LoadFailed)) throw e;
+    const noCrash = e instanceof NoCrashKernelSegment;
+    throw new UsageError([e.reason, ...(noCrash ? [] : [`Cannot load ${o.kernelPath}`])], { exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) });
   }
-  for (const line of layout.stdout ?? []) process.stdout.write(line + '\n');
+}
+
+export function myLoad(o: MyLoadOptions): MyLoadResult {
+  const raw = slurpFile(o.kernelPath);
+  const { data: kernel, format, fallback } = unpackKernel(raw, o.kernelPath);
+  if (fallback) o.debug.print(`${o.kernelPath}: looked ${fallback.format}-compressed but ${fallback.message}; using it as it is`);
+  o.debug.print(`kernel: ${ptr(0x7e0000000000n)} kernel_size: ${hex(kernel.length)}`);
+  if (format) o.debug.print(`${o.kernelPath}: ${format}-compressed, ${raw.length} bytes unpacked to ${kernel.length}`);
+
+  let flags = o.crash ? KEXEC_ON_CRASH : o.preserveContext ? KEXEC_PRESERVE_CONTEXT : 0;
+  const info = kexecInfoFor(o, flags);
+  const chosen = probeFileType(o, kernel);
+  if (o.fast && (chosen.name !== 'bzImage64' || o.entry32bit || o.realMode)) {
+    const what = chosen.name !== 'bzImage64' ? `${o.kernelPath} is loaded as ${chosen.name}` : `--${o.entry32bit ? 'entry-32bit' : 'real-mode'} enters the bzImage's own setup code`;
+    throw new UsageError([`--fast needs a relocatable 64-bit bzImage entered at 64 bits: ${what}`], { exitCode: 255, hint: 'drop --fast, or give an x86_64 machine a bzImage64 without --entry-32bit/--real-mode' });
+  }
+  flags |= o.arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386;
+  info.kexecFlags = flags;
+
+  const layout = loadFileType(o, chosen, kernel, info);
+  for (const line of layout.stdout ?? []) o.stdout(line);
   for (const s of info.segments) {
     if (!info.validMemoryRange(s.mem, s.mem + s.memsz - 1n)) {
-      throw new LoadError([`Invalid memory segment ${ptr(s.mem)} - ${ptr(s.mem + s.memsz)}`], 255, "the segment is not inside the machine's RAM");
+      throw new UsageError([`Invalid memory segment ${ptr(s.mem)} - ${ptr(s.mem + s.memsz)}`], { exitCode: 255, hint: "the segment is not inside the machine's RAM" });
     }
   }
   info.sortSegments();
@@ -194,7 +189,13 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   if (o.entry !== null && o.entry !== 0n) info.entry = o.entry;
   o.debug.print(`kexec_load: entry = ${ptr(info.entry)} flags = ${hex(flags)}`);
   if (o.debug.enabled) printSegments(info, (l) => o.debug.print(l));
+  const purgatorySegment = layout.purgatory ? info.segments.findIndex((s) => s.mem === layout.purgatory!.loadAddr) : undefined;
+  return { info, image: kexecLoadSegments(o, info, chosen.name, purgatorySegment), typeName: chosen.name };
+}
 
+/** my_load's kexec_load call; a refusal prints the entry and the segments, as kexec-tools does. */
+function kexecLoadSegments(o: MyLoadOptions, info: KexecInfo, typeName: string, purgatorySegment: number | undefined): Kimage {
+  const flags = info.kexecFlags;
   try {
     const { image } = kexecLoad(
       o.machineDir,
@@ -203,19 +204,19 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
       flags,
       {
         syscall: 'kexec_load',
-        loader: o.fast ? `${chosen.name} --fast` : chosen.name,
+        loader: o.fast ? `${typeName} --fast` : typeName,
         kernel: o.kernelPath,
-        initrd: o.initrdPath ?? undefined,
+        initrd: o.initrd ?? undefined,
         cmdline: o.cmdline ?? undefined,
-        purgatorySegment: layout.purgatory ? info.segments.findIndex((s) => s.mem === layout.purgatory!.loadAddr) : undefined,
+        purgatorySegment,
       },
     );
-    return { info, image: image!, typeName: chosen.name };
+    return image!;
   } catch (e) {
     if (e instanceof KexecError) {
       const lines = [`kexec_load failed: ${strerror(e.errno)}`, `entry       = ${ptr(info.entry)} flags = ${hex(flags)}`];
       printSegments(info, (l) => lines.push(l));
-      throw new LoadError(lines, 255, e.hint, e);
+      throw new UsageError(lines, { exitCode: 255, kernelError: e });
     }
     throw e;
   }

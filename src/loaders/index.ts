@@ -5,7 +5,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { UsageError } from '../errno.js';
-import type { KexecFileType } from '../kexec/file-type.js';
+import type { KexecFileType, Loaders } from '../kexec/file-type.js';
 import type { KexecFileOps } from '../vm/kernel/kexec-file-ops.js';
 import { bzImage64FileType } from './userspace/bzimage64.js';
 import { bzImageFileType } from './userspace/bzimage.js';
@@ -27,12 +27,11 @@ export function fileTypesFor(arch: 'x86_64' | 'i386'): readonly KexecFileType[] 
 /** kexec_file_loaders[] of x86 Linux (arch/x86/kernel/machine_kexec_64.c): bzImage64 alone. */
 export const X86_KEXEC_FILE_LOADERS: readonly KexecFileOps[] = [bzImage64FileOps];
 
-export interface Loaders {
-  fileTypes: readonly KexecFileType[];
-  /** The machine's kexec_file_loaders[]: the built-in ones, then the third-party ones. */
-  kexecFileOps: readonly KexecFileOps[];
-  /** The third-party loaders alone (they also stand in for kexec-tools' userspace probe, docs/loaders.md). */
-  thirdParty: readonly KexecFileOps[];
+export type { Loaders };
+
+/** The built-in loaders alone, for a command that takes no VKEXEC_LOADERS modules (vkexec boot). */
+export function builtinLoaders(arch: 'x86_64' | 'i386'): Loaders {
+  return { fileTypes: fileTypesFor(arch), kexecFileOps: X86_KEXEC_FILE_LOADERS, thirdParty: [] };
 }
 
 function isFileOps(v: unknown): v is KexecFileOps {

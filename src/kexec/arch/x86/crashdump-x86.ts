@@ -12,7 +12,8 @@ import { HDRS_MAGIC, SetupHeader, XLF_EFI_KEXEC } from '../../../formats/setup-h
 import { type LoadRequest, LoadFailed, NoCrashKernelSegment } from '../../file-type.js';
 import { type BackupRegion, type CrashElfInfo, ELF_CORE_HEADER_ALIGN, crashCreateElfHeaders } from '../../crashdump-elf.js';
 import type { Debug } from '../../debug.js';
-import { hex16 } from '../../../lib/hex.js';
+import { hex, hex16 } from '../../../lib/hex.js';
+import { alignDown, alignUp } from '../../../lib/align.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
 import { type MemoryRange, RANGE, type RangeType, type SystemFiles, crashKernelRanges } from '../../memory-ranges.js';
 
@@ -37,8 +38,6 @@ export const COMMAND_LINE_SIZE = 2048;
 const CONFIG_PHYSICAL_START = 0x1000000n;
 const PAGE = 4096n;
 
-const alignUp = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
-const alignDown = (v: bigint, a: bigint) => (v / a) * a;
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
 /** printf("%#llx"): 0 prints without the prefix. */
 const altHex = (v: bigint) => (v === 0n ? '0' : '0x' + v.toString(16));
@@ -169,7 +168,7 @@ function getKernelVaddrAndSize(lines: readonly IomemLine[], paddr: bigint, debug
   const end = text + (physEnd - paddr);
   const vaddr = alignDown(text, X86_64_KERN_VADDR_ALIGN);
   const size = alignUp(end - vaddr, PAGE);
-  debug.print(`kernel vaddr = 0x${vaddr.toString(16)} size = 0x${size.toString(16)}`);
+  debug.print(`kernel vaddr = ${hex(vaddr)} size = ${hex(size)}`);
   return { vaddr, size };
 }
 
@@ -278,7 +277,7 @@ function cmdlineAddEfi(cmdline: string, files: SystemFiles): string {
     if (!l.includes('ACPI20=') && !l.includes('ACPI=')) continue;
     const m = /^0x([0-9a-fA-F]+)/.exec(l.slice(l.indexOf('=') + 1));
     const rsdp = m ? BigInt('0x' + m[1]) : 0n;
-    return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=0x${rsdp.toString(16)}`);
+    return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=${hex(rsdp)}`);
   }
   return cmdline;
 }
@@ -316,6 +315,64 @@ export function crashHandoff(info: KexecInfo, req: LoadRequest, cmdline: string 
   return { cmdline: crash.cmdline, backup: crash.backup, stdout: crash.stdout };
 }
 
+/** The ELF core header's facts: class (--elf32/--elf64-core-headers or get_core_type), and the x86_64 kernel text. */
+function crashElfInfo(req: LoadRequest, lines: readonly IomemLine[], memRange: readonly MemoryRange[], lowmemLimit: bigint, debug: Debug): CrashElfInfo {
+  const x86_64 = req.arch === 'x86_64';
+  const machine = x86_64 ? EM_X86_64 : EM_386;
+  const cls: ElfClass = req.coreHeaderType === 'elf32' ? 32 : req.coreHeaderType === 'elf64' ? 64 : getCoreType(machine, memRange);
+  const elfInfo: CrashElfInfo = {
+    class: cls,
+    machine,
+    pageOffset: x86_64 ? X86_64_PAGE_OFFSET : X86_PAGE_OFFSET,
+    kernPaddrStart: 0n,
+    kernVaddrStart: 0n,
+    kernSize: 0n,
+    lowmemLimit,
+    ulongBits: x86_64 ? 64 : 32,
+  };
+  if (x86_64) {
+    // An i386 kernel is linearly mapped: its text needs no PT_LOAD of its own.
+    elfInfo.kernPaddrStart = getKernelPaddr(lines, debug);
+    const k = getKernelVaddrAndSize(lines, elfInfo.kernPaddrStart, debug);
+    elfInfo.kernVaddrStart = k.vaddr;
+    elfInfo.kernSize = k.size;
+  }
+  return elfInfo;
+}
+
+/** The backup segment (1 KiB aligned, anywhere below max_addr), taken out of the capture kernel's map. */
+function addBackupSegment(info: KexecInfo, memmap: CrashMemmap, area: { srcStart: bigint; srcSize: bigint }, maxAddr: bigint, debug: Debug): BackupRegion {
+  const align = 1024n;
+  const backupSize = alignUp(area.srcSize, align);
+  const backupStart = info.addBuffer({ kind: 'bytes', data: new Uint8Array(Number(backupSize)) }, backupSize, align, 0n, maxAddr, -1);
+  debug.print(`Created backup segment at ${hex(backupStart)}`);
+  if (!memmap.delete(backupStart, backupSize)) {
+    throw new LoadFailed(
+      `the backup segment at ${hex(backupStart)} (${hex(backupSize)} bytes) is not inside the crash region`,
+      'panic kernel segments must be placed inside "Crash kernel": do not widen --mem-min/--mem-max beyond it',
+      true,
+    );
+  }
+  return { srcStart: area.srcStart, srcSize: area.srcSize, start: backupStart };
+}
+
+/** The ELF core header segment (at least 16 KiB), taken out of the capture kernel's map. */
+function addElfHeaderSegment(info: KexecInfo, memmap: CrashMemmap, buf: Uint8Array, minBase: bigint, maxAddr: bigint, debug: Debug): bigint {
+  const align = 1024n;
+  // At least 16 KiB: old linkers left gaps between the kernel's data and bss that the kernel still uses.
+  const memsz = BigInt(buf.length) < 16n * 1024n ? 16n * 1024n : BigInt(buf.length);
+  const elfcorehdr = info.addBuffer({ kind: 'bytes', data: buf }, memsz, align, minBase, maxAddr, -1);
+  debug.print(`Created elf header segment at ${hex(elfcorehdr)}`);
+  if (!memmap.delete(elfcorehdr, memsz)) {
+    throw new LoadFailed(
+      `the ELF core header segment at ${hex(elfcorehdr)} is not inside the crash region`,
+      'panic kernel segments must be placed inside "Crash kernel": do not widen --mem-min/--mem-max beyond it',
+      true,
+    );
+  }
+  return elfcorehdr;
+}
+
 /**
  * load_crashdump_segments: adds the backup and ELF-header segments to `info`, sets info.crashRanges and
  * returns the capture kernel's command line. `maxAddr`/`minBase` bound the header segment as the loader's
@@ -336,32 +393,13 @@ export function loadCrashdumpSegments(
     .map((r) => ({ start: r.start, end: r.end, type: RANGE.RAM }));
   if (crashReserved.length === 0) throw new NoCrashKernelSegment();
 
-  const x86_64 = req.arch === 'x86_64';
-  const machine = x86_64 ? EM_X86_64 : EM_386;
-  const lowmemLimit = x86_64 ? 0n : X86_MAXMEM;
+  const lowmemLimit = req.arch === 'x86_64' ? 0n : X86_MAXMEM;
   const lines = iomemLines(files);
   const memRange = getCrashMemoryRanges(lines, crashReserved, lowmemLimit, debug);
   const area = getBackupArea(memRange, debug);
   printRanges(debug, 'CRASH MEMORY RANGES', memRange);
 
-  const cls: ElfClass = req.coreHeaderType === 'elf32' ? 32 : req.coreHeaderType === 'elf64' ? 64 : getCoreType(machine, memRange);
-  const elfInfo: CrashElfInfo = {
-    class: cls,
-    machine,
-    pageOffset: x86_64 ? X86_64_PAGE_OFFSET : X86_PAGE_OFFSET,
-    kernPaddrStart: 0n,
-    kernVaddrStart: 0n,
-    kernSize: 0n,
-    lowmemLimit,
-    ulongBits: x86_64 ? 64 : 32,
-  };
-  if (x86_64) {
-    // An i386 kernel is linearly mapped: its text needs no PT_LOAD of its own.
-    elfInfo.kernPaddrStart = getKernelPaddr(lines, debug);
-    const k = getKernelVaddrAndSize(lines, elfInfo.kernPaddrStart, debug);
-    elfInfo.kernVaddrStart = k.vaddr;
-    elfInfo.kernSize = k.size;
-  }
+  const elfInfo = crashElfInfo(req, lines, memRange, lowmemLimit, debug);
 
   // What the capture kernel may use: the backed-up low memory and the crash regions, minus its own data.
   const memmap = new CrashMemmap(debug, stdout);
@@ -370,38 +408,16 @@ export function loadCrashdumpSegments(
     if (!memmap.add(c.start, c.end - c.start + 1n, RANGE.RAM)) {
       // ENOCRASHKERNEL, which the bzImage and ELF loaders turn into a plain failure ("Cannot load").
       throw new LoadFailed(
-        `crash region 0x${c.start.toString(16)}-0x${c.end.toString(16)} cannot join the panic kernel's memory map (it overlaps the backup area 0x${area.srcStart.toString(16)}+0x${area.srcSize.toString(16)} or another crash region, or shrinks to nothing at 1 KiB alignment)`,
+        `crash region ${hex(c.start)}-${hex(c.end)} cannot join the panic kernel's memory map (it overlaps the backup area ${hex(area.srcStart)}+${hex(area.srcSize)} or another crash region, or shrinks to nothing at 1 KiB alignment)`,
         'reserve the crash region above the first 1 MiB (machine init --crashkernel=SIZE@OFFSET with OFFSET >= 16M)',
         true,
       );
     }
   }
 
-  const align = 1024n;
-  const backupSize = alignUp(area.srcSize, align);
-  const backupStart = info.addBuffer({ kind: 'bytes', data: new Uint8Array(Number(backupSize)) }, backupSize, align, 0n, maxAddr, -1);
-  debug.print(`Created backup segment at 0x${backupStart.toString(16)}`);
-  if (!memmap.delete(backupStart, backupSize)) {
-    throw new LoadFailed(
-      `the backup segment at 0x${backupStart.toString(16)} (0x${backupSize.toString(16)} bytes) is not inside the crash region`,
-      'panic kernel segments must be placed inside "Crash kernel": do not widen --mem-min/--mem-max beyond it',
-      true,
-    );
-  }
-  const backup: BackupRegion = { srcStart: area.srcStart, srcSize: area.srcSize, start: backupStart };
-
+  const backup = addBackupSegment(info, memmap, area, maxAddr, debug);
   const { buf } = crashCreateElfHeaders(files, debug, elfInfo, memRange, backup, ELF_CORE_HEADER_ALIGN);
-  // At least 16 KiB: old linkers left gaps between the kernel's data and bss that the kernel still uses.
-  const memsz = BigInt(buf.length) < 16n * 1024n ? 16n * 1024n : BigInt(buf.length);
-  const elfcorehdr = info.addBuffer({ kind: 'bytes', data: buf }, memsz, align, minBase, maxAddr, -1);
-  debug.print(`Created elf header segment at 0x${elfcorehdr.toString(16)}`);
-  if (!memmap.delete(elfcorehdr, memsz)) {
-    throw new LoadFailed(
-      `the ELF core header segment at 0x${elfcorehdr.toString(16)} is not inside the crash region`,
-      'panic kernel segments must be placed inside "Crash kernel": do not widen --mem-min/--mem-max beyond it',
-      true,
-    );
-  }
+  const elfcorehdr = addElfHeaderSegment(info, memmap, buf, minBase, maxAddr, debug);
 
   let line = Buffer.from(cmdline ?? '', 'utf8').subarray(0, COMMAND_LINE_SIZE - 1).toString('utf8');
   const efiHandover = files('/sys/firmware/efi/runtime-map') !== null && !req.noefi && supportsEfiBoot(req.kernel);
