@@ -16,7 +16,7 @@ import {
   PN_XNUM, PT_LOAD, PT_NOTE, SHDR, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHN_XINDEX, STB_GLOBAL,
   STRUCT_SIZE, parseElf,
 } from '../../src/formats/elf.js';
-import { readPurgatoryObject } from '../../src/arch/x86/purgatory.js';
+import { readPurgatoryObject } from '../../src/arch/x86/kexec-load-purgatory.js';
 import { fixture } from '../helpers/fixtures.js';
 import { hasTool, requireTools } from '../helpers/tools.js';
 

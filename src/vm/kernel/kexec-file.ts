@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { KexecError, errnoNumber, type ErrnoName } from '../../errno.js';
-import { setShaRegions } from '../../arch/x86/purgatory.js';
+import { setShaRegions } from '../../arch/x86/purgatory-symbols.js';
 import type { KexecFileOps, SigAccepted } from './kexec-file-ops.js';
 import { Keyrings } from '../../sig/keyring.js';
 import { SignatureError } from '../../sig/facts.js';
