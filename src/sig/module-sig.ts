@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { KexecError } from '../errno.js';
-import type { PeField } from '../formats/pe.js';
+import { readField, type FieldSpec } from '../formats/struct.js';
 import {
   certFacts, refuse, searchKexecKeyrings, signerFacts,
   type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
@@ -28,7 +28,7 @@ export const MODULE_SIGNATURE = {
   pad1: { offset: 6, size: 1 },
   pad2: { offset: 7, size: 1 },
   sig_len: { offset: 8, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const MODULE_SIGNATURE_SIZE = 12;
 export const PKEY_ID_PKCS7 = 2;
 
@@ -99,7 +99,7 @@ export function parseAppendedSignature(buf: Uint8Array): AppendedSignature {
   }
   const at = len - MODULE_SIGNATURE_SIZE;
   const v = new DataView(buf.buffer, buf.byteOffset + at, MODULE_SIGNATURE_SIZE);
-  const b = (f: PeField): number => v.getUint8(f.offset);
+  const b = (f: FieldSpec): number => readField(buf, f, at) as number;
   const info: ModuleSignatureInfo = {
     algo: b(MODULE_SIGNATURE.algo),
     hash: b(MODULE_SIGNATURE.hash),

@@ -6,9 +6,10 @@
 // SpcIndirectDataContent, then hash the image and compare: only that comparison binds the signature to it.
 
 import { KexecError } from '../errno.js';
-import { parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from '../formats/pe.js';
+import type { PeHeaders, PeSection } from '../formats/pe.js';
 import {
-  pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper,
+  pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper, pefileParseHeaders, pefileReadSections,
+  readWinCertificate,
   WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
   type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
 } from './authenticode.js';
@@ -165,7 +166,7 @@ function hintFor(e: KexecError, report: PeSignatureReport): string | undefined {
 export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opts: VerifyPefileOptions = {}): PeSignatureReport {
   const report = emptyReport(opts.source);
   try {
-    const pe = parsePeHeaders(image);
+    const pe = pefileParseHeaders(image);
     report.format = pe.format;
     report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
     const ctx = pefile_parse_binary(image);
@@ -222,9 +223,8 @@ const problemText = (e: unknown): string =>
   e instanceof KexecError ? `${e.errno} ${e.rule}: ${e.message}` : `internal error: ${(e as Error)?.message ?? String(e)}`;
 
 function describeEntry(image: Uint8Array, offset: number, end: number, layout: DigestLayout | undefined, opts: Pkcs7Options): CertTableEntry {
-  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const entry: CertTableEntry = {
-    offset, length: v.getUint32(offset, true), revision: v.getUint16(offset + 4, true), certType: v.getUint16(offset + 6, true),
+    offset, ...readWinCertificate(image, offset),
     signers: [], certificates: [], digestAlgorithm: undefined, embeddedDigest: undefined, computedDigest: undefined,
     digestMatches: undefined, selfCheck: 'not checked', problems: [],
   };
@@ -266,7 +266,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
   try {
     let pe: PeHeaders;
     try {
-      pe = parsePeHeaders(image);
+      pe = pefileParseHeaders(image);
     } catch (e) {
       d.problems.push(problemText(e));
       return d;
@@ -278,7 +278,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     d.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
     let layout: DigestLayout | undefined;
     try {
-      const sections = readSectionTable(image, pe);
+      const sections = pefileReadSections(image, pe);
       d.sections = sections.map(({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }) => ({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }));
       layout = { pe, sections, certsSize: pe.certDirent.size };
       d.digestRanges = pefile_digest_ranges(image, layout);
