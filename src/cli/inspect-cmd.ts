@@ -18,7 +18,7 @@ import { X86_KEXEC_FILE_LOADERS, fileTypesFor, loadersFor } from '../loaders/ind
 import type { KexecFileOps } from '../vm/kernel/kexec-file-ops.js';
 import { signerFacts, type SignerFacts } from '../sig/facts.js';
 import { modsigContentDigest, parseAppendedSignature } from '../sig/module-sig.js';
-import { pkcs7_parse_message } from '../sig/pkcs7.js';
+import { pkcs7ParseMessage } from '../sig/pkcs7.js';
 import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import type { GlobalOpts } from './machine-cmd.js';
@@ -195,7 +195,7 @@ function readAppendedSignature(kernel: Uint8Array, problems: string[]): Appended
   }
   const facts: AppendedSignatureFacts = { contentLength: sig.contentLength, signatureLength: sig.sigLength, signers: [], contentDigest: modsigContentDigest(kernel) ?? null };
   try {
-    facts.signers = signerFacts(pkcs7_parse_message(kernel.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength)));
+    facts.signers = signerFacts(pkcs7ParseMessage(kernel.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength)));
   } catch (e) {
     problems.push(`appended signature: ${problemText(e)}`);
   }

@@ -77,7 +77,7 @@ export function pefileReadSections(image: Uint8Array, pe: PeHeaders): PeSection[
  * pefile_parse_binary: headers (ELIBBAD on any inconsistency), then the certificate table entry:
  * absent -> ENODATA "Unsigned PE binary"; outside [SizeOfHeaders, end of file) -> ELIBBAD; then sections.
  */
-export function pefile_parse_binary(image: Uint8Array): PefileContext {
+export function pefileParseBinary(image: Uint8Array): PefileContext {
   const pe = pefileParseHeaders(image);
   const certs = pe.certDirent;
   if (!certs.virtualAddress || !certs.size) {
@@ -108,7 +108,7 @@ export function readWinCertificate(image: Uint8Array, at: number): WinCertificat
  * pefile_strip_sig_wrapper: the first WIN_CERTIFICATE must be a revision 2.0 PKCS#7 entry no longer than
  * the table, holding a DER SEQUENCE whose length fits; padding after it is dropped.
  */
-export function pefile_strip_sig_wrapper(image: Uint8Array, ctx: PefileContext): StrippedSignature {
+export function pefileStripSigWrapper(image: Uint8Array, ctx: PefileContext): StrippedSignature {
   const bad = (detail: string, errno: 'ELIBBAD' | 'ENOTSUPP' | 'EMSGSIZE' | 'EKEYREJECTED' = 'ELIBBAD'): KexecError =>
     new KexecError(errno, RULE_STRIP_WRAPPER, detail, { hint: RESIGN });
   if (ctx.sigLen < WIN_CERTIFICATE_SIZE) throw bad(`Signature wrapper too short: the certificate table is ${ctx.sigLen} bytes`);
@@ -177,9 +177,10 @@ export interface DigestLayout {
  * The byte ranges pefile_digest_pe_contents hashes, in order: the headers minus CheckSum and the certificate
  * table entry, each section with raw data in canonical order, then what follows up to the file length less
  * the certificate table size (counted from the sum of sizes hashed so far, in 32-bit arithmetic as there).
- * Where the kernel would read outside the buffer this refuses with ELIBBAD.
+ * Where the kernel would read outside the buffer this refuses with ELIBBAD. (vkexec's split of the kernel's
+ * pefile_digest_pe_contents, so inspect can show the ranges.)
  */
-export function pefile_digest_ranges(image: Uint8Array, layout: DigestLayout): DigestRange[] {
+export function pefileDigestRanges(image: Uint8Array, layout: DigestLayout): DigestRange[] {
   const { pe } = layout;
   const oob = (what: string, start: number, len: number): KexecError =>
     new KexecError('ELIBBAD', RULE_DIGEST, `${what}: ${len} bytes at ${hex(start)} lie outside the ${image.length}-byte file`, {
@@ -209,8 +210,8 @@ export function pefile_digest_ranges(image: Uint8Array, layout: DigestLayout): D
 }
 
 /** pefile_digest_pe_contents: the Authenticode image hash (the comparison is the caller's). */
-export function pefile_digest_pe_contents(image: Uint8Array, layout: DigestLayout, algo: PeDigestAlgo): Buffer {
+export function pefileDigestPeContents(image: Uint8Array, layout: DigestLayout, algo: PeDigestAlgo): Buffer {
   const h = createHash(algo);
-  for (const r of pefile_digest_ranges(image, layout)) h.update(image.subarray(r.start, r.end));
+  for (const r of pefileDigestRanges(image, layout)) h.update(image.subarray(r.start, r.end));
   return h.digest();
 }

@@ -12,7 +12,7 @@ import {
 } from './der.js';
 import type { Keyrings } from './keyring.js';
 import { HASH_OIDS, HASH_SIZES, NODE_HASHES, OID, PKCS7_PKEY_ALGOS, type HashName } from './oids.js';
-import { formatName, publicKeyVerify, x509_cert_parse, type PkeyAlgo, type X509Cert } from './x509.js';
+import { formatName, publicKeyVerify, x509CertParse, type PkeyAlgo, type X509Cert } from './x509.js';
 
 export const RULE_PKCS7_PARSE = 'pkcs7_parse_message';
 export const RULE_PKCS7_VERIFY = 'pkcs7_verify';
@@ -218,7 +218,7 @@ function noteAuthenticatedAttr(attr: Node, sinfo: SignedInfo, msg: Pkcs7Message,
 }
 
 /** pkcs7_parse_message. EBADMSG for malformed ASN.1; EINVAL, ENOPKG, EKEYREJECTED as the parser's actions give them. */
-export function pkcs7_parse_message(der: Uint8Array, opts: Pkcs7Options = {}): Pkcs7Message {
+export function pkcs7ParseMessage(der: Uint8Array, opts: Pkcs7Options = {}): Pkcs7Message {
   const root = decodeBer(der, RULE_PKCS7_PARSE, 'PKCS#7 message');
   if (!isUniversal(root, UNIV.SEQUENCE)) throw badmsg(RULE_PKCS7_PARSE, 'PKCS#7 ContentInfo is not a SEQUENCE');
   const [ctNode, wrapped] = children(root, RULE_PKCS7_PARSE, 'ContentInfo');
@@ -271,7 +271,7 @@ function parseSignedData(sd: Node, msg: Pkcs7Message, opts: Pkcs7Options): void 
     for (const c of children(parts[i]!, RULE_PKCS7_PARSE, 'certificates')) {
       if (!isUniversal(c, UNIV.SEQUENCE)) throw badmsg(RULE_PKCS7_PARSE, 'certificate list holds something other than an X.509 certificate');
       const index = msg.certs.length + 1;
-      msg.certs.push({ cert: x509_cert_parse(raw(c), `PKCS#7 certificate #${index}`), index, signer: undefined, seen: false, verified: false, blacklisted: false });
+      msg.certs.push({ cert: x509CertParse(raw(c), `PKCS#7 certificate #${index}`), index, signer: undefined, seen: false, verified: false, blacklisted: false });
     }
     i++;
   }
@@ -308,7 +308,7 @@ function verifySig(key: X509Cert, sig: Sig): boolean {
 }
 
 /** pkcs7_digest: the content digest must equal the messageDigest attribute, when attributes are present. */
-function pkcs7_digest(msg: Pkcs7Message, s: SignedInfo): void {
+function pkcs7Digest(msg: Pkcs7Message, s: SignedInfo): void {
   if (!s.hashAlgo) throw err('ENOPKG', RULE_PKCS7_VERIFY, `signer #${s.index}: digest ${s.hashOid} is not available`, 'sign with SHA-256');
   if (!s.authattrs) return;
   const digest = createHash(s.hashAlgo).update(msg.data ?? new Uint8Array(0)).digest();
@@ -319,8 +319,9 @@ function pkcs7_digest(msg: Pkcs7Message, s: SignedInfo): void {
   }
 }
 
-function pkcs7_verify_one(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyrings | undefined): void {
-  pkcs7_digest(msg, s);
+/** pkcs7_verify_one: one signer's digest and signature chain. */
+function pkcs7VerifyOne(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyrings | undefined): void {
+  pkcs7Digest(msg, s);
   // pkcs7_find_key: the signer's certificate is looked up in the message by issuer+serial only.
   s.signer = msg.certs.find((c) => c.cert.id === s.authId);
   if (!s.signer) return;
@@ -333,11 +334,11 @@ function pkcs7_verify_one(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyrings |
     throw err('EKEYREJECTED', RULE_PKCS7_VERIFY, `signer #${s.index}: the ${s.pkeyAlgo.toUpperCase()}/${s.hashAlgo} signature does not verify with the signer certificate "${signer.subject}"`,
       'the signature or the signer certificate was altered; re-sign the image');
   }
-  pkcs7_verify_sig_chain(msg, s, keyrings);
+  pkcs7VerifySigChain(msg, s, keyrings);
 }
 
 /** pkcs7_verify_sig_chain: follow issuers through the message's certificates, checking each link. */
-function pkcs7_verify_sig_chain(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyrings | undefined): void {
+function pkcs7VerifySigChain(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyrings | undefined): void {
   for (const c of msg.certs) c.seen = false;
   let x509 = s.signer!;
   for (;;) {
@@ -377,7 +378,7 @@ function pkcs7_verify_sig_chain(msg: Pkcs7Message, s: SignedInfo, keyrings: Keyr
  * pkcs7_verify: internal consistency of every signer. A blacklisted chain makes the result EKEYREJECTED
  * unless another signer passes; unsupported crypto alone gives ENOPKG.
  */
-export function pkcs7_verify(msg: Pkcs7Message, usage: Pkcs7Usage, keyrings?: Keyrings): void {
+export function pkcs7Verify(msg: Pkcs7Message, usage: Pkcs7Usage, keyrings?: Keyrings): void {
   if (usage === 'kexec-pe' && msg.dataType !== OID.msIndirectData) {
     throw err('EKEYREJECTED', RULE_PKCS7_VERIFY, `the PE signature is not Authenticode (content type ${msg.dataType}, expected SpcIndirectDataContent ${OID.msIndirectData})`,
       'sign the image with sbsign or pesign, which make Authenticode signatures');
@@ -391,7 +392,7 @@ export function pkcs7_verify(msg: Pkcs7Message, usage: Pkcs7Usage, keyrings?: Ke
   for (const s of msg.signedInfos) {
     let failure: KexecError | undefined;
     try {
-      pkcs7_verify_one(msg, s, keyrings);
+      pkcs7VerifyOne(msg, s, keyrings);
     } catch (e) {
       if (!(e instanceof KexecError)) throw e;
       failure = e;
@@ -422,7 +423,7 @@ export function pkcs7_verify(msg: Pkcs7Message, usage: Pkcs7Usage, keyrings?: Ke
  * find_asymmetric_key: a key whose IDs (issuer+serial, subjectKeyIdentifier) include the first given ID;
  * when both IDs are given the key's SKID must equal the second (else EKEYREJECTED).
  */
-function find_asymmetric_key(keys: readonly X509Cert[], id0: string | undefined, id1: string | undefined): X509Cert | 'ENOKEY' | 'EKEYREJECTED' {
+function findAsymmetricKey(keys: readonly X509Cert[], id0: string | undefined, id1: string | undefined): X509Cert | 'ENOKEY' | 'EKEYREJECTED' {
   const lookup = id0 ?? id1;
   if (lookup === undefined) return 'ENOKEY';
   const key = keys.find((k) => k.id === lookup || k.skid === lookup);
@@ -431,7 +432,8 @@ function find_asymmetric_key(keys: readonly X509Cert[], id0: string | undefined,
   return key;
 }
 
-function pkcs7_validate_trust_one(msg: Pkcs7Message, s: SignedInfo, keys: readonly X509Cert[]): TrustMatch {
+/** pkcs7_validate_trust_one: one signer's chain against the trusted keys. */
+function pkcs7ValidateTrustOne(msg: Pkcs7Message, s: SignedInfo, keys: readonly X509Cert[]): TrustMatch {
   const noKey = (why: string): KexecError => err('ENOKEY', RULE_PKCS7_TRUST, `signer #${s.index}: ${why}`, 'add the signing CA certificate to a trusted keyring');
   if (s.unsupportedCrypto) throw err('ENOPKG', RULE_PKCS7_TRUST, `signer #${s.index}: its crypto is not available`, 'sign with RSA or ECDSA and SHA-256');
   let sig = sinfoSig(msg, s);
@@ -443,7 +445,7 @@ function pkcs7_validate_trust_one(msg: Pkcs7Message, s: SignedInfo, keys: readon
       throw noKey('chain loops without meeting a trusted key');
     }
     x509.seen = true;
-    const key = find_asymmetric_key(keys, x509.cert.id, x509.cert.skid);
+    const key = findAsymmetricKey(keys, x509.cert.id, x509.cert.skid);
     if (typeof key !== 'string') {
       matched = { key, x509, via: 'certificate in message is trusted' };
       break;
@@ -453,12 +455,12 @@ function pkcs7_validate_trust_one(msg: Pkcs7Message, s: SignedInfo, keys: readon
     sig = certSig(x509.cert);
   }
   if (!matched && last && (last.cert.authIds[0] !== undefined || last.cert.authIds[1] !== undefined)) {
-    const key = find_asymmetric_key(keys, last.cert.authIds[0], last.cert.authIds[1]);
+    const key = findAsymmetricKey(keys, last.cert.authIds[0], last.cert.authIds[1]);
     if (key === 'EKEYREJECTED') throw err('EKEYREJECTED', RULE_PKCS7_TRUST, `signer #${s.index}: the trusted key named by "${last.cert.subject}"'s authorityKeyIdentifier has a different subjectKeyIdentifier`, RESIGN);
     if (key !== 'ENOKEY') matched = { key, x509: last, via: 'trusted key signed the top certificate' };
   }
   if (!matched) {
-    const key = find_asymmetric_key(keys, s.authId, undefined);
+    const key = findAsymmetricKey(keys, s.authId, undefined);
     if (key === 'EKEYREJECTED') throw err('EKEYREJECTED', RULE_PKCS7_TRUST, `signer #${s.index}: key ID mismatch`, RESIGN);
     if (key === 'ENOKEY') {
       const top = last ?? s.signer;
@@ -482,14 +484,14 @@ function pkcs7_validate_trust_one(msg: Pkcs7Message, s: SignedInfo, keys: readon
  * pkcs7_validate_trust: at least one signer's chain must meet `keys`. Throws ENOKEY (none), ENOPKG (only
  * unsupported crypto) or EKEYREJECTED (a trusted key failed to verify); returns the first match.
  */
-export function pkcs7_validate_trust(msg: Pkcs7Message, keys: readonly X509Cert[], keyringLabel: string): TrustMatch {
+export function pkcs7ValidateTrust(msg: Pkcs7Message, keys: readonly X509Cert[], keyringLabel: string): TrustMatch {
   for (const c of msg.certs) c.seen = false;
   let cached: 'ENOKEY' | 'ENOPKG' = 'ENOKEY';
   let found: TrustMatch | undefined;
   let lastNoKey: KexecError | undefined;
   for (const s of msg.signedInfos) {
     try {
-      const m = pkcs7_validate_trust_one(msg, s, keys);
+      const m = pkcs7ValidateTrustOne(msg, s, keys);
       found ??= m;
     } catch (e) {
       if (!(e instanceof KexecError)) throw e;
@@ -506,11 +508,11 @@ export function pkcs7_validate_trust(msg: Pkcs7Message, keys: readonly X509Cert[
 }
 
 /** is_key_on_revocation_list: a chain meeting a revoked certificate (in .blacklist) is EKEYREJECTED. */
-export function is_key_on_revocation_list(msg: Pkcs7Message, revoked: readonly X509Cert[]): void {
+export function isKeyOnRevocationList(msg: Pkcs7Message, revoked: readonly X509Cert[]): void {
   if (revoked.length === 0) return;
   let m: TrustMatch;
   try {
-    m = pkcs7_validate_trust(msg, revoked, '.blacklist');
+    m = pkcs7ValidateTrust(msg, revoked, '.blacklist');
   } catch (e) {
     if (e instanceof KexecError) return;
     throw e;
@@ -523,7 +525,7 @@ export function is_key_on_revocation_list(msg: Pkcs7Message, revoked: readonly X
  * verify_pkcs7_message_sig after parsing: supply detached data, check the message, the revocation list,
  * then trust against `keys`. Returns how trust was established.
  */
-export function verify_pkcs7_message_sig(
+export function verifyPkcs7MessageSig(
   msg: Pkcs7Message,
   detachedData: Uint8Array | undefined,
   keys: readonly X509Cert[],
@@ -535,7 +537,7 @@ export function verify_pkcs7_message_sig(
     if (msg.data !== undefined) throw badmsg('verify_pkcs7_message_sig', 'PKCS#7 signature with non-detached data where a detached signature is required');
     msg.data = detachedData;
   }
-  pkcs7_verify(msg, usage, keyrings);
-  is_key_on_revocation_list(msg, keyrings?.revokedCerts() ?? []);
-  return pkcs7_validate_trust(msg, keys, keyringLabel);
+  pkcs7Verify(msg, usage, keyrings);
+  isKeyOnRevocationList(msg, keyrings?.revokedCerts() ?? []);
+  return pkcs7ValidateTrust(msg, keys, keyringLabel);
 }

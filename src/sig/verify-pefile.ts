@@ -8,7 +8,7 @@
 import { KexecError } from '../errno.js';
 import type { PeHeaders, PeSection } from '../formats/pe.js';
 import {
-  pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper, pefileParseHeaders, pefileReadSections,
+  pefileDigestPeContents, pefileDigestRanges, pefileParseBinary, pefileStripSigWrapper, pefileParseHeaders, pefileReadSections,
   readWinCertificate,
   WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
   type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
@@ -19,9 +19,9 @@ import {
   type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
 } from './facts.js';
 import type { Keyrings } from './keyring.js';
-import { mscode_parse, type MsCode } from './mscode.js';
+import { mscodeParse, type MsCode } from './mscode.js';
 import { HASH_SIZES } from './oids.js';
-import { pkcs7_parse_message, pkcs7_verify, verify_pkcs7_message_sig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import { pkcs7ParseMessage, pkcs7Verify, verifyPkcs7MessageSig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
 import type { X509Cert } from './x509.js';
 
 export interface VerifyPefileOptions extends Pkcs7Options {
@@ -62,11 +62,11 @@ function emptyReport(source: string | undefined): PeSignatureReport {
 }
 
 /** pkcs7_get_content_data + mscode_parse (verify_pkcs7_message_sig's view_content step). */
-function view_content(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
+function viewContent(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
   if (!msg.dataElement) {
     throw new KexecError('ENODATA', 'pkcs7_get_content_data', 'the PE signature carries no SpcIndirectDataContent', { hint: 'sign the image again with sbsign or pesign' });
   }
-  return mscode_parse(msg.dataElement, opts);
+  return mscodeParse(msg.dataElement, opts);
 }
 
 /** Image digests by algorithm, each computed once per verification (the layout is the same every pass). */
@@ -76,7 +76,7 @@ function memoDigests(image: Uint8Array, layout: DigestLayout): DigestOf {
   const done = new Map<PeDigestAlgo, Buffer>();
   return (algo) => {
     let d = done.get(algo);
-    if (!d) done.set(algo, (d = pefile_digest_pe_contents(image, layout, algo)));
+    if (!d) done.set(algo, (d = pefileDigestPeContents(image, layout, algo)));
     return d;
   };
 }
@@ -86,7 +86,7 @@ function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Me
   try {
     report.imageSha256 ??= digestOf('sha256').toString('hex');
     if (!msg || report.expectedDigest !== undefined) return;
-    const m = view_content(msg, opts);
+    const m = viewContent(msg, opts);
     report.digestAlgorithm = m.digestAlgo;
     report.expectedDigest = toHex(m.digest);
     report.computedDigest = digestOf(m.digestAlgo as PeDigestAlgo).toString('hex');
@@ -99,8 +99,8 @@ function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Me
 /** Fills who signed before any check can refuse (a blacklisted image is refused before its signature is read). */
 function noteSigners(image: Uint8Array, ctx: PefileContext, report: PeSignatureReport, opts: Pkcs7Options): void {
   try {
-    const stripped = pefile_strip_sig_wrapper(image, ctx);
-    const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+    const stripped = pefileStripSigWrapper(image, ctx);
+    const msg = pkcs7ParseMessage(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
     report.signers = signerFacts(msg);
     report.certificates = msg.certs.map((c) => certFacts(c.cert));
   } catch (e) {
@@ -109,7 +109,7 @@ function noteSigners(image: Uint8Array, ctx: PefileContext, report: PeSignatureR
 }
 
 /** One pass of verify_pefile_signature against one set of trusted keys. */
-function verify_pefile_signature(
+function verifyPefileOnce(
   image: Uint8Array,
   keys: readonly X509Cert[],
   label: string,
@@ -118,27 +118,27 @@ function verify_pefile_signature(
   report: PeSignatureReport,
   digestOf: DigestOf,
 ): TrustMatch {
-  const ctx = pefile_parse_binary(image);
-  const stripped = pefile_strip_sig_wrapper(image, ctx);
+  const ctx = pefileParseBinary(image);
+  const stripped = pefileStripSigWrapper(image, ctx);
   report.wrapper = stripped.wrapper;
-  const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+  const msg = pkcs7ParseMessage(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
   if (report.signers.length === 0) {
     report.signers = signerFacts(msg);
     report.certificates = msg.certs.map((c) => certFacts(c.cert));
   }
   let trust: TrustMatch;
   try {
-    trust = verify_pkcs7_message_sig(msg, undefined, keys, label, 'kexec-pe', keyrings);
+    trust = verifyPkcs7MessageSig(msg, undefined, keys, label, 'kexec-pe', keyrings);
   } finally {
     noteDigests(report, digestOf, msg, opts);
   }
-  const mscode = view_content(msg, opts);
-  pefile_digest_pe(mscode, report, digestOf);
+  const mscode = viewContent(msg, opts);
+  pefileDigestPe(mscode, report, digestOf);
   return trust;
 }
 
 /** pefile_digest_pe: digest size check, hash, compare. */
-function pefile_digest_pe(mscode: MsCode, report: PeSignatureReport, digestOf: DigestOf): void {
+function pefileDigestPe(mscode: MsCode, report: PeSignatureReport, digestOf: DigestOf): void {
   if (mscode.digest.length !== HASH_SIZES[mscode.digestAlgo]) {
     throw new KexecError('EBADMSG', 'pefile_digest_pe', `Digest size mismatch: the signature's ${mscode.digestAlgo} image digest is ${mscode.digest.length} bytes, not ${HASH_SIZES[mscode.digestAlgo]}`,
       { hint: 'sign the image again with sbsign or pesign' });
@@ -169,7 +169,7 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
     const pe = pefileParseHeaders(image);
     report.format = pe.format;
     report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
-    const ctx = pefile_parse_binary(image);
+    const ctx = pefileParseBinary(image);
     const digestOf = memoDigests(image, ctx);
     noteSigners(image, ctx, report, opts);
     noteDigests(report, digestOf, undefined, opts);
@@ -177,7 +177,7 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
     // modsig appraisal and module loading), so a listed image still verifies here, as on Linux.
     report.imageBlacklisted = report.imageSha256 !== undefined && keyrings.isHashBlacklisted('bin', report.imageSha256);
     report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) =>
-      verify_pefile_signature(image, keys, label, keyrings, opts, report, digestOf),
+      verifyPefileOnce(image, keys, label, keyrings, opts, report, digestOf),
     );
     report.ok = true;
     return report;
@@ -235,20 +235,20 @@ function describeEntry(image: Uint8Array, offset: number, end: number, layout: D
   const body = image.subarray(offset + WIN_CERTIFICATE_SIZE, Math.min(end, offset + Math.max(entry.length, WIN_CERTIFICATE_SIZE)));
   const blob = body.subarray(0, Math.min(body.length, definiteLength(body) ?? body.length));
   try {
-    const msg = pkcs7_parse_message(blob, opts);
+    const msg = pkcs7ParseMessage(blob, opts);
     entry.signers = signerFacts(msg);
     entry.certificates = msg.certs.map((c) => certFacts(c.cert));
     try {
-      pkcs7_verify(msg, 'kexec-pe');
+      pkcs7Verify(msg, 'kexec-pe');
       entry.selfCheck = 'ok';
     } catch (e) {
       entry.selfCheck = problemText(e);
     }
-    const m = view_content(msg, opts);
+    const m = viewContent(msg, opts);
     entry.digestAlgorithm = m.digestAlgo;
     entry.embeddedDigest = toHex(m.digest);
     if (layout) {
-      entry.computedDigest = pefile_digest_pe_contents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
+      entry.computedDigest = pefileDigestPeContents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
       entry.digestMatches = entry.computedDigest === entry.embeddedDigest;
     }
   } catch (e) {
@@ -281,8 +281,8 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
       const sections = pefileReadSections(image, pe);
       d.sections = sections.map(({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }) => ({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }));
       layout = { pe, sections, certsSize: pe.certDirent.size };
-      d.digestRanges = pefile_digest_ranges(image, layout);
-      d.imageSha256 = pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
+      d.digestRanges = pefileDigestRanges(image, layout);
+      d.imageSha256 = pefileDigestPeContents(image, layout, 'sha256').toString('hex');
     } catch (e) {
       d.problems.push(problemText(e));
       layout = undefined;
@@ -307,7 +307,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
       at += (entry.length + 7) & ~7;
     }
     try {
-      pefile_strip_sig_wrapper(image, pefile_parse_binary(image));
+      pefileStripSigWrapper(image, pefileParseBinary(image));
     } catch (e) {
       if (!d.problems.includes(problemText(e))) d.problems.push(problemText(e));
     }
