@@ -7,6 +7,8 @@
 
 import { KexecError } from '../errno.js';
 import type { PeHeaders, PeSection } from '../formats/pe.js';
+import { alignUp } from '../lib/align.js';
+import { hex } from '../lib/hex.js';
 import {
   pefileDigestPeContents, pefileDigestRanges, pefileParseBinary, pefileStripSigWrapper, pefileParseHeaders, pefileReadSections,
   readWinCertificate,
@@ -229,7 +231,7 @@ function describeEntry(image: Uint8Array, offset: number, end: number, layout: D
     digestMatches: undefined, selfCheck: 'not checked', problems: [],
   };
   if (entry.revision !== WIN_CERT_REVISION_2_0 || entry.certType !== WIN_CERT_TYPE_PKCS_SIGNED_DATA) {
-    entry.problems.push(`not a revision 2.0 PKCS#7 entry (revision 0x${entry.revision.toString(16)}, type 0x${entry.certType.toString(16)})`);
+    entry.problems.push(`not a revision 2.0 PKCS#7 entry (revision ${hex(entry.revision)}, type ${hex(entry.certType)})`);
     return entry;
   }
   const body = image.subarray(offset + WIN_CERTIFICATE_SIZE, Math.min(end, offset + Math.max(entry.length, WIN_CERTIFICATE_SIZE)));
@@ -294,7 +296,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     }
     const end = start + size;
     if (start < pe.headerSize || end > image.length) {
-      d.problems.push(`ELIBBAD pefile_parse_binary: certificate table 0x${start.toString(16)}+0x${size.toString(16)} lies outside the file`);
+      d.problems.push(`ELIBBAD pefile_parse_binary: certificate table ${hex(start)}+${hex(size)} lies outside the file`);
       return d;
     }
     for (let at = start; at + WIN_CERTIFICATE_SIZE <= end; ) {
@@ -304,7 +306,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
         entry.problems.push(`WIN_CERTIFICATE length ${entry.length} is shorter than its header; the rest of the table is unreadable`);
         break;
       }
-      at += (entry.length + 7) & ~7;
+      at += alignUp(entry.length, 8);
     }
     try {
       pefileStripSigWrapper(image, pefileParseBinary(image));
