@@ -206,6 +206,17 @@ function chkaddr(datalen: number, base: number, x: number, s: number, what: stri
   }
 }
 
+/** Entry `i` of the data directory that starts at `dataDirOffset`. */
+function readDataDirent(buf: Uint8Array, dataDirOffset: number, i: number): DataDirent {
+  const offset = dataDirOffset + i * DATA_DIRENT_SIZE;
+  return {
+    name: DATA_DIRECTORY_NAMES[i] ?? `dir${i}`,
+    offset,
+    virtualAddress: u(buf, offset, DATA_DIRENT.virtual_address),
+    size: u(buf, offset, DATA_DIRENT.size),
+  };
+}
+
 /**
  * Headers up to and including the data directory, checked as pefile_parse_binary checks them. Does not
  * judge the certificate entry (the caller decides what an unsigned image means) nor the section count.
@@ -258,17 +269,8 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
   if (certOffset + DATA_DIRENT_SIZE > datalen) {
     throw new PeFormatError(`certificate table entry at ${hex(certOffset)} lies past the end of the file`, hex(certOffset));
   }
-  const dirent = (i: number): DataDirent => {
-    const offset = dataDirOffset + i * DATA_DIRENT_SIZE;
-    return {
-      name: DATA_DIRECTORY_NAMES[i] ?? `dir${i}`,
-      offset,
-      virtualAddress: u(buf, offset, DATA_DIRENT.virtual_address),
-      size: u(buf, offset, DATA_DIRENT.size),
-    };
-  };
   const directories: DataDirent[] = [];
-  for (let i = 0; i < nDataDirents; i++) directories.push(dirent(i));
+  for (let i = 0; i < nDataDirents; i++) directories.push(readDataDirent(buf, dataDirOffset, i));
 
   const imageBase = readField(buf, table.image_base, optHdrOffset);
   return {
@@ -280,7 +282,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
     format,
     optHdrOffset,
     entryPoint: u(buf, optHdrOffset, table.entry_point),
-    imageBase: typeof imageBase === 'bigint' ? imageBase : BigInt(imageBase),
+    imageBase: BigInt(imageBase),
     sectionAlign: u(buf, optHdrOffset, table.section_align),
     fileAlign: u(buf, optHdrOffset, table.file_align),
     imageSize: u(buf, optHdrOffset, table.image_size),
@@ -291,7 +293,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
     nDataDirents,
     dataDirOffset,
     directories,
-    certDirent: dirent(CERTS_DIRENT_INDEX),
+    certDirent: readDataDirent(buf, dataDirOffset, CERTS_DIRENT_INDEX),
     sectionTableOffset: dataDirOffset + nDataDirents * DATA_DIRENT_SIZE,
   };
 }

@@ -12,7 +12,8 @@ import {
   type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
 } from './facts.js';
 import type { Keyrings } from './keyring.js';
-import { pkcs7ParseMessage, verifyPkcs7MessageSig, type Pkcs7Options } from './pkcs7.js';
+import { pkcs7ParseMessage, type Pkcs7Options } from './pkcs7.js';
+import { verifyPkcs7MessageSig } from './pkcs7-trust.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 const MARKER = Buffer.from(MODULE_SIG_STRING, 'latin1');

@@ -23,7 +23,9 @@ import {
 import type { Keyrings } from './keyring.js';
 import { mscodeParse, type MsCode } from './mscode.js';
 import { HASH_SIZES } from './oids.js';
-import { pkcs7ParseMessage, pkcs7Verify, verifyPkcs7MessageSig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import { pkcs7ParseMessage, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import { verifyPkcs7MessageSig } from './pkcs7-trust.js';
+import { pkcs7Verify } from './pkcs7-verify.js';
 import type { X509Cert } from './x509.js';
 
 export interface VerifyPefileOptions extends Pkcs7Options {
