@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { KexecError, UsageError, strerror, fileErrorText } from '../errno.js';
 import { KERNEL_KEYRING_NAMES, KEYRING_NAMES, Keyrings, splitCertificates, type KeyringName, type SerializedKeyrings } from '../sig/keyring.js';
-import { x509_cert_parse, type X509Cert } from '../sig/x509.js';
+import { x509CertParse, type X509Cert } from '../sig/x509.js';
 import { readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
@@ -100,7 +100,7 @@ function removeEntry(k: Keyrings, ring: KeyringName, arg: string): string[] {
   if (/^[0-9a-f]{64}$/.test(fingerprint) && !fs.existsSync(arg)) targets = [fingerprint];
   else {
     try {
-      targets = splitCertificates(readCertFile(arg), arg).map((der) => x509_cert_parse(der, arg).fingerprint256);
+      targets = splitCertificates(readCertFile(arg), arg).map((der) => x509CertParse(der, arg).fingerprint256);
     } catch (e) {
       if (e instanceof KexecError) throw new UsageError(`${arg}: ${e.message}`, { hint: 'give the certificate file that was added, or its SHA-256 fingerprint from keys list' });
       throw e;

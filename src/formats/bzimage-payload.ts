@@ -7,6 +7,7 @@
 
 import { DEFAULT_MAX_OUTPUT, CompressionFormat, DecompressError, decompress, detectCompression } from './compress.js';
 import { SetupHeader } from './setup-header.js';
+import { readField } from './struct.js';
 
 /** A bzImage whose payload cannot be located or is not a compressed ELF kernel. */
 export class PayloadError extends Error {
@@ -48,7 +49,7 @@ export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } 
     const magic = Array.from(compressed.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new PayloadError(`payload starts with ${magic}, no compression format decoded here (lzo is not)`);
   }
-  const outputLength = new DataView(compressed.buffer, compressed.byteOffset + length - 4, 4).getUint32(0, true);
+  const outputLength = zOutputLen(compressed);
   const max = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   if (outputLength > max) {
     throw new DecompressError(format, 'too-large', `payload declares ${outputLength} bytes, above the limit of ${max} bytes (maxOutput)`);
@@ -71,4 +72,9 @@ export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } 
     throw new PayloadError('decompressed payload is not an ELF file');
   }
   return { format, compressedOffset: offset, compressed, outputLength, vmlinux };
+}
+
+/** z_output_len: the decompressed size in the payload's last 4 bytes (little-endian, as mkpiggy writes it). */
+export function zOutputLen(payload: Uint8Array): number {
+  return readField(payload, { offset: payload.length - 4, size: 4 }) as number;
 }

@@ -98,9 +98,9 @@ export interface KernelFile {
 
 /**
  * kexec/kexec.c slurp_decompress_file(): try gzip (zlib's gzopen: magic 1f 8b), then zstd (frame magic), then
- * LZMA_Alone (is_lzma_file + lzma_auto_decoder), else the raw bytes. A decoder that fails also falls back to
- * the raw bytes, as there. Not tried, as in kexec-tools since 2.0.24: .xz, whose first byte 0xFD is no valid
- * LZMA1 properties byte, so is_lzma_file() rejects it; likewise lz4 and bzip2, which kexec-tools never tries.
+ * LZMA_Alone (is_lzma_file + lzma_auto_decoder), then .xz, else the raw bytes. A decoder that fails also falls
+ * back to the raw bytes, as there. .xz is vkexec's addition (kexec-tools' is_lzma_file() rejects its first byte
+ * 0xFD, no valid LZMA1 properties byte); lz4 and bzip2 are not tried, as kexec-tools never tries them.
  * Exceeding maxOutput is not a fallback: it throws, since the raw bytes would then be loaded for the wrong reason.
  */
 export function decompressKernelFile(buf: Uint8Array, opts: DecompressOptions = {}): KernelFile {

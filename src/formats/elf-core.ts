@@ -4,10 +4,13 @@
 // 4-byte namesz, descsz, type; name and desc each padded to 4 bytes, the same in both classes on Linux)
 // and the VMCOREINFO note's KEY=VALUE text. Refusals are ElfFormatError naming the rule.
 
+import { alignUp } from '../lib/align.js';
+import { hex } from '../lib/hex.js';
 import {
   EHDR, PHDR, STRUCT_SIZE, EI_NIDENT, EI_CLASS, EI_DATA, EI_VERSION, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EV_CURRENT,
-  ET_CORE, ElfFormatError, type ElfClass, type ElfField, type ElfProgramHeader,
-} from './elf.js';
+  ET_CORE, ElfFormatError, type ElfClass, type ElfProgramHeader,
+} from './elf-abi.js';
+import { readField, writeField, type FieldSpec } from './struct.js';
 
 /** include/uapi/linux/elf.h note types found in crash dumps. */
 export const NT_PRSTATUS = 1;
@@ -28,20 +31,7 @@ export interface ElfCoreHeader {
   size: number;
 }
 
-const hex = (v: bigint | number) => '0x' + v.toString(16);
-
-function get(view: DataView, base: number, f: ElfField): bigint {
-  switch (f.size) {
-    case 1:
-      return BigInt(view.getUint8(base + f.offset));
-    case 2:
-      return BigInt(view.getUint16(base + f.offset, true));
-    case 4:
-      return BigInt(view.getUint32(base + f.offset, true));
-    case 8:
-      return view.getBigUint64(base + f.offset, true);
-  }
-}
+const get = (bytes: Uint8Array, base: number, f: FieldSpec): bigint => BigInt(readField(bytes, f, base));
 
 /** Parses an ELF core header: ident, ET_CORE, a program header table inside the buffer. */
 export function readElfCoreHeader(bytes: Uint8Array): ElfCoreHeader {
@@ -56,13 +46,12 @@ export function readElfCoreHeader(bytes: Uint8Array): ElfCoreHeader {
   const cls: ElfClass = klass === ELFCLASS32 ? 32 : 64;
   const sizes = STRUCT_SIZE[cls];
   if (bytes.length < sizes.ehdr) throw new ElfFormatError(`ELF${cls} header truncated (${bytes.length} bytes < ${sizes.ehdr})`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const e = EHDR[cls];
-  const type = Number(get(view, 0, e.e_type));
+  const type = Number(get(bytes, 0, e.e_type));
   if (type !== ET_CORE) throw new ElfFormatError(`e_type ${type} is not ET_CORE (4)`);
-  const phoff = get(view, 0, e.e_phoff);
-  const phentsize = Number(get(view, 0, e.e_phentsize));
-  const phnum = Number(get(view, 0, e.e_phnum));
+  const phoff = get(bytes, 0, e.e_phoff);
+  const phentsize = Number(get(bytes, 0, e.e_phentsize));
+  const phnum = Number(get(bytes, 0, e.e_phnum));
   if (phnum > 0 && phentsize !== sizes.phdr) throw new ElfFormatError(`e_phentsize ${phentsize} is not the ELF${cls} program header size ${sizes.phdr}`);
   const end = phoff + BigInt(phnum * sizes.phdr);
   if (phnum > 0 && (phoff < BigInt(sizes.ehdr) || end > BigInt(bytes.length))) {
@@ -74,17 +63,17 @@ export function readElfCoreHeader(bytes: Uint8Array): ElfCoreHeader {
     const at = Number(phoff) + i * sizes.phdr;
     phdrs.push({
       index: i,
-      type: Number(get(view, at, p.p_type)),
-      flags: Number(get(view, at, p.p_flags)),
-      offset: get(view, at, p.p_offset),
-      vaddr: get(view, at, p.p_vaddr),
-      paddr: get(view, at, p.p_paddr),
-      filesz: get(view, at, p.p_filesz),
-      memsz: get(view, at, p.p_memsz),
-      align: get(view, at, p.p_align),
+      type: Number(get(bytes, at, p.p_type)),
+      flags: Number(get(bytes, at, p.p_flags)),
+      offset: get(bytes, at, p.p_offset),
+      vaddr: get(bytes, at, p.p_vaddr),
+      paddr: get(bytes, at, p.p_paddr),
+      filesz: get(bytes, at, p.p_filesz),
+      memsz: get(bytes, at, p.p_memsz),
+      align: get(bytes, at, p.p_align),
     });
   }
-  return { class: cls, type, machine: Number(get(view, 0, e.e_machine)), phoff, phentsize, phnum, phdrs, size: phnum > 0 ? Number(end) : sizes.ehdr };
+  return { class: cls, type, machine: Number(get(bytes, 0, e.e_machine)), phoff, phentsize, phnum, phdrs, size: phnum > 0 ? Number(end) : sizes.ehdr };
 }
 
 export interface ElfNote {
@@ -95,7 +84,13 @@ export interface ElfNote {
   offset: number;
 }
 
-const align4 = (n: number) => (n + 3) & ~3;
+/** Elf32_Nhdr / Elf64_Nhdr: three 4-byte words in both classes. */
+const NHDR = {
+  n_namesz: { offset: 0, size: 4 },
+  n_descsz: { offset: 4, size: 4 },
+  n_type: { offset: 8, size: 4 },
+} as const satisfies Record<string, FieldSpec>;
+const NHDR_SIZE = 12;
 const latin1 = new TextDecoder('latin1');
 
 /**
@@ -103,17 +98,16 @@ const latin1 = new TextDecoder('latin1');
  * does when it sizes the crash_notes buffers (the kernel ends each with an empty note).
  */
 export function readElfNotes(bytes: Uint8Array): ElfNote[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: ElfNote[] = [];
   let at = 0;
-  while (at + 12 <= bytes.length) {
-    const namesz = view.getUint32(at, true);
-    const descsz = view.getUint32(at + 4, true);
-    const type = view.getUint32(at + 8, true);
+  while (at + NHDR_SIZE <= bytes.length) {
+    const namesz = readField(bytes, NHDR.n_namesz, at) as number;
+    const descsz = readField(bytes, NHDR.n_descsz, at) as number;
+    const type = readField(bytes, NHDR.n_type, at) as number;
     if (namesz === 0) break;
-    const nameAt = at + 12;
-    const descAt = nameAt + align4(namesz);
-    const next = descAt + align4(descsz);
+    const nameAt = at + NHDR_SIZE;
+    const descAt = nameAt + alignUp(namesz, 4);
+    const next = descAt + alignUp(descsz, 4);
     if (next > bytes.length) {
       throw new ElfFormatError(`note at ${hex(at)} (n_namesz ${namesz}, n_descsz ${descsz}) runs past the ${hex(bytes.length)}-byte note segment`);
     }
@@ -140,29 +134,10 @@ export function parseVmcoreinfo(desc: Uint8Array): Map<string, string> {
 // ---------------------------------------------------------------------------------------------------------
 // Writing: an ELF core header as kexec-tools (kexec/crashdump-elf.c) and Linux (crash_prepare_elf64_headers) lay it out.
 
-const alignUpBig = (v: bigint, a: bigint) => ((v + a - 1n) / a) * a;
 /** One program header as written; values wider than the class's fields are truncated, as C assignment does. */
 export type CorePhdr = Omit<ElfProgramHeader, 'index'>;
 
 const mask = (v: bigint, bits: number) => BigInt.asUintN(bits, v);
-
-function put(view: DataView, base: number, f: ElfField, value: bigint | number): void {
-  const v = BigInt(value);
-  switch (f.size) {
-    case 1:
-      view.setUint8(base + f.offset, Number(mask(v, 8)));
-      break;
-    case 2:
-      view.setUint16(base + f.offset, Number(mask(v, 16)), true);
-      break;
-    case 4:
-      view.setUint32(base + f.offset, Number(mask(v, 32)), true);
-      break;
-    case 8:
-      view.setBigUint64(base + f.offset, mask(v, 64), true);
-      break;
-  }
-}
 
 /** The phdr as stored in a header of class `cls` (fields truncated to 32 bits for ELF32). */
 export function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
@@ -176,32 +151,31 @@ export function storedPhdr(cls: ElfClass, p: CorePhdr): CorePhdr {
  */
 export function writeElfCoreHeader(cls: ElfClass, machine: number, phdrs: readonly CorePhdr[], align: bigint): Uint8Array {
   const sizes = STRUCT_SIZE[cls];
-  const size = Number(alignUpBig(BigInt(sizes.ehdr + phdrs.length * sizes.phdr), align));
+  const size = Number(alignUp(BigInt(sizes.ehdr + phdrs.length * sizes.phdr), align));
   const buf = new Uint8Array(size);
-  const view = new DataView(buf.buffer);
   buf.set([0x7f, 0x45, 0x4c, 0x46]);
   buf[EI_CLASS] = cls === 32 ? ELFCLASS32 : ELFCLASS64;
   buf[EI_DATA] = ELFDATA2LSB;
   buf[EI_VERSION] = EV_CURRENT; // EI_OSABI stays ELFOSABI_NONE, the padding zero
   const e = EHDR[cls];
-  put(view, 0, e.e_type, ET_CORE);
-  put(view, 0, e.e_machine, machine);
-  put(view, 0, e.e_version, EV_CURRENT);
-  put(view, 0, e.e_phoff, sizes.ehdr);
-  put(view, 0, e.e_ehsize, sizes.ehdr);
-  put(view, 0, e.e_phentsize, sizes.phdr);
-  put(view, 0, e.e_phnum, phdrs.length);
+  writeField(buf, e.e_type, ET_CORE);
+  writeField(buf, e.e_machine, machine);
+  writeField(buf, e.e_version, EV_CURRENT);
+  writeField(buf, e.e_phoff, sizes.ehdr);
+  writeField(buf, e.e_ehsize, sizes.ehdr);
+  writeField(buf, e.e_phentsize, sizes.phdr);
+  writeField(buf, e.e_phnum, phdrs.length);
   const p = PHDR[cls];
   phdrs.forEach((ph, i) => {
     const at = sizes.ehdr + i * sizes.phdr;
-    put(view, at, p.p_type, ph.type);
-    put(view, at, p.p_flags, ph.flags);
-    put(view, at, p.p_offset, ph.offset);
-    put(view, at, p.p_vaddr, ph.vaddr);
-    put(view, at, p.p_paddr, ph.paddr);
-    put(view, at, p.p_filesz, ph.filesz);
-    put(view, at, p.p_memsz, ph.memsz);
-    put(view, at, p.p_align, ph.align);
+    writeField(buf, p.p_type, ph.type, at);
+    writeField(buf, p.p_flags, ph.flags, at);
+    writeField(buf, p.p_offset, ph.offset, at);
+    writeField(buf, p.p_vaddr, ph.vaddr, at);
+    writeField(buf, p.p_paddr, ph.paddr, at);
+    writeField(buf, p.p_filesz, ph.filesz, at);
+    writeField(buf, p.p_memsz, ph.memsz, at);
+    writeField(buf, p.p_align, ph.align, at);
   });
   return buf;
 }

@@ -1,19 +1,26 @@
 // PE/COFF reader (Microsoft PE format spec; Linux include/linux/pe.h) with the bounds checks of the kernel's
-// pefile_parse_binary (crypto/asymmetric_keys/verify_pefile.c). Every refusal is ELIBBAD, as there.
-// Offsets in the tables are relative to the start of their struct.
+// pefile_parse_binary (crypto/asymmetric_keys/verify_pefile.c). Every refusal is a PeFormatError, which
+// src/sig turns into the kernel's ELIBBAD. Offsets in the tables are relative to the start of their struct.
 
-import { KexecError } from '../errno.js';
+import { hex } from '../lib/hex.js';
+import { readField, type FieldSpec } from './struct.js';
 
-export interface PeField {
-  offset: number;
-  size: 1 | 2 | 4 | 8;
+/** A PE/COFF image the kernel's pefile_parse_binary would refuse; `value` is the offending field. */
+export class PeFormatError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly value?: string,
+  ) {
+    super(reason);
+    this.name = 'PeFormatError';
+  }
 }
 
 /** struct mz_hdr: the DOS header; only the magic and the PE header pointer matter. */
 export const MZ_HDR = {
   magic: { offset: 0x00, size: 2 },
   peaddr: { offset: 0x3c, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const MZ_HDR_SIZE = 64;
 
 /** struct pe_hdr: "PE\0\0" followed by the COFF file header. */
@@ -26,7 +33,7 @@ export const PE_HDR = {
   symbols: { offset: 16, size: 4 },
   opt_hdr_size: { offset: 20, size: 2 },
   flags: { offset: 22, size: 2 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const PE_HDR_SIZE = 24;
 
 /** struct pe32_opt_hdr: the fixed part of a PE32 optional header (data directories follow). */
@@ -61,7 +68,7 @@ export const PE32_OPT_HDR = {
   heap_size: { offset: 84, size: 4 },
   loader_flags: { offset: 88, size: 4 },
   data_dirs: { offset: 92, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const PE32_OPT_HDR_SIZE = 96;
 
 /** struct pe32plus_opt_hdr: PE32+ (64-bit) fixed optional header; no data_base, 64-bit sizes. */
@@ -95,14 +102,14 @@ export const PE32PLUS_OPT_HDR = {
   heap_size: { offset: 96, size: 8 },
   loader_flags: { offset: 104, size: 4 },
   data_dirs: { offset: 108, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const PE32PLUS_OPT_HDR_SIZE = 112;
 
 /** struct data_dirent. */
 export const DATA_DIRENT = {
   virtual_address: { offset: 0, size: 4 },
   size: { offset: 4, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const DATA_DIRENT_SIZE = 8;
 
 /** struct data_directory, in order; "certs" (index 4) holds a file offset, not an RVA. */
@@ -125,15 +132,13 @@ export const SECTION_HEADER = {
   num_relocs: { offset: 32, size: 2 },
   num_lin_numbers: { offset: 34, size: 2 },
   flags: { offset: 36, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const SECTION_HEADER_SIZE = 40;
 
 export const IMAGE_DOS_SIGNATURE = 0x5a4d; // "MZ"
 export const IMAGE_NT_SIGNATURE = 0x00004550; // "PE\0\0"
 export const IMAGE_NT_OPTIONAL_HDR32_MAGIC = 0x10b;
 export const IMAGE_NT_OPTIONAL_HDR64_MAGIC = 0x20b;
-
-export const RULE_PEFILE_PARSE = 'pefile_parse_binary';
 
 export interface DataDirent {
   name: string;
@@ -190,40 +195,27 @@ export interface PeFile extends PeHeaders {
   sections: PeSection[];
 }
 
-export function readPeField(buf: Uint8Array, base: number, f: PeField): number | bigint {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const at = base + f.offset;
-  switch (f.size) {
-    case 1:
-      return v.getUint8(at);
-    case 2:
-      return v.getUint16(at, true);
-    case 4:
-      return v.getUint32(at, true);
-    case 8:
-      return v.getBigUint64(at, true);
-  }
-}
-
-function u(buf: Uint8Array, base: number, f: PeField & { size: 1 | 2 | 4 }): number {
-  return readPeField(buf, base, f) as number;
-}
-
-function libbad(detail: string, value?: string): KexecError {
-  return new KexecError('ELIBBAD', RULE_PEFILE_PARSE, detail, {
-    ...(value === undefined ? {} : { value }),
-    hint: 'the file is not a well-formed PE/COFF image; use the EFI-stub bzImage as built (or as signed by sbsign/pesign)',
-  });
+function u(buf: Uint8Array, base: number, f: FieldSpec & { size: 1 | 2 | 4 }): number {
+  return readField(buf, f, base) as number;
 }
 
 /** The kernel's chkaddr(base, x, s): [x, x+s) must lie in the file and x must not be below base. */
 function chkaddr(datalen: number, base: number, x: number, s: number, what: string): void {
   if (x < base || s >= datalen || x > datalen - s) {
-    throw libbad(`${what}: ${s} bytes at offset 0x${x.toString(16)} do not fit in the ${datalen}-byte file`, `0x${x.toString(16)}`);
+    throw new PeFormatError(`${what}: ${s} bytes at offset ${hex(x)} do not fit in the ${datalen}-byte file`, hex(x));
   }
 }
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
+/** Entry `i` of the data directory that starts at `dataDirOffset`. */
+function readDataDirent(buf: Uint8Array, dataDirOffset: number, i: number): DataDirent {
+  const offset = dataDirOffset + i * DATA_DIRENT_SIZE;
+  return {
+    name: DATA_DIRECTORY_NAMES[i] ?? `dir${i}`,
+    offset,
+    virtualAddress: u(buf, offset, DATA_DIRENT.virtual_address),
+    size: u(buf, offset, DATA_DIRENT.size),
+  };
+}
 
 /**
  * Headers up to and including the data directory, checked as pefile_parse_binary checks them. Does not
@@ -233,12 +225,12 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
   const datalen = buf.length;
   chkaddr(datalen, 0, 0, MZ_HDR_SIZE, 'DOS header');
   const mz = u(buf, 0, MZ_HDR.magic);
-  if (mz !== IMAGE_DOS_SIGNATURE) throw libbad(`no "MZ" at offset 0 (found ${hex(mz)})`, hex(mz));
+  if (mz !== IMAGE_DOS_SIGNATURE) throw new PeFormatError(`no "MZ" at offset 0 (found ${hex(mz)})`, hex(mz));
 
   const peaddr = u(buf, 0, MZ_HDR.peaddr);
   chkaddr(datalen, MZ_HDR_SIZE, peaddr, PE_HDR_SIZE, `PE header (e_lfanew ${hex(peaddr)})`);
   const peMagic = u(buf, peaddr, PE_HDR.magic);
-  if (peMagic !== IMAGE_NT_SIGNATURE) throw libbad(`no "PE\\0\\0" at e_lfanew ${hex(peaddr)}`, hex(peMagic));
+  if (peMagic !== IMAGE_NT_SIGNATURE) throw new PeFormatError(`no "PE\\0\\0" at e_lfanew ${hex(peaddr)}`, hex(peMagic));
 
   const optHdrOffset = peaddr + PE_HDR_SIZE;
   chkaddr(datalen, 0, optHdrOffset, 2, 'optional header magic');
@@ -255,7 +247,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
     fixedSize = PE32PLUS_OPT_HDR_SIZE;
     format = 'PE32+';
   } else {
-    throw libbad(`optional header magic ${hex(magic)} is neither PE32 (0x10b) nor PE32+ (0x20b)`, hex(magic));
+    throw new PeFormatError(`optional header magic ${hex(magic)} is neither PE32 (0x10b) nor PE32+ (0x20b)`, hex(magic));
   }
   chkaddr(datalen, 0, optHdrOffset, fixedSize, `${format} optional header`);
 
@@ -263,33 +255,24 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
   const nDataDirents = u(buf, optHdrOffset, table.data_dirs);
   const dataDirOffset = optHdrOffset + fixedSize;
   if (dataDirOffset >= headerSize || headerSize >= datalen) {
-    throw libbad(
+    throw new PeFormatError(
       `SizeOfHeaders ${hex(headerSize)} must lie after the optional header (${hex(dataDirOffset)}) and inside the file (${hex(datalen)})`,
       hex(headerSize),
     );
   }
   if (nDataDirents > Math.floor((headerSize - dataDirOffset) / DATA_DIRENT_SIZE)) {
-    throw libbad(`NumberOfRvaAndSizes ${nDataDirents} does not fit in SizeOfHeaders ${hex(headerSize)}`, String(nDataDirents));
+    throw new PeFormatError(`NumberOfRvaAndSizes ${nDataDirents} does not fit in SizeOfHeaders ${hex(headerSize)}`, String(nDataDirents));
   }
 
   const certOffset = dataDirOffset + CERTS_DIRENT_INDEX * DATA_DIRENT_SIZE;
   // The kernel reads this entry even when fewer directories are declared; it must at least be in the file.
   if (certOffset + DATA_DIRENT_SIZE > datalen) {
-    throw libbad(`certificate table entry at ${hex(certOffset)} lies past the end of the file`, hex(certOffset));
+    throw new PeFormatError(`certificate table entry at ${hex(certOffset)} lies past the end of the file`, hex(certOffset));
   }
-  const dirent = (i: number): DataDirent => {
-    const offset = dataDirOffset + i * DATA_DIRENT_SIZE;
-    return {
-      name: DATA_DIRECTORY_NAMES[i] ?? `dir${i}`,
-      offset,
-      virtualAddress: u(buf, offset, DATA_DIRENT.virtual_address),
-      size: u(buf, offset, DATA_DIRENT.size),
-    };
-  };
   const directories: DataDirent[] = [];
-  for (let i = 0; i < nDataDirents; i++) directories.push(dirent(i));
+  for (let i = 0; i < nDataDirents; i++) directories.push(readDataDirent(buf, dataDirOffset, i));
 
-  const imageBase = readPeField(buf, optHdrOffset, table.image_base);
+  const imageBase = readField(buf, table.image_base, optHdrOffset);
   return {
     fileLength: datalen,
     peaddr,
@@ -299,7 +282,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
     format,
     optHdrOffset,
     entryPoint: u(buf, optHdrOffset, table.entry_point),
-    imageBase: typeof imageBase === 'bigint' ? imageBase : BigInt(imageBase),
+    imageBase: BigInt(imageBase),
     sectionAlign: u(buf, optHdrOffset, table.section_align),
     fileAlign: u(buf, optHdrOffset, table.file_align),
     imageSize: u(buf, optHdrOffset, table.image_size),
@@ -310,7 +293,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
     nDataDirents,
     dataDirOffset,
     directories,
-    certDirent: dirent(CERTS_DIRENT_INDEX),
+    certDirent: readDataDirent(buf, dataDirOffset, CERTS_DIRENT_INDEX),
     sectionTableOffset: dataDirOffset + nDataDirents * DATA_DIRENT_SIZE,
   };
 }
@@ -319,7 +302,7 @@ export function parsePeHeaders(buf: Uint8Array): PeHeaders {
 export function readSectionTable(buf: Uint8Array, hdrs: PeHeaders): PeSection[] {
   const room = Math.floor((hdrs.headerSize - hdrs.sectionTableOffset) / SECTION_HEADER_SIZE);
   if (hdrs.nSections > room) {
-    throw libbad(
+    throw new PeFormatError(
       `${hdrs.nSections} section headers at ${hex(hdrs.sectionTableOffset)} do not fit in SizeOfHeaders ${hex(hdrs.headerSize)}`,
       String(hdrs.nSections),
     );
@@ -343,7 +326,7 @@ export function readSectionTable(buf: Uint8Array, hdrs: PeHeaders): PeSection[] 
   return sections;
 }
 
-/** Headers and section table; throws ELIBBAD (rule pefile_parse_binary) on anything the kernel refuses. */
+/** Headers and section table; throws PeFormatError on anything the kernel's pefile_parse_binary refuses. */
 export function parsePe(buf: Uint8Array): PeFile {
   const hdrs = parsePeHeaders(buf);
   return { ...hdrs, sections: readSectionTable(buf, hdrs) };

@@ -47,6 +47,17 @@ export const SETUP_HEADER = {
 
 export type SetupHeaderField = keyof typeof SETUP_HEADER;
 
+/** Boot protocol version each field appeared in (Documentation/arch/x86/boot.rst); absent: since the start. */
+export const SETUP_HEADER_SINCE: Partial<Record<SetupHeaderField, number>> = {
+  jump: 0x200, header: 0x200, version: 0x200, realmode_swtch: 0x200, start_sys_seg: 0x200, kernel_version: 0x200,
+  type_of_loader: 0x200, loadflags: 0x200, setup_move_size: 0x200, code32_start: 0x200, ramdisk_image: 0x200,
+  ramdisk_size: 0x200, bootsect_kludge: 0x200, heap_end_ptr: 0x201, ext_loader_ver: 0x202, ext_loader_type: 0x202,
+  cmd_line_ptr: 0x202, initrd_addr_max: 0x203, kernel_alignment: 0x205, relocatable_kernel: 0x205,
+  min_alignment: 0x20a, xloadflags: 0x20c, cmdline_size: 0x206, hardware_subarch: 0x207, hardware_subarch_data: 0x207,
+  payload_offset: 0x208, payload_length: 0x208, setup_data: 0x209, pref_address: 0x20a, init_size: 0x20a,
+  handover_offset: 0x20b, kernel_info_offset: 0x20f,
+};
+
 export const HDRS_MAGIC = 0x53726448; // "HdrS"
 export const BOOT_FLAG = 0xaa55;
 
@@ -62,6 +73,15 @@ export const XLF_EFI_HANDOVER_32 = 1 << 2;
 export const XLF_EFI_HANDOVER_64 = 1 << 3;
 export const XLF_EFI_KEXEC = 1 << 4;
 export const XLF_5LEVEL = 1 << 5;
+
+/** loadflags bits by name, as boot.rst names them. */
+export const LOADFLAG_NAMES: readonly [number, string][] = [[LOADED_HIGH, 'LOADED_HIGH'], [KEEP_SEGMENTS, 'KEEP_SEGMENTS'], [CAN_USE_HEAP, 'CAN_USE_HEAP']];
+
+/** xloadflags bits by name (boot protocol 2.12+), without the XLF_ prefix. */
+export const XLOADFLAG_NAMES: readonly [number, string][] = [
+  [XLF_KERNEL_64, 'KERNEL_64'], [XLF_CAN_BE_LOADED_ABOVE_4G, 'CAN_BE_LOADED_ABOVE_4G'], [XLF_EFI_HANDOVER_32, 'EFI_HANDOVER_32'],
+  [XLF_EFI_HANDOVER_64, 'EFI_HANDOVER_64'], [XLF_EFI_KEXEC, 'EFI_KEXEC'], [XLF_5LEVEL, '5LEVEL'],
+];
 
 /** A bzImage's setup header, read with bounds checks (fields past the end of a short file read as 0). */
 export class SetupHeader {

@@ -1,7 +1,7 @@
 // kexec-tools' struct file_type: a userspace loader for the kexec_load path (-c). Each probes the (possibly
 // decompressed) kernel file and, when chosen, lays the image out in a KexecInfo.
 
-import type { RelocatedPurgatory } from '../arch/x86/purgatory.js';
+import type { RelocatedPurgatory } from '../arch/x86/kexec-purgatory-symbol.js';
 import { UsageError } from '../errno.js';
 import type { KexecFileOps } from '../vm/kernel/kexec-file-ops.js';
 import type { Debug } from './debug.js';

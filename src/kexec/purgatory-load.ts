@@ -3,17 +3,11 @@
 // segment (each zero-filled to memsz), or told to skip the check (-i).
 
 import { createHash } from 'node:crypto';
-import {
-  layoutPurgatory,
-  readPurgatoryObject,
-  relocatePurgatory,
-  setBackup,
-  setConsole,
-  setShaRegions,
-  setSkipChecks,
-  type RelocatedPurgatory,
-  type Sha256Region,
-} from '../arch/x86/purgatory.js';
+import { relocatePurgatory } from '../arch/x86/kexec-apply-relocations.js';
+import { readPurgatoryObject } from '../arch/x86/kexec-load-purgatory.js';
+import { layoutPurgatory } from '../arch/x86/kexec-purgatory-setup.js';
+import type { RelocatedPurgatory } from '../arch/x86/kexec-purgatory-symbol.js';
+import { setBackup, setConsole, setShaRegions, setSkipChecks, type Sha256Region } from '../arch/x86/purgatory-symbols.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import { forEachChunk } from '../vm/machine/store.js';
 import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';

@@ -3,7 +3,9 @@
 
 import { createHash } from 'node:crypto';
 import { KexecError } from '../errno.js';
-import { parsePeHeaders, readSectionTable, RULE_PEFILE_PARSE, type PeHeaders, type PeSection, type PeField } from '../formats/pe.js';
+import { PeFormatError, parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from '../formats/pe.js';
+import { readField, type FieldSpec } from '../formats/struct.js';
+import { hex } from '../lib/hex.js';
 import type { HashName } from './oids.js';
 
 /** struct win_certificate: the header in front of each certificate table entry. */
@@ -11,11 +13,12 @@ export const WIN_CERTIFICATE = {
   length: { offset: 0, size: 4 },
   revision: { offset: 4, size: 2 },
   cert_type: { offset: 6, size: 2 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const WIN_CERTIFICATE_SIZE = 8;
 export const WIN_CERT_REVISION_2_0 = 0x0200;
 export const WIN_CERT_TYPE_PKCS_SIGNED_DATA = 0x0002;
 
+export const RULE_PEFILE_PARSE = 'pefile_parse_binary';
 export const RULE_STRIP_WRAPPER = 'pefile_strip_sig_wrapper';
 export const RULE_DIGEST = 'pefile_digest_pe';
 
@@ -45,19 +48,37 @@ export interface StrippedSignature {
   length: number;
 }
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
 const RESIGN = 'sign the image again with sbsign or pesign';
 
-function dv(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+/** pefile_parse_binary's header checks: the format's refusal becomes the kernel's ELIBBAD. */
+function asLibbad<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof PeFormatError)) throw e;
+    throw new KexecError('ELIBBAD', RULE_PEFILE_PARSE, e.reason, {
+      ...(e.value === undefined ? {} : { value: e.value }),
+      hint: 'the file is not a well-formed PE/COFF image; use the EFI-stub bzImage as built (or as signed by sbsign/pesign)',
+    });
+  }
+}
+
+/** parsePeHeaders with the kernel's errno (ELIBBAD, rule pefile_parse_binary). */
+export function pefileParseHeaders(image: Uint8Array): PeHeaders {
+  return asLibbad(() => parsePeHeaders(image));
+}
+
+/** readSectionTable with the kernel's errno (ELIBBAD, rule pefile_parse_binary). */
+export function pefileReadSections(image: Uint8Array, pe: PeHeaders): PeSection[] {
+  return asLibbad(() => readSectionTable(image, pe));
 }
 
 /**
  * pefile_parse_binary: headers (ELIBBAD on any inconsistency), then the certificate table entry:
  * absent -> ENODATA "Unsigned PE binary"; outside [SizeOfHeaders, end of file) -> ELIBBAD; then sections.
  */
-export function pefile_parse_binary(image: Uint8Array): PefileContext {
-  const pe = parsePeHeaders(image);
+export function pefileParseBinary(image: Uint8Array): PefileContext {
+  const pe = pefileParseHeaders(image);
   const certs = pe.certDirent;
   if (!certs.virtualAddress || !certs.size) {
     throw new KexecError('ENODATA', RULE_PEFILE_PARSE, 'Unsigned PE binary: the certificate table entry (data directory 4) is empty', {
@@ -71,23 +92,27 @@ export function pefile_parse_binary(image: Uint8Array): PefileContext {
       `certificate table ${hex(certs.virtualAddress)}+${hex(certs.size)} must lie after SizeOfHeaders ${hex(pe.headerSize)} and inside the ${datalen}-byte file`,
       { value: hex(certs.virtualAddress), hint: 'the image was truncated or altered after signing; ' + RESIGN });
   }
-  return { pe, sections: readSectionTable(image, pe), certsSize: certs.size, sigOffset: certs.virtualAddress, sigLen: certs.size };
+  return { pe, sections: pefileReadSections(image, pe), certsSize: certs.size, sigOffset: certs.virtualAddress, sigLen: certs.size };
+}
+
+/** The struct win_certificate at `at`. */
+export function readWinCertificate(image: Uint8Array, at: number): WinCertificate {
+  return {
+    length: readField(image, WIN_CERTIFICATE.length, at) as number,
+    revision: readField(image, WIN_CERTIFICATE.revision, at) as number,
+    certType: readField(image, WIN_CERTIFICATE.cert_type, at) as number,
+  };
 }
 
 /**
  * pefile_strip_sig_wrapper: the first WIN_CERTIFICATE must be a revision 2.0 PKCS#7 entry no longer than
  * the table, holding a DER SEQUENCE whose length fits; padding after it is dropped.
  */
-export function pefile_strip_sig_wrapper(image: Uint8Array, ctx: PefileContext): StrippedSignature {
+export function pefileStripSigWrapper(image: Uint8Array, ctx: PefileContext): StrippedSignature {
   const bad = (detail: string, errno: 'ELIBBAD' | 'ENOTSUPP' | 'EMSGSIZE' | 'EKEYREJECTED' = 'ELIBBAD'): KexecError =>
     new KexecError(errno, RULE_STRIP_WRAPPER, detail, { hint: RESIGN });
   if (ctx.sigLen < WIN_CERTIFICATE_SIZE) throw bad(`Signature wrapper too short: the certificate table is ${ctx.sigLen} bytes`);
-  const v = dv(image);
-  const wrapper: WinCertificate = {
-    length: v.getUint32(ctx.sigOffset + WIN_CERTIFICATE.length.offset, true),
-    revision: v.getUint16(ctx.sigOffset + WIN_CERTIFICATE.revision.offset, true),
-    certType: v.getUint16(ctx.sigOffset + WIN_CERTIFICATE.cert_type.offset, true),
-  };
+  const wrapper = readWinCertificate(image, ctx.sigOffset);
   // Since Linux 6.2 the wrapper may be shorter than the table (pesign stopped rounding up); before, the
   // table size had to be the wrapper length rounded up to 8. Both sbsign and pesign output pass this check.
   if (wrapper.length > ctx.sigLen) throw bad(`Signature wrapper bigger than the certificate table (${hex(wrapper.length)} > ${hex(ctx.sigLen)})`);
@@ -152,9 +177,10 @@ export interface DigestLayout {
  * The byte ranges pefile_digest_pe_contents hashes, in order: the headers minus CheckSum and the certificate
  * table entry, each section with raw data in canonical order, then what follows up to the file length less
  * the certificate table size (counted from the sum of sizes hashed so far, in 32-bit arithmetic as there).
- * Where the kernel would read outside the buffer this refuses with ELIBBAD.
+ * Where the kernel would read outside the buffer this refuses with ELIBBAD. (vkexec's split of the kernel's
+ * pefile_digest_pe_contents, so inspect can show the ranges.)
  */
-export function pefile_digest_ranges(image: Uint8Array, layout: DigestLayout): DigestRange[] {
+export function pefileDigestRanges(image: Uint8Array, layout: DigestLayout): DigestRange[] {
   const { pe } = layout;
   const oob = (what: string, start: number, len: number): KexecError =>
     new KexecError('ELIBBAD', RULE_DIGEST, `${what}: ${len} bytes at ${hex(start)} lie outside the ${image.length}-byte file`, {
@@ -184,8 +210,8 @@ export function pefile_digest_ranges(image: Uint8Array, layout: DigestLayout): D
 }
 
 /** pefile_digest_pe_contents: the Authenticode image hash (the comparison is the caller's). */
-export function pefile_digest_pe_contents(image: Uint8Array, layout: DigestLayout, algo: PeDigestAlgo): Buffer {
+export function pefileDigestPeContents(image: Uint8Array, layout: DigestLayout, algo: PeDigestAlgo): Buffer {
   const h = createHash(algo);
-  for (const r of pefile_digest_ranges(image, layout)) h.update(image.subarray(r.start, r.end));
+  for (const r of pefileDigestRanges(image, layout)) h.update(image.subarray(r.start, r.end));
   return h.digest();
 }

@@ -3,7 +3,8 @@
 
 import { KexecError, type ErrnoName } from '../errno.js';
 import { KERNEL_KEYRING_NAMES, type Keyrings } from './keyring.js';
-import { describeSid, type Pkcs7Message, type TrustMatch } from './pkcs7.js';
+import type { Pkcs7Message, TrustMatch } from './pkcs7.js';
+import { describeSid } from './pkcs7-verify.js';
 import type { X509Cert } from './x509.js';
 
 export interface CertFacts {

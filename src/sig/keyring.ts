@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { KexecError, UsageError, fileErrorText } from '../errno.js';
 import { definiteLength } from './der.js';
-import { x509_cert_parse, type X509Cert } from './x509.js';
+import { x509CertParse, type X509Cert } from './x509.js';
 
 export type KeyringName = 'builtin' | 'secondary' | 'platform' | 'blacklist';
 export const KEYRING_NAMES: readonly KeyringName[] = ['builtin', 'secondary', 'platform', 'blacklist'];
@@ -114,7 +114,7 @@ export class Keyrings {
    */
   addCertificates(ring: KeyringName, bytes: Uint8Array, source: string): X509Cert[] {
     const certs = splitCertificates(bytes, source).map((der, i, all) =>
-      x509_cert_parse(der, all.length > 1 ? `${source} [certificate ${i + 1}]` : source),
+      x509CertParse(der, all.length > 1 ? `${source} [certificate ${i + 1}]` : source),
     );
     for (const cert of certs) {
       if (ring !== 'blacklist' && this.isCertBlacklisted(cert)) {
@@ -210,7 +210,7 @@ export class Keyrings {
         const e = item as Partial<SerializedCert>;
         if (typeof e?.der !== 'string' || typeof e.source !== 'string') throw bad(`${ring}[${i}] is not {der, source}`);
         const der = new Uint8Array(Buffer.from(e.der, 'base64'));
-        k.rings[ring].push({ cert: x509_cert_parse(der, `${KERNEL_KEYRING_NAMES[ring]} entry ${i} (${e.source})`), source: e.source });
+        k.rings[ring].push({ cert: x509CertParse(der, `${KERNEL_KEYRING_NAMES[ring]} entry ${i} (${e.source})`), source: e.source });
       }
     };
     load('builtin', v.builtin);

@@ -6,13 +6,14 @@
 
 import { createHash } from 'node:crypto';
 import { KexecError } from '../errno.js';
-import type { PeField } from '../formats/pe.js';
+import { readField, type FieldSpec } from '../formats/struct.js';
 import {
   certFacts, refuse, searchKexecKeyrings, signerFacts,
   type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
 } from './facts.js';
 import type { Keyrings } from './keyring.js';
-import { pkcs7_parse_message, verify_pkcs7_message_sig, type Pkcs7Options } from './pkcs7.js';
+import { pkcs7ParseMessage, type Pkcs7Options } from './pkcs7.js';
+import { verifyPkcs7MessageSig } from './pkcs7-trust.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 const MARKER = Buffer.from(MODULE_SIG_STRING, 'latin1');
@@ -28,7 +29,7 @@ export const MODULE_SIGNATURE = {
   pad1: { offset: 6, size: 1 },
   pad2: { offset: 7, size: 1 },
   sig_len: { offset: 8, size: 4 },
-} as const satisfies Record<string, PeField>;
+} as const satisfies Record<string, FieldSpec>;
 export const MODULE_SIGNATURE_SIZE = 12;
 export const PKEY_ID_PKCS7 = 2;
 
@@ -68,7 +69,7 @@ export interface AppendedSignatureReport {
 const RESIGN = 'sign with scripts/sign-file (or openssl cms -sign -binary -noattr -outform DER plus the module_signature trailer)';
 
 /** mod_check_sig: the PKCS#7 must fit before the 12-byte trailer, be PKCS#7 (id_type 2), all else zero. */
-export function mod_check_sig(info: ModuleSignatureInfo, fileLen: number): void {
+export function modCheckSig(info: ModuleSignatureInfo, fileLen: number): void {
   if (info.sigLen >= fileLen - MODULE_SIGNATURE_SIZE) {
     throw new KexecError('EBADMSG', RULE_MOD_CHECK_SIG, `sig_len ${info.sigLen} does not fit in the ${fileLen - MODULE_SIGNATURE_SIZE} bytes before the module_signature trailer`, {
       value: String(info.sigLen), hint: RESIGN,
@@ -99,7 +100,7 @@ export function parseAppendedSignature(buf: Uint8Array): AppendedSignature {
   }
   const at = len - MODULE_SIGNATURE_SIZE;
   const v = new DataView(buf.buffer, buf.byteOffset + at, MODULE_SIGNATURE_SIZE);
-  const b = (f: PeField): number => v.getUint8(f.offset);
+  const b = (f: FieldSpec): number => readField(buf, f, at) as number;
   const info: ModuleSignatureInfo = {
     algo: b(MODULE_SIGNATURE.algo),
     hash: b(MODULE_SIGNATURE.hash),
@@ -109,7 +110,7 @@ export function parseAppendedSignature(buf: Uint8Array): AppendedSignature {
     pad: [b(MODULE_SIGNATURE.pad0), b(MODULE_SIGNATURE.pad1), b(MODULE_SIGNATURE.pad2)],
     sigLen: v.getUint32(MODULE_SIGNATURE.sig_len.offset, false),
   };
-  mod_check_sig(info, len);
+  modCheckSig(info, len);
   const contentLength = at - info.sigLen;
   return { info, contentLength, sigOffset: contentLength, sigLength: info.sigLen };
 }
@@ -134,12 +135,12 @@ export function verifyAppendedSignature(
     const content = buf.subarray(0, sig.contentLength);
     const blob = buf.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength);
     report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) => {
-      const msg = pkcs7_parse_message(blob, opts);
+      const msg = pkcs7ParseMessage(blob, opts);
       if (report.signers.length === 0) {
         report.signers = signerFacts(msg);
         report.certificates = msg.certs.map((c) => certFacts(c.cert));
       }
-      return verify_pkcs7_message_sig(msg, content, keys, label, 'module', keyrings);
+      return verifyPkcs7MessageSig(msg, content, keys, label, 'module', keyrings);
     });
     report.ok = true;
     return report;
@@ -157,7 +158,7 @@ export function verifyAppendedSignature(
 export function modsigContentDigest(buf: Uint8Array, opts: Pkcs7Options = {}): { algo: string; hex: string } | undefined {
   try {
     const sig = parseAppendedSignature(buf);
-    const msg = pkcs7_parse_message(buf.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength), opts);
+    const msg = pkcs7ParseMessage(buf.subarray(sig.sigOffset, sig.sigOffset + sig.sigLength), opts);
     const algo = msg.signedInfos[0]?.hashAlgo;
     if (!algo) return undefined;
     return { algo, hex: createHash(algo).update(buf.subarray(0, sig.contentLength)).digest('hex') };

@@ -31,8 +31,8 @@ function digestAlgoFor(oid: string, opts: MsCodeOptions): HashName {
   });
 }
 
-/** Parses the whole SpcIndirectDataContent element. */
-export function mscode_parse(element: Uint8Array, opts: MsCodeOptions = {}): MsCode {
+/** mscode_parse: parses the whole SpcIndirectDataContent element. */
+export function mscodeParse(element: Uint8Array, opts: MsCodeOptions = {}): MsCode {
   const root = decodeBer(element, RULE_MSCODE, 'SpcIndirectDataContent');
   const [type, digestInfo] = isUniversal(root, UNIV.SEQUENCE) ? children(root, RULE_MSCODE, 'SpcIndirectDataContent') : [];
   if (!isUniversal(type, UNIV.SEQUENCE) || !isUniversal(digestInfo, UNIV.SEQUENCE)) {

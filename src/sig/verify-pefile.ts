@@ -6,9 +6,12 @@
 // SpcIndirectDataContent, then hash the image and compare: only that comparison binds the signature to it.
 
 import { KexecError } from '../errno.js';
-import { parsePeHeaders, readSectionTable, type PeHeaders, type PeSection } from '../formats/pe.js';
+import type { PeHeaders, PeSection } from '../formats/pe.js';
+import { alignUp } from '../lib/align.js';
+import { hex } from '../lib/hex.js';
 import {
-  pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper,
+  pefileDigestPeContents, pefileDigestRanges, pefileParseBinary, pefileStripSigWrapper, pefileParseHeaders, pefileReadSections,
+  readWinCertificate,
   WIN_CERTIFICATE_SIZE, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
   type DigestLayout, type PeDigestAlgo, type PefileContext, type WinCertificate,
 } from './authenticode.js';
@@ -18,9 +21,11 @@ import {
   type CertFacts, type Failure, type KeyringSearch, type SignerFacts, type TrustedBy,
 } from './facts.js';
 import type { Keyrings } from './keyring.js';
-import { mscode_parse, type MsCode } from './mscode.js';
+import { mscodeParse, type MsCode } from './mscode.js';
 import { HASH_SIZES } from './oids.js';
-import { pkcs7_parse_message, pkcs7_verify, verify_pkcs7_message_sig, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import { pkcs7ParseMessage, type Pkcs7Message, type Pkcs7Options, type TrustMatch } from './pkcs7.js';
+import { verifyPkcs7MessageSig } from './pkcs7-trust.js';
+import { pkcs7Verify } from './pkcs7-verify.js';
 import type { X509Cert } from './x509.js';
 
 export interface VerifyPefileOptions extends Pkcs7Options {
@@ -61,11 +66,11 @@ function emptyReport(source: string | undefined): PeSignatureReport {
 }
 
 /** pkcs7_get_content_data + mscode_parse (verify_pkcs7_message_sig's view_content step). */
-function view_content(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
+function viewContent(msg: Pkcs7Message, opts: Pkcs7Options): MsCode {
   if (!msg.dataElement) {
     throw new KexecError('ENODATA', 'pkcs7_get_content_data', 'the PE signature carries no SpcIndirectDataContent', { hint: 'sign the image again with sbsign or pesign' });
   }
-  return mscode_parse(msg.dataElement, opts);
+  return mscodeParse(msg.dataElement, opts);
 }
 
 /** Image digests by algorithm, each computed once per verification (the layout is the same every pass). */
@@ -75,7 +80,7 @@ function memoDigests(image: Uint8Array, layout: DigestLayout): DigestOf {
   const done = new Map<PeDigestAlgo, Buffer>();
   return (algo) => {
     let d = done.get(algo);
-    if (!d) done.set(algo, (d = pefile_digest_pe_contents(image, layout, algo)));
+    if (!d) done.set(algo, (d = pefileDigestPeContents(image, layout, algo)));
     return d;
   };
 }
@@ -85,7 +90,7 @@ function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Me
   try {
     report.imageSha256 ??= digestOf('sha256').toString('hex');
     if (!msg || report.expectedDigest !== undefined) return;
-    const m = view_content(msg, opts);
+    const m = viewContent(msg, opts);
     report.digestAlgorithm = m.digestAlgo;
     report.expectedDigest = toHex(m.digest);
     report.computedDigest = digestOf(m.digestAlgo as PeDigestAlgo).toString('hex');
@@ -98,8 +103,8 @@ function noteDigests(report: PeSignatureReport, digestOf: DigestOf, msg: Pkcs7Me
 /** Fills who signed before any check can refuse (a blacklisted image is refused before its signature is read). */
 function noteSigners(image: Uint8Array, ctx: PefileContext, report: PeSignatureReport, opts: Pkcs7Options): void {
   try {
-    const stripped = pefile_strip_sig_wrapper(image, ctx);
-    const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+    const stripped = pefileStripSigWrapper(image, ctx);
+    const msg = pkcs7ParseMessage(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
     report.signers = signerFacts(msg);
     report.certificates = msg.certs.map((c) => certFacts(c.cert));
   } catch (e) {
@@ -108,7 +113,7 @@ function noteSigners(image: Uint8Array, ctx: PefileContext, report: PeSignatureR
 }
 
 /** One pass of verify_pefile_signature against one set of trusted keys. */
-function verify_pefile_signature(
+function verifyPefileOnce(
   image: Uint8Array,
   keys: readonly X509Cert[],
   label: string,
@@ -117,27 +122,27 @@ function verify_pefile_signature(
   report: PeSignatureReport,
   digestOf: DigestOf,
 ): TrustMatch {
-  const ctx = pefile_parse_binary(image);
-  const stripped = pefile_strip_sig_wrapper(image, ctx);
+  const ctx = pefileParseBinary(image);
+  const stripped = pefileStripSigWrapper(image, ctx);
   report.wrapper = stripped.wrapper;
-  const msg = pkcs7_parse_message(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
+  const msg = pkcs7ParseMessage(image.subarray(stripped.offset, stripped.offset + stripped.length), opts);
   if (report.signers.length === 0) {
     report.signers = signerFacts(msg);
     report.certificates = msg.certs.map((c) => certFacts(c.cert));
   }
   let trust: TrustMatch;
   try {
-    trust = verify_pkcs7_message_sig(msg, undefined, keys, label, 'kexec-pe', keyrings);
+    trust = verifyPkcs7MessageSig(msg, undefined, keys, label, 'kexec-pe', keyrings);
   } finally {
     noteDigests(report, digestOf, msg, opts);
   }
-  const mscode = view_content(msg, opts);
-  pefile_digest_pe(mscode, report, digestOf);
+  const mscode = viewContent(msg, opts);
+  pefileDigestPe(mscode, report, digestOf);
   return trust;
 }
 
 /** pefile_digest_pe: digest size check, hash, compare. */
-function pefile_digest_pe(mscode: MsCode, report: PeSignatureReport, digestOf: DigestOf): void {
+function pefileDigestPe(mscode: MsCode, report: PeSignatureReport, digestOf: DigestOf): void {
   if (mscode.digest.length !== HASH_SIZES[mscode.digestAlgo]) {
     throw new KexecError('EBADMSG', 'pefile_digest_pe', `Digest size mismatch: the signature's ${mscode.digestAlgo} image digest is ${mscode.digest.length} bytes, not ${HASH_SIZES[mscode.digestAlgo]}`,
       { hint: 'sign the image again with sbsign or pesign' });
@@ -165,10 +170,10 @@ function hintFor(e: KexecError, report: PeSignatureReport): string | undefined {
 export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opts: VerifyPefileOptions = {}): PeSignatureReport {
   const report = emptyReport(opts.source);
   try {
-    const pe = parsePeHeaders(image);
+    const pe = pefileParseHeaders(image);
     report.format = pe.format;
     report.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
-    const ctx = pefile_parse_binary(image);
+    const ctx = pefileParseBinary(image);
     const digestOf = memoDigests(image, ctx);
     noteSigners(image, ctx, report, opts);
     noteDigests(report, digestOf, undefined, opts);
@@ -176,7 +181,7 @@ export function verifyPefileSignature(image: Uint8Array, keyrings: Keyrings, opt
     // modsig appraisal and module loading), so a listed image still verifies here, as on Linux.
     report.imageBlacklisted = report.imageSha256 !== undefined && keyrings.isHashBlacklisted('bin', report.imageSha256);
     report.trustedBy = searchKexecKeyrings(keyrings, opts.platformKeyring !== false, report.keyringsSearched, (keys, label) =>
-      verify_pefile_signature(image, keys, label, keyrings, opts, report, digestOf),
+      verifyPefileOnce(image, keys, label, keyrings, opts, report, digestOf),
     );
     report.ok = true;
     return report;
@@ -222,33 +227,32 @@ const problemText = (e: unknown): string =>
   e instanceof KexecError ? `${e.errno} ${e.rule}: ${e.message}` : `internal error: ${(e as Error)?.message ?? String(e)}`;
 
 function describeEntry(image: Uint8Array, offset: number, end: number, layout: DigestLayout | undefined, opts: Pkcs7Options): CertTableEntry {
-  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const entry: CertTableEntry = {
-    offset, length: v.getUint32(offset, true), revision: v.getUint16(offset + 4, true), certType: v.getUint16(offset + 6, true),
+    offset, ...readWinCertificate(image, offset),
     signers: [], certificates: [], digestAlgorithm: undefined, embeddedDigest: undefined, computedDigest: undefined,
     digestMatches: undefined, selfCheck: 'not checked', problems: [],
   };
   if (entry.revision !== WIN_CERT_REVISION_2_0 || entry.certType !== WIN_CERT_TYPE_PKCS_SIGNED_DATA) {
-    entry.problems.push(`not a revision 2.0 PKCS#7 entry (revision 0x${entry.revision.toString(16)}, type 0x${entry.certType.toString(16)})`);
+    entry.problems.push(`not a revision 2.0 PKCS#7 entry (revision ${hex(entry.revision)}, type ${hex(entry.certType)})`);
     return entry;
   }
   const body = image.subarray(offset + WIN_CERTIFICATE_SIZE, Math.min(end, offset + Math.max(entry.length, WIN_CERTIFICATE_SIZE)));
   const blob = body.subarray(0, Math.min(body.length, definiteLength(body) ?? body.length));
   try {
-    const msg = pkcs7_parse_message(blob, opts);
+    const msg = pkcs7ParseMessage(blob, opts);
     entry.signers = signerFacts(msg);
     entry.certificates = msg.certs.map((c) => certFacts(c.cert));
     try {
-      pkcs7_verify(msg, 'kexec-pe');
+      pkcs7Verify(msg, 'kexec-pe');
       entry.selfCheck = 'ok';
     } catch (e) {
       entry.selfCheck = problemText(e);
     }
-    const m = view_content(msg, opts);
+    const m = viewContent(msg, opts);
     entry.digestAlgorithm = m.digestAlgo;
     entry.embeddedDigest = toHex(m.digest);
     if (layout) {
-      entry.computedDigest = pefile_digest_pe_contents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
+      entry.computedDigest = pefileDigestPeContents(image, layout, m.digestAlgo as PeDigestAlgo).toString('hex');
       entry.digestMatches = entry.computedDigest === entry.embeddedDigest;
     }
   } catch (e) {
@@ -266,7 +270,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
   try {
     let pe: PeHeaders;
     try {
-      pe = parsePeHeaders(image);
+      pe = pefileParseHeaders(image);
     } catch (e) {
       d.problems.push(problemText(e));
       return d;
@@ -278,11 +282,11 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     d.certTable = { offset: pe.certDirent.virtualAddress, size: pe.certDirent.size };
     let layout: DigestLayout | undefined;
     try {
-      const sections = readSectionTable(image, pe);
+      const sections = pefileReadSections(image, pe);
       d.sections = sections.map(({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }) => ({ name, virtualAddress, virtualSize, dataAddr, rawDataSize, flags }));
       layout = { pe, sections, certsSize: pe.certDirent.size };
-      d.digestRanges = pefile_digest_ranges(image, layout);
-      d.imageSha256 = pefile_digest_pe_contents(image, layout, 'sha256').toString('hex');
+      d.digestRanges = pefileDigestRanges(image, layout);
+      d.imageSha256 = pefileDigestPeContents(image, layout, 'sha256').toString('hex');
     } catch (e) {
       d.problems.push(problemText(e));
       layout = undefined;
@@ -294,7 +298,7 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
     }
     const end = start + size;
     if (start < pe.headerSize || end > image.length) {
-      d.problems.push(`ELIBBAD pefile_parse_binary: certificate table 0x${start.toString(16)}+0x${size.toString(16)} lies outside the file`);
+      d.problems.push(`ELIBBAD pefile_parse_binary: certificate table ${hex(start)}+${hex(size)} lies outside the file`);
       return d;
     }
     for (let at = start; at + WIN_CERTIFICATE_SIZE <= end; ) {
@@ -304,10 +308,10 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
         entry.problems.push(`WIN_CERTIFICATE length ${entry.length} is shorter than its header; the rest of the table is unreadable`);
         break;
       }
-      at += (entry.length + 7) & ~7;
+      at += alignUp(entry.length, 8);
     }
     try {
-      pefile_strip_sig_wrapper(image, pefile_parse_binary(image));
+      pefileStripSigWrapper(image, pefileParseBinary(image));
     } catch (e) {
       if (!d.problems.includes(problemText(e))) d.problems.push(problemText(e));
     }

@@ -174,8 +174,8 @@ function parseAkid(n: Node, what: string): [string | undefined, string | undefin
   return [id0, kid];
 }
 
-/** Parses one DER certificate. EBADMSG on malformed input, ENOPKG on algorithms the kernel lacks. */
-export function x509_cert_parse(der: Uint8Array, source = 'certificate'): X509Cert {
+/** x509_cert_parse: parses one DER certificate. EBADMSG on malformed input, ENOPKG on algorithms the kernel lacks. */
+export function x509CertParse(der: Uint8Array, source = 'certificate'): X509Cert {
   const root = decodeBer(der, RULE_X509, source);
   if (!isUniversal(root, UNIV.SEQUENCE)) throw badmsg(RULE_X509, `${source}: not a SEQUENCE`);
   const [tbsNode, sigAlgNode, sigNode] = children(root, RULE_X509, source);
@@ -252,7 +252,7 @@ export function x509_cert_parse(der: Uint8Array, source = 'certificate'): X509Ce
     tbsHash: unsupportedSig ? undefined : createHash(sigAlgo.hash).update(tbs).digest('hex'),
     fingerprint256: createHash('sha256').update(der).digest('hex'),
   };
-  x509_check_for_self_signed(cert, source);
+  x509CheckForSelfSigned(cert, source);
   return cert;
 }
 
@@ -260,7 +260,7 @@ export function x509_cert_parse(der: Uint8Array, source = 'certificate'): X509Ce
  * x509_check_for_self_signed: same subject and issuer, an AKID (if any) naming this certificate, and a
  * signature its own key verifies. A half-matching AKID or a bad self-signature fails the parse (EKEYREJECTED).
  */
-function x509_check_for_self_signed(cert: X509Cert, source: string): void {
+function x509CheckForSelfSigned(cert: X509Cert, source: string): void {
   if (Buffer.compare(cert.rawSubject, cert.rawIssuer) !== 0) return;
   const [id0, id1] = cert.authIds;
   if (id0 !== undefined || id1 !== undefined) {

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { inspectImage } from '../../src/cli/inspect-cmd.js';
+import { inspectImage } from '../../src/cli/inspect-model.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 import { appendModsig, kernelSigned, kernelUnsigned, makePki, prng, removeDir, requireTool } from '../sig/sig-fixtures-lib.js';

@@ -12,11 +12,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  EHDR, ElfField, ElfFile, ElfFormatError, ElfSection, EM_386, EM_X86_64, ET_EXEC, ET_REL, PF_R, PF_W, PF_X, PHDR,
+  EHDR, ElfFile, ElfFormatError, ElfSection, EM_386, EM_X86_64, ET_EXEC, ET_REL, PF_R, PF_W, PF_X, PHDR,
   PN_XNUM, PT_LOAD, PT_NOTE, SHDR, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHN_XINDEX, STB_GLOBAL,
   STRUCT_SIZE, parseElf,
 } from '../../src/formats/elf.js';
-import { readPurgatoryObject } from '../../src/arch/x86/purgatory.js';
+import { writeField, type FieldSpec } from '../../src/formats/struct.js';
+import { readPurgatoryObject } from '../../src/arch/x86/kexec-load-purgatory.js';
 import { fixture } from '../helpers/fixtures.js';
 import { hasTool, requireTools } from '../helpers/tools.js';
 
@@ -219,12 +220,8 @@ for (const arch of ['x86_64', 'i386'] as const) {
 
 // ---- synthetic edge cases ----
 
-function put(buf: Uint8Array, base: number, f: ElfField, v: number | bigint): void {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (f.size === 8) view.setBigUint64(base + f.offset, BigInt(v), true);
-  else if (f.size === 4) view.setUint32(base + f.offset, Number(v), true);
-  else if (f.size === 2) view.setUint16(base + f.offset, Number(v), true);
-  else view.setUint8(base + f.offset, Number(v));
+function put(buf: Uint8Array, base: number, f: FieldSpec, v: number | bigint): void {
+  writeField(buf, f, v, base);
 }
 
 function refuses(bytes: Uint8Array, pattern: RegExp, op: (e: ElfFile) => unknown = () => undefined): void {

@@ -3,11 +3,19 @@ import { describe, it } from 'node:test';
 import { KexecError } from '../../src/errno.js';
 import {
   parsePe, parsePeHeaders, readSectionTable, PE32_OPT_HDR, PE32PLUS_OPT_HDR, SECTION_HEADER_SIZE,
+  type PeFile,
 } from '../../src/formats/pe.js';
+import { pefileParseHeaders, pefileReadSections } from '../../src/sig/authenticode.js';
 import { buildPe, kernelSigned, kernelUnsigned, patternBytes, readBytes } from '../sig/sig-fixtures-lib.js';
 
+/** parsePe as the kernel's pefile_parse_binary sees it: the format's refusals as ELIBBAD. */
+function parsePeLibbad(buf: Uint8Array): PeFile {
+  const hdrs = pefileParseHeaders(buf);
+  return { ...hdrs, sections: pefileReadSections(buf, hdrs) };
+}
+
 function expectLibbad(buf: Uint8Array, pattern: RegExp): void {
-  assert.throws(() => parsePe(buf), (e: unknown) => {
+  assert.throws(() => parsePeLibbad(buf), (e: unknown) => {
     assert.ok(e instanceof KexecError, `expected KexecError, got ${String(e)}`);
     assert.equal(e.errno, 'ELIBBAD');
     assert.equal(e.rule, 'pefile_parse_binary');
@@ -125,7 +133,7 @@ describe('PE reader refusals (ELIBBAD, as pefile_parse_binary)', () => {
     const full = syn('PE32+');
     assert.equal(parsePe(full).headerSize, 0x200);
     for (let len = 0; len <= 0x200; len += 3) {
-      assert.throws(() => parsePe(full.subarray(0, len)), (e: unknown) => e instanceof KexecError && e.errno === 'ELIBBAD');
+      assert.throws(() => parsePeLibbad(full.subarray(0, len)), (e: unknown) => e instanceof KexecError && e.errno === 'ELIBBAD');
     }
   });
 });

@@ -9,7 +9,7 @@
 // (module-style) PKCS#7 signature, checked like s390's kexec_file verify_sig.
 
 import { KexecError } from '../../src/errno.js';
-import { getEntry64Regs, setEntry64Regs } from '../../src/arch/x86/purgatory.js';
+import { getEntry64Regs, setEntry64Regs } from '../../src/arch/x86/purgatory-symbols.js';
 import { type FileLoadInput, type KexecFileOps, type SigAccepted, type SigCheckContext } from '../../src/vm/kernel/kexec-file-ops.js';
 import { parseAppendedSignature, verifyAppendedSignature } from '../../src/sig/module-sig.js';
 import type { FileKimage } from '../../src/vm/kernel/file-kimage.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KexecError, type ErrnoName } from '../../src/errno.js';
 import { parsePe } from '../../src/formats/pe.js';
-import { pefile_digest_pe_contents, pefile_digest_ranges, pefile_parse_binary, pefile_strip_sig_wrapper } from '../../src/sig/authenticode.js';
+import { pefileDigestPeContents, pefileDigestRanges, pefileParseBinary, pefileStripSigWrapper } from '../../src/sig/authenticode.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { verifyPefileSignature } from '../../src/sig/verify-pefile.js';
 import {
@@ -88,7 +88,7 @@ describe('sbsign on synthetic PE32 and PE32+', () => {
     });
     assert.equal(verifyPefileSignature(b, keys).ok, true);
     const pe = parsePe(b);
-    const ranges = pefile_digest_ranges(b, { pe, sections: pe.sections, certsSize: pe.certDirent.size });
+    const ranges = pefileDigestRanges(b, { pe, sections: pe.sections, certsSize: pe.certDirent.size });
     assert.ok(ranges.every((r) => r.end <= pe.checksumOffset || r.start >= pe.checksumOffset + 4));
     assert.ok(ranges.every((r) => r.end <= pe.certDirent.offset || r.start >= pe.certDirent.offset + 8));
     assert.ok(ranges.every((r) => r.end <= pe.certDirent.virtualAddress), 'the certificate table itself is not hashed');
@@ -104,9 +104,9 @@ describe('sbsign on synthetic PE32 and PE32+', () => {
     const swapped = parsePe(b);
     assert.deepEqual(swapped.sections.map((x) => x.name), ['.data', '.text']);
     const layout = { pe: swapped, sections: swapped.sections, certsSize: swapped.certDirent.size };
-    assert.deepEqual(pefile_digest_ranges(b, layout).filter((r) => r.what.startsWith('section')).map((r) => r.what), ['section .text', 'section .data']);
+    assert.deepEqual(pefileDigestRanges(b, layout).filter((r) => r.what.startsWith('section')).map((r) => r.what), ['section .text', 'section .data']);
     new DataView(b.buffer).setUint32(swapped.sections[0]!.headerOffset + 16, 0, true); // .data raw size 0
-    assert.deepEqual(pefile_digest_ranges(b, { ...layout, pe: parsePe(b), sections: parsePe(b).sections }).filter((r) => r.what.startsWith('section')).map((r) => r.what), ['section .text']);
+    assert.deepEqual(pefileDigestRanges(b, { ...layout, pe: parsePe(b), sections: parsePe(b).sections }).filter((r) => r.what.startsWith('section')).map((r) => r.what), ['section .text']);
   });
 });
 
@@ -133,8 +133,8 @@ describe('WIN_CERTIFICATE checks (pefile_strip_sig_wrapper)', () => {
 
   it('drops the padding after the DER blob (sbsign pads the table to 8 bytes)', () => {
     const b = signedImages['PE32+'].bytes;
-    const ctx = pefile_parse_binary(b);
-    const s = pefile_strip_sig_wrapper(b, ctx);
+    const ctx = pefileParseBinary(b);
+    const s = pefileStripSigWrapper(b, ctx);
     assert.equal(s.offset, ctx.sigOffset + 8);
     assert.ok(s.length <= s.wrapper.length - 8);
     assert.equal(ctx.sigLen % 8, 0);
@@ -220,8 +220,8 @@ describe('digest algorithms and PKCS#7 rules (test-side Authenticode signer)', (
 
   it('computes sha256/384/512 digests over the same ranges', () => {
     const b = signedImages.PE32.bytes;
-    const ctx = pefile_parse_binary(b);
-    const lens = (['sha256', 'sha384', 'sha512'] as const).map((a) => pefile_digest_pe_contents(b, ctx, a).length);
+    const ctx = pefileParseBinary(b);
+    const lens = (['sha256', 'sha384', 'sha512'] as const).map((a) => pefileDigestPeContents(b, ctx, a).length);
     assert.deepEqual(lens, [32, 48, 64]);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ERRNO, KexecError } from '../../src/errno.js';
 import { parsePe } from '../../src/formats/pe.js';
-import { pefile_digest_ranges } from '../../src/sig/authenticode.js';
+import { pefileDigestRanges } from '../../src/sig/authenticode.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { verifyAppendedSignature } from '../../src/sig/module-sig.js';
 import { describePeSignatures, verifyPefileSignature } from '../../src/sig/verify-pefile.js';
@@ -63,7 +63,7 @@ describe('fuzzing', () => {
     const signed = readBytes(`${unsigned}.signed`);
     assert.equal(verifyPefileSignature(signed, keys).ok, true);
     const pe = parsePe(signed);
-    const ranges = pefile_digest_ranges(signed, { pe, sections: pe.sections, certsSize: pe.certDirent.size });
+    const ranges = pefileDigestRanges(signed, { pe, sections: pe.sections, certsSize: pe.certDirent.size });
     const cert = pe.certDirent.virtualAddress;
     const regions: [number, number][] = [
       [0, pe.headerSize], // DOS/PE/optional headers, data directory, section table

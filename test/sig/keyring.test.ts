@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KexecError, UsageError } from '../../src/errno.js';
 import { Keyrings, splitCertificates, vetBlacklistDescription } from '../../src/sig/keyring.js';
-import { x509_cert_parse } from '../../src/sig/x509.js';
+import { x509CertParse } from '../../src/sig/x509.js';
 import { makePki, makeTempDir, removeDir, type Pki } from './sig-fixtures-lib.js';
 
 let dir: string;
@@ -36,8 +36,8 @@ after(() => removeDir(dir));
 
 describe('X.509 certificates as the kernel sees them', () => {
   it('reads names, serial, key identifiers and self-signedness', () => {
-    const ca = x509_cert_parse(derOf(pki.caCert));
-    const signer = x509_cert_parse(derOf(pki.signerCert));
+    const ca = x509CertParse(derOf(pki.caCert));
+    const signer = x509CertParse(derOf(pki.signerCert));
     assert.equal(ca.subject, 'CN=ring test CA');
     assert.equal(ca.subjectName, 'ring test CA');
     assert.equal(ca.selfSigned, true);
@@ -55,7 +55,7 @@ describe('X.509 certificates as the kernel sees them', () => {
   it('refuses a self-signed certificate whose own signature is broken (EKEYREJECTED)', () => {
     const der = new Uint8Array(derOf(pki.caCert));
     der[der.length - 5]! ^= 0x40;
-    assert.throws(() => x509_cert_parse(der, 'broken.der'), kexecError('EKEYREJECTED', /broken.der/));
+    assert.throws(() => x509CertParse(der, 'broken.der'), kexecError('EKEYREJECTED', /broken.der/));
   });
 });
 
@@ -105,7 +105,7 @@ describe('keyrings', () => {
 
   it('keeps a blacklisted certificate out of trusted keyrings (EKEYREJECTED) but not out of .blacklist', () => {
     const k = new Keyrings();
-    const ca = x509_cert_parse(derOf(pki.caCert));
+    const ca = x509CertParse(derOf(pki.caCert));
     k.addBlacklistHash(`tbs:${ca.tbsHash}`);
     assert.throws(() => k.addCertificateFile('secondary', pki.caCert), kexecError('EKEYREJECTED', /blacklisted/));
     assert.equal(k.addCertificateFile('blacklist', pki.caCert).length, 1);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import { parsePe } from '../../src/formats/pe.js';
 import { MODULE_SIG_STRING } from '../../src/sig/module-sig.js';
-import { pefile_digest_pe_contents } from '../../src/sig/authenticode.js';
+import { pefileDigestPeContents } from '../../src/sig/authenticode.js';
 import { FIXTURE_CACHE, fixture } from '../helpers/fixtures.js';
 
 /** Debian's signed amd64 kernel (PE/COFF with an Authenticode signature), from the test fixture cache. */
@@ -266,7 +266,7 @@ export function authenticodeSignature(image: Uint8Array, o: AuthenticodeOptions)
   const signerDigest = o.signerDigest ?? 'sha256';
   const digest = o.digestOverride ?? (imageDigest === 'md5'
     ? createHash('md5').update(image).digest()
-    : pefile_digest_pe_contents(image, { pe, sections: pe.sections, certsSize: 0 }, imageDigest));
+    : pefileDigestPeContents(image, { pe, sections: pe.sections, certsSize: 0 }, imageDigest));
   const spc = new asn1js.Sequence({
     value: [
       new asn1js.Sequence({

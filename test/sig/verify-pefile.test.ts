@@ -11,7 +11,7 @@ import { SignatureError } from '../../src/sig/facts.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { signatureFactsLine } from '../../src/sig/failure-line.js';
 import { describePeSignatures, verifyPefileSignature, type PeSignatureReport } from '../../src/sig/verify-pefile.js';
-import { x509_cert_parse } from '../../src/sig/x509.js';
+import { x509CertParse } from '../../src/sig/x509.js';
 import { splitCertificates } from '../../src/sig/keyring.js';
 import { copyUnsignedKernel, makePki, makeTempDir, readBytes, removeDir, sbsign, sbverify, type Pki } from './sig-fixtures-lib.js';
 
@@ -142,7 +142,7 @@ describe('sbsign-signed Debian kernel', () => {
   });
 
   it('rejects a signer certificate whose TBS hash is blacklisted ("tbs:")', () => {
-    const signer = x509_cert_parse(splitCertificates(readBytes(pki.signerCert), pki.signerCert)[0]!);
+    const signer = x509CertParse(splitCertificates(readBytes(pki.signerCert), pki.signerCert)[0]!);
     const k = rings((k) => {
       k.addCertificateFile('secondary', pki.caCert);
       k.addBlacklistHash(`tbs:${signer.tbsHash}`);
@@ -153,7 +153,7 @@ describe('sbsign-signed Debian kernel', () => {
   });
 
   it('ignores a trusted CA whose own TBS hash is blacklisted (it could never have been loaded)', () => {
-    const ca = x509_cert_parse(splitCertificates(readBytes(pki.caCert), pki.caCert)[0]!);
+    const ca = x509CertParse(splitCertificates(readBytes(pki.caCert), pki.caCert)[0]!);
     const k = rings((k) => k.addCertificateFile('secondary', pki.caCert));
     k.addBlacklistHash(`tbs:${ca.tbsHash}`);
     const e = refusal(signed, k, 'ENOKEY', 'pkcs7_validate_trust');

@@ -45,6 +45,12 @@ export const CL_MAGIC_VALUE = 0xa33f;
 /** E820_MAX_ENTRIES_ZEROPAGE */
 export const E820_MAX = 128;
 export const E820_ENTRY_SIZE = 20;
+/** struct boot_e820_entry: u64 addr, u64 size, u32 type, packed. */
+const BOOT_E820_ENTRY = {
+  addr: { offset: 0, size: 8 },
+  size: { offset: 8, size: 8 },
+  type: { offset: 16, size: 4 },
+} as const satisfies Record<string, FieldSpec>;
 
 // setup_data types (arch/x86/include/uapi/asm/setup_data.h)
 export const SETUP_E820_EXT = 1;
@@ -55,6 +61,11 @@ export const SETUP_RNG_SEED = 9;
 export const SETUP_KEXEC_KHO = 10;
 /** struct setup_data: u64 next; u32 type; u32 len; u8 data[] */
 export const SETUP_DATA_HEADER = 16;
+const SETUP_DATA = {
+  next: { offset: 0, size: 8 },
+  type: { offset: 8, size: 4 },
+  len: { offset: 12, size: 4 },
+} as const satisfies Record<string, FieldSpec>;
 
 export interface E820Record {
   addr: bigint;
@@ -73,12 +84,11 @@ export function getBp(bp: Uint8Array, name: keyof typeof BOOT_PARAMS): number | 
 /** struct boot_e820_entry[]: u64 addr, u64 size, u32 type, packed. */
 export function encodeE820(entries: readonly E820Record[]): Uint8Array {
   const buf = new Uint8Array(entries.length * E820_ENTRY_SIZE);
-  const v = new DataView(buf.buffer);
   entries.forEach((e, i) => {
     const o = i * E820_ENTRY_SIZE;
-    v.setBigUint64(o, e.addr, true);
-    v.setBigUint64(o + 8, e.size, true);
-    v.setUint32(o + 16, e.type, true);
+    writeField(buf, BOOT_E820_ENTRY.addr, e.addr, o);
+    writeField(buf, BOOT_E820_ENTRY.size, e.size, o);
+    writeField(buf, BOOT_E820_ENTRY.type, e.type, o);
   });
   return buf;
 }
@@ -91,12 +101,15 @@ export function writeE820(bp: Uint8Array, entries: readonly E820Record[]): void 
 }
 
 export function readE820(bp: Uint8Array): E820Record[] {
-  const v = new DataView(bp.buffer, bp.byteOffset, bp.byteLength);
   const n = Math.min(Number(getBp(bp, 'e820_entries')), E820_MAX);
   const out: E820Record[] = [];
   for (let i = 0; i < n; i++) {
     const o = BOOT_PARAMS.e820_table.offset + i * E820_ENTRY_SIZE;
-    out.push({ addr: v.getBigUint64(o, true), size: v.getBigUint64(o + 8, true), type: v.getUint32(o + 16, true) });
+    out.push({
+      addr: readField(bp, BOOT_E820_ENTRY.addr, o) as bigint,
+      size: readField(bp, BOOT_E820_ENTRY.size, o) as bigint,
+      type: readField(bp, BOOT_E820_ENTRY.type, o) as number,
+    });
   }
   return out;
 }
@@ -104,10 +117,9 @@ export function readE820(bp: Uint8Array): E820Record[] {
 /** A setup_data node: header + payload, `next` filled by the caller when it links the list. */
 export function setupDataNode(type: number, payload: Uint8Array, next: bigint): Uint8Array {
   const node = new Uint8Array(SETUP_DATA_HEADER + payload.length);
-  const v = new DataView(node.buffer);
-  v.setBigUint64(0, next, true);
-  v.setUint32(8, type, true);
-  v.setUint32(12, payload.length, true);
+  writeField(node, SETUP_DATA.next, next);
+  writeField(node, SETUP_DATA.type, type);
+  writeField(node, SETUP_DATA.len, payload.length);
   node.set(payload, SETUP_DATA_HEADER);
   return node;
 }

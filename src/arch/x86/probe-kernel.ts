@@ -203,6 +203,134 @@ function field(key: string, r: RecordTokens, name: string): string {
   return v;
 }
 
+/** The value of a line that must be present. */
+type Need = (key: string) => string;
+
+/** cmdline.addr / cmdline: where the command line is and its text. */
+function readCmdline(raw: Map<string, string>, need: Need, report: ProbeReport): void {
+  const cmdAddr = raw.get('cmdline.addr');
+  if (cmdAddr !== undefined) {
+    const v = need('cmdline');
+    const state = v === 'none' || v === 'unreachable' ? v : 'ok';
+    report.cmdline = { addr: parseHex('cmdline.addr', cmdAddr), state, truncated: raw.get('cmdline.truncated') === '1' };
+    if (state === 'ok') report.cmdline.text = parseQuoted('cmdline', v);
+  }
+}
+
+/** initrd.addr / initrd.size / initrd.sha256. */
+function readInitrd(raw: Map<string, string>, need: Need, report: ProbeReport): void {
+  const initrdAddr = raw.get('initrd.addr');
+  if (initrdAddr !== undefined) {
+    const sha = need('initrd.sha256');
+    const state = sha === 'none' || sha === 'unreachable' ? sha : 'ok';
+    if (state === 'ok' && !/^[0-9a-f]{64}$/.test(sha)) throw reportError(`initrd.sha256: "${sha}" is not a sha256`);
+    report.initrd = {
+      addr: parseHex('initrd.addr', initrdAddr),
+      size: parseHex('initrd.size', need('initrd.size')),
+      state,
+    };
+    if (state === 'ok') report.initrd.sha256 = sha;
+  }
+}
+
+/** e820.count and the e820.N records. */
+function readE820(raw: Map<string, string>, report: ProbeReport): void {
+  const e820Count = raw.get('e820.count');
+  if (e820Count !== undefined) report.e820Count = parseDec('e820.count', e820Count);
+  for (let i = 0; raw.has(`e820.${i}`); i++) {
+    const key = `e820.${i}`;
+    const r = parseRecord(raw.get(key)!);
+    report.e820.push({
+      addr: parseHex(key, field(key, r, 'addr')),
+      size: parseHex(key, field(key, r, 'size')),
+      type: parseSmallHex(key, field(key, r, 'type')),
+    });
+  }
+}
+
+/** The setup_data.N records of the setup_data list. */
+function readSetupData(raw: Map<string, string>, report: ProbeReport): void {
+  for (let i = 0; raw.has(`setup_data.${i}`); i++) {
+    const key = `setup_data.${i}`;
+    const r = parseRecord(raw.get(key)!);
+    const node: ProbeSetupData = { addr: parseHex(key, field(key, r, 'addr')), reachable: !r.flags.has('unreachable') };
+    if (r.values.has('type')) node.type = parseSmallHex(key, field(key, r, 'type'));
+    if (r.values.has('len')) node.len = parseSmallHex(key, field(key, r, 'len'));
+    const data = r.values.get('data');
+    if (data !== undefined) {
+      if (!/^([0-9a-f]{2})*$/.test(data)) throw reportError(`${key}: data= is not hex bytes`);
+      node.data = Uint8Array.from(Buffer.from(data, 'hex'));
+    }
+    if (r.values.has('indirect_type')) {
+      node.indirect = {
+        type: parseSmallHex(key, field(key, r, 'indirect_type')),
+        len: parseHex(key, field(key, r, 'indirect_len')),
+        addr: parseHex(key, field(key, r, 'indirect_addr')),
+      };
+    }
+    report.setupData.push(node);
+  }
+}
+
+/** elfcorehdr.*: the ELF core header the crash kernel was handed. */
+function readElfCoreHeader(raw: Map<string, string>, need: Need, report: ProbeReport): void {
+  const coreAddr = raw.get('elfcorehdr.addr');
+  if (coreAddr !== undefined) {
+    const ehdr = need('elfcorehdr.ehdr');
+    const core: ProbeElfCoreHeader = {
+      addr: parseHex('elfcorehdr.addr', coreAddr),
+      state: ehdr === 'bad-magic' || ehdr === 'unreachable' ? ehdr : 'ok',
+      phdrs: [],
+    };
+    const size = raw.get('elfcorehdr.size');
+    if (size !== undefined) core.size = parseHex('elfcorehdr.size', size);
+    if (core.state === 'ok') {
+      const r = parseRecord(ehdr);
+      const cls = parseDec('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'class'));
+      if (cls !== 32 && cls !== 64) throw reportError(`elfcorehdr.ehdr: class=${cls}`);
+      core.class = cls;
+      core.type = parseSmallHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'type'));
+      core.machine = parseSmallHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'machine'));
+      core.phoff = parseHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'phoff'));
+      core.phnum = parseDec('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'phnum'));
+      for (let i = 0; i < core.phnum; i++) {
+        const key = `elfcorehdr.phdr.${i}`;
+        const v = raw.get(key);
+        if (v === undefined) continue;
+        const p = parseRecord(v);
+        core.phdrs.push({
+          type: parseSmallHex(key, field(key, p, 'type')),
+          offset: parseHex(key, field(key, p, 'offset')),
+          vaddr: parseHex(key, field(key, p, 'vaddr')),
+          paddr: parseHex(key, field(key, p, 'paddr')),
+          filesz: parseHex(key, field(key, p, 'filesz')),
+          memsz: parseHex(key, field(key, p, 'memsz')),
+        });
+      }
+    }
+    report.elfcorehdr = core;
+  }
+}
+
+/** bootnotes.*: the boot notes the probe found. */
+function readBootNotes(raw: Map<string, string>, need: Need, report: ProbeReport): void {
+  const notesAddr = raw.get('bootnotes.addr');
+  if (notesAddr !== undefined) {
+    const notes: ProbeBootNotes = {
+      addr: parseHex('bootnotes.addr', notesAddr),
+      size: parseHex('bootnotes.size', need('bootnotes.size')),
+      records: parseDec('bootnotes.records', need('bootnotes.records')),
+    };
+    const bl = raw.get('bootnotes.bootloader');
+    if (bl !== undefined) notes.bootloader = parseQuoted('bootnotes.bootloader', bl);
+    const blv = raw.get('bootnotes.bootloader_version');
+    if (blv !== undefined) notes.bootloaderVersion = parseQuoted('bootnotes.bootloader_version', blv);
+    const cl = raw.get('bootnotes.cmdline');
+    if (cl !== undefined) notes.cmdline = parseQuoted('bootnotes.cmdline', cl);
+    report.bootnotes = notes;
+  }
+}
+
 function parseBlock(lines: string[], poweroff: boolean): ProbeReport {
   const raw = new Map<string, string>();
   const noise: string[] = [];
@@ -247,112 +375,12 @@ function parseBlock(lines: string[], poweroff: boolean): ProbeReport {
     else if (key.startsWith('bp.')) report.bp[key.slice(3)] = parseHex(key, v);
   }
 
-  const cmdAddr = raw.get('cmdline.addr');
-  if (cmdAddr !== undefined) {
-    const v = need('cmdline');
-    const state = v === 'none' || v === 'unreachable' ? v : 'ok';
-    report.cmdline = { addr: parseHex('cmdline.addr', cmdAddr), state, truncated: raw.get('cmdline.truncated') === '1' };
-    if (state === 'ok') report.cmdline.text = parseQuoted('cmdline', v);
-  }
-
-  const initrdAddr = raw.get('initrd.addr');
-  if (initrdAddr !== undefined) {
-    const sha = need('initrd.sha256');
-    const state = sha === 'none' || sha === 'unreachable' ? sha : 'ok';
-    if (state === 'ok' && !/^[0-9a-f]{64}$/.test(sha)) throw reportError(`initrd.sha256: "${sha}" is not a sha256`);
-    report.initrd = {
-      addr: parseHex('initrd.addr', initrdAddr),
-      size: parseHex('initrd.size', need('initrd.size')),
-      state,
-    };
-    if (state === 'ok') report.initrd.sha256 = sha;
-  }
-
-  const e820Count = raw.get('e820.count');
-  if (e820Count !== undefined) report.e820Count = parseDec('e820.count', e820Count);
-  for (let i = 0; raw.has(`e820.${i}`); i++) {
-    const key = `e820.${i}`;
-    const r = parseRecord(raw.get(key)!);
-    report.e820.push({
-      addr: parseHex(key, field(key, r, 'addr')),
-      size: parseHex(key, field(key, r, 'size')),
-      type: parseSmallHex(key, field(key, r, 'type')),
-    });
-  }
-
-  for (let i = 0; raw.has(`setup_data.${i}`); i++) {
-    const key = `setup_data.${i}`;
-    const r = parseRecord(raw.get(key)!);
-    const node: ProbeSetupData = { addr: parseHex(key, field(key, r, 'addr')), reachable: !r.flags.has('unreachable') };
-    if (r.values.has('type')) node.type = parseSmallHex(key, field(key, r, 'type'));
-    if (r.values.has('len')) node.len = parseSmallHex(key, field(key, r, 'len'));
-    const data = r.values.get('data');
-    if (data !== undefined) {
-      if (!/^([0-9a-f]{2})*$/.test(data)) throw reportError(`${key}: data= is not hex bytes`);
-      node.data = Uint8Array.from(Buffer.from(data, 'hex'));
-    }
-    if (r.values.has('indirect_type')) {
-      node.indirect = {
-        type: parseSmallHex(key, field(key, r, 'indirect_type')),
-        len: parseHex(key, field(key, r, 'indirect_len')),
-        addr: parseHex(key, field(key, r, 'indirect_addr')),
-      };
-    }
-    report.setupData.push(node);
-  }
-
-  const coreAddr = raw.get('elfcorehdr.addr');
-  if (coreAddr !== undefined) {
-    const ehdr = need('elfcorehdr.ehdr');
-    const core: ProbeElfCoreHeader = {
-      addr: parseHex('elfcorehdr.addr', coreAddr),
-      state: ehdr === 'bad-magic' || ehdr === 'unreachable' ? ehdr : 'ok',
-      phdrs: [],
-    };
-    const size = raw.get('elfcorehdr.size');
-    if (size !== undefined) core.size = parseHex('elfcorehdr.size', size);
-    if (core.state === 'ok') {
-      const r = parseRecord(ehdr);
-      const cls = parseDec('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'class'));
-      if (cls !== 32 && cls !== 64) throw reportError(`elfcorehdr.ehdr: class=${cls}`);
-      core.class = cls;
-      core.type = parseSmallHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'type'));
-      core.machine = parseSmallHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'machine'));
-      core.phoff = parseHex('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'phoff'));
-      core.phnum = parseDec('elfcorehdr.ehdr', field('elfcorehdr.ehdr', r, 'phnum'));
-      for (let i = 0; i < core.phnum; i++) {
-        const key = `elfcorehdr.phdr.${i}`;
-        const v = raw.get(key);
-        if (v === undefined) continue;
-        const p = parseRecord(v);
-        core.phdrs.push({
-          type: parseSmallHex(key, field(key, p, 'type')),
-          offset: parseHex(key, field(key, p, 'offset')),
-          vaddr: parseHex(key, field(key, p, 'vaddr')),
-          paddr: parseHex(key, field(key, p, 'paddr')),
-          filesz: parseHex(key, field(key, p, 'filesz')),
-          memsz: parseHex(key, field(key, p, 'memsz')),
-        });
-      }
-    }
-    report.elfcorehdr = core;
-  }
-
-  const notesAddr = raw.get('bootnotes.addr');
-  if (notesAddr !== undefined) {
-    const notes: ProbeBootNotes = {
-      addr: parseHex('bootnotes.addr', notesAddr),
-      size: parseHex('bootnotes.size', need('bootnotes.size')),
-      records: parseDec('bootnotes.records', need('bootnotes.records')),
-    };
-    const bl = raw.get('bootnotes.bootloader');
-    if (bl !== undefined) notes.bootloader = parseQuoted('bootnotes.bootloader', bl);
-    const blv = raw.get('bootnotes.bootloader_version');
-    if (blv !== undefined) notes.bootloaderVersion = parseQuoted('bootnotes.bootloader_version', blv);
-    const cl = raw.get('bootnotes.cmdline');
-    if (cl !== undefined) notes.cmdline = parseQuoted('bootnotes.cmdline', cl);
-    report.bootnotes = notes;
-  }
+  readCmdline(raw, need, report);
+  readInitrd(raw, need, report);
+  readE820(raw, report);
+  readSetupData(raw, report);
+  readElfCoreHeader(raw, need, report);
+  readBootNotes(raw, need, report);
   return report;
 }
 

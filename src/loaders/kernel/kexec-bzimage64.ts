@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { KexecError } from '../../errno.js';
 import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G, SETUP_HEADER } from '../../formats/setup-header.js';
 import { readField, writeField } from '../../formats/struct.js';
-import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory.js';
+import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory-symbols.js';
 import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820 } from '../../arch/x86/boot-params.js';
 import { verifyPefileSignature } from '../../sig/verify-pefile.js';
 import type { FileKimage } from '../../vm/kernel/file-kimage.js';

@@ -3,7 +3,7 @@
 // the initrd highest below initrd_addr_max, entry through the purgatory's entry32_regs at code32 start.
 
 import { SetupHeader, HDRS_MAGIC, LOADED_HIGH } from '../../formats/setup-header.js';
-import { setCmdlineEnd, setEntry32Regs } from '../../arch/x86/purgatory.js';
+import { setCmdlineEnd, setEntry32Regs } from '../../arch/x86/purgatory-symbols.js';
 import type { Debug } from '../../kexec/debug.js';
 import { hex } from '../../lib/hex.js';
 import type { KexecInfo } from '../../kexec/kexec-info.js';

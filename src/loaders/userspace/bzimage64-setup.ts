@@ -2,7 +2,8 @@
 // shared by the bzImage64 loader and its --fast variant, which differ only in how the kernel itself is placed.
 
 import { SetupHeader } from '../../formats/setup-header.js';
-import { type RelocatedPurgatory, setCmdlineEnd, setEntry64Regs } from '../../arch/x86/purgatory.js';
+import type { RelocatedPurgatory } from '../../arch/x86/kexec-purgatory-symbol.js';
+import { setCmdlineEnd, setEntry64Regs } from '../../arch/x86/purgatory-symbols.js';
 import { hex } from '../../lib/hex.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';
 import { elfRelBuildLoad } from '../../kexec/purgatory-load.js';

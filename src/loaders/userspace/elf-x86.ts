@@ -6,7 +6,7 @@
 import { ElfFormatError, type ElfFile, EM_386, EM_486, EM_X86_64, ET_CORE, ET_DYN, ET_EXEC, PT_INTERP, PT_LOAD, parseElf } from '../../formats/elf.js';
 import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
 import { writeField } from '../../formats/struct.js';
-import { setEntry32Regs, setEntry64Regs } from '../../arch/x86/purgatory.js';
+import { setEntry32Regs, setEntry64Regs } from '../../arch/x86/purgatory-symbols.js';
 import type { Debug } from '../../kexec/debug.js';
 import { cmdlineBytes } from '../../kexec/cmdline.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';

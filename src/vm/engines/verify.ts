@@ -4,7 +4,8 @@
 // inside the kernel. It says so in its output: passing here proves the layout, not that the kernel boots.
 
 import { createHash } from 'node:crypto';
-import { ENTRY32_REGS, ENTRY64_REGS, findPurgatoryInfo } from '../../arch/x86/purgatory.js';
+import { findPurgatoryInfo } from '../../arch/x86/purgatory-info.js';
+import { ENTRY32_REGS, ENTRY64_REGS } from '../../arch/x86/purgatory-symbols.js';
 import { BOOT_PARAMS, getBp, readE820 } from '../../arch/x86/boot-params.js';
 import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
 import { readField } from '../../formats/struct.js';

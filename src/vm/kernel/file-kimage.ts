@@ -2,7 +2,10 @@
 // kexec_load_purgatory, the purgatory symbol accessors), mirroring struct kimage's file-mode fields.
 
 import { KexecError } from '../../errno.js';
-import { layoutPurgatory, readPurgatoryObject, relocatePurgatory, type RelocatedPurgatory } from '../../arch/x86/purgatory.js';
+import { relocatePurgatory } from '../../arch/x86/kexec-apply-relocations.js';
+import { readPurgatoryObject } from '../../arch/x86/kexec-load-purgatory.js';
+import { layoutPurgatory } from '../../arch/x86/kexec-purgatory-setup.js';
+import type { RelocatedPurgatory } from '../../arch/x86/kexec-purgatory-symbol.js';
 import type { Resource } from '../machine/iomem.js';
 import type { MachineConfig } from '../machine/machine-config.js';
 import { type KexecBuf, type PlacedSegment, kexecAddBuffer } from './kexec-buf.js';

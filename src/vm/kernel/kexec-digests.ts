@@ -1,7 +1,8 @@
 // kexec_calculate_store_digests (kernel/kexec_file.c): the sha256 the purgatory checks before it jumps.
 
 import { createHash } from 'node:crypto';
-import { type RelocatedPurgatory, type Sha256Region, setShaRegions } from '../../arch/x86/purgatory.js';
+import type { RelocatedPurgatory } from '../../arch/x86/kexec-purgatory-symbol.js';
+import { type Sha256Region, setShaRegions } from '../../arch/x86/purgatory-symbols.js';
 import { forEachChunk } from '../machine/store.js';
 import type { PlacedSegment } from './kexec-buf.js';
 

@@ -21,12 +21,14 @@ import {
   R_X86_64_PLT32, RELA, SHDR, SHF_ALLOC, SHN_COMMON, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, STB_GLOBAL, STB_LOCAL, STB_WEAK,
   STRUCT_SIZE, SYM, STT_FILE, STT_FUNC, parseElf,
 } from '../../../src/formats/elf.js';
+import { relocatePurgatory } from '../../../src/arch/x86/kexec-apply-relocations.js';
+import { loadPurgatory, purgatoryObjectPath, readPurgatoryObject } from '../../../src/arch/x86/kexec-load-purgatory.js';
+import { layoutPurgatory, PurgatoryArch } from '../../../src/arch/x86/kexec-purgatory-setup.js';
+import { findPurgatoryInfo, PURGATORY_INFO_MAGIC } from '../../../src/arch/x86/purgatory-info.js';
 import {
-  ENTRY32_REGS, ENTRY64_REGS, PURGATORY_INFO_MAGIC, PurgatoryArch, findPurgatoryInfo,
-  getEntry32Regs, getEntry64Regs, getShaRegions, layoutPurgatory, loadPurgatory, purgatoryObjectPath,
-  readPurgatoryObject, relocatePurgatory, setBackup, setConsole, setEntry32Regs, setEntry64Regs, setShaRegions,
-  setSkipChecks,
-} from '../../../src/arch/x86/purgatory.js';
+  ENTRY32_REGS, ENTRY64_REGS, getEntry32Regs, getEntry64Regs, getShaRegions, setBackup, setConsole, setEntry32Regs,
+  setEntry64Regs, setShaRegions, setSkipChecks,
+} from '../../../src/arch/x86/purgatory-symbols.js';
 import { requireTools } from '../../helpers/tools.js';
 
 const ARCHES: PurgatoryArch[] = ['x86_64', 'i386'];

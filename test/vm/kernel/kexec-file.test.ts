@@ -14,7 +14,8 @@ import { parseCrashkernel, reserveCrashkernel } from '../../../src/vm/machine/cr
 import { KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, type FileArg } from '../../../src/vm/kernel/kexec-file.js';
 import { machineKexec } from '../../../src/vm/kernel/machine-kexec.js';
 import { MemoryReader } from '../../../src/vm/memory/memory-reader.js';
-import { getShaRegions, findPurgatoryInfo } from '../../../src/arch/x86/purgatory.js';
+import { findPurgatoryInfo } from '../../../src/arch/x86/purgatory-info.js';
+import { getShaRegions } from '../../../src/arch/x86/purgatory-symbols.js';
 import { readE820 } from '../../../src/arch/x86/boot-params.js';
 import { tryLock } from '../../../src/vm/machine/lock.js';
 import { fixture } from '../../helpers/fixtures.js';

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds vkexec's purgatories from the sources beside this script:
-#   purgatory-x86_64.o  purgatory-i386.o   (ET_REL: `ld -r` of the pieces, loaded by src/arch/x86/purgatory.ts)
+#   purgatory-x86_64.o  purgatory-i386.o   (ET_REL: `ld -r` of the pieces, loaded by src/arch/x86/kexec-load-purgatory.ts)
 #   toolchain.txt                          (the compiler and linker that produced them)
 # Usage: build.sh [OUTDIR]     OUTDIR defaults to this directory (the committed objects).
 # Needs gcc and binutils; `gcc -m32 -c` of freestanding code works without gcc-multilib.
