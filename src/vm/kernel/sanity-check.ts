@@ -24,12 +24,25 @@ function ulongMask(arch: MachineArch): bigint {
   return arch === 'x86_64' ? (1n << 64n) - 1n : 0xffffffffn;
 }
 
-export function sanityCheckSegmentList(
-  segments: readonly SegmentRange[],
-  opts: { arch: MachineArch; totalRamPages: bigint; crashk?: Resource | undefined; crash: boolean },
-): void {
-  const mask = ulongMask(opts.arch);
-  const limit = destinationLimit(opts.arch);
+export interface SanityCheckOptions {
+  arch: MachineArch;
+  totalRamPages: bigint;
+  crashk?: Resource | undefined;
+  crash: boolean;
+}
+
+/** sanity_check_segment_list: the five checks in the kernel's order; the first failure is the answer. */
+export function sanityCheckSegmentList(segments: readonly SegmentRange[], opts: SanityCheckOptions): void {
+  checkDestinations(segments, opts.arch);
+  checkOverlaps(segments);
+  checkBufsz(segments);
+  checkHalfOfRam(segments, totalRamPages);
+  if (opts.crash) checkInsideCrashkRes(segments, opts.crashk);
+}
+
+function checkDestinations(segments: readonly SegmentRange[], arch: MachineArch): void {
+  const mask = ulongMask(arch);
+  const limit = destinationLimit(arch);
   // 1. Destinations page aligned, no wrap, below the limit: the relocation code cannot reach further.
   segments.forEach((s, i) => {
     const mstart = s.mem;
@@ -53,6 +66,9 @@ export function sanityCheckSegmentList(
       });
     }
   });
+}
+
+function checkOverlaps(segments: readonly SegmentRange[]): void {
   // 2. No overlaps: relocation would clobber one segment with another.
   segments.forEach((s, i) => {
     const mstart = s.mem;
@@ -68,6 +84,9 @@ export function sanityCheckSegmentList(
       }
     }
   });
+}
+
+function checkBufsz(segments: readonly SegmentRange[]): void {
   // 3. The buffer must fit in the destination.
   segments.forEach((s, i) => {
     if (BigInt(s.bufsz) > s.memsz) {
@@ -76,35 +95,38 @@ export function sanityCheckSegmentList(
       });
     }
   });
+}
+
+function checkHalfOfRam(segments: readonly SegmentRange[], totalRamPages: bigint): void {
   // 4. Half of RAM at most, per segment and in total: the image needs room for its copy.
-  const half = opts.totalRamPages / 2n;
+  const half = totalRamPages / 2n;
   let total = 0n;
   segments.forEach((s, i) => {
     const pages = (s.memsz + 4095n) / 4096n;
     if (pages > half) {
-      throw new KexecError('EINVAL', 'sanity_check_segment_list', `segment ${i} needs ${pages} pages, more than half of the machine's ${opts.totalRamPages} pages of RAM`, {
+      throw new KexecError('EINVAL', 'sanity_check_segment_list', `segment ${i} needs ${pages} pages, more than half of the machine's ${totalRamPages} pages of RAM`, {
         value: hex(s.memsz),
         hint: 'give the machine more memory (machine init --mem) or load a smaller image/initrd',
       });
     }
     total += pages;
     if (total > half) {
-      throw new KexecError('EINVAL', 'sanity_check_segment_list', `segments 0..${i} need ${total} pages, more than half of the machine's ${opts.totalRamPages} pages of RAM`, {
+      throw new KexecError('EINVAL', 'sanity_check_segment_list', `segments 0..${i} need ${total} pages, more than half of the machine's ${totalRamPages} pages of RAM`, {
         hint: 'give the machine more memory (machine init --mem) or load a smaller image/initrd',
       });
     }
   });
+}
+
+function checkInsideCrashkRes(segments: readonly SegmentRange[], r: Resource | undefined): void {
   // 5. A crash image lives entirely inside crashk_res: the panic path copies nothing.
-  if (opts.crash) {
-    const r = opts.crashk;
-    segments.forEach((s, i) => {
-      const mstart = s.mem;
-      const mend = s.mem + s.memsz - 1n;
-      if (!r || mstart < r.start || mend > r.end) {
-        throw new KexecError('EADDRNOTAVAIL', 'sanity_check_segment_list', `crash segment ${i} [${hex(mstart)}-${hex(mend)}] lies outside the crash kernel region ${r ? `[${hex(r.start)}-${hex(r.end)}]` : '(none reserved)'}`, {
-          hint: 'crash segments must lie inside "Crash kernel" in /proc/iomem (machine init --crashkernel)',
-        });
-      }
-    });
-  }
+  segments.forEach((s, i) => {
+    const mstart = s.mem;
+    const mend = s.mem + s.memsz - 1n;
+    if (!r || mstart < r.start || mend > r.end) {
+      throw new KexecError('EADDRNOTAVAIL', 'sanity_check_segment_list', `crash segment ${i} [${hex(mstart)}-${hex(mend)}] lies outside the crash kernel region ${r ? `[${hex(r.start)}-${hex(r.end)}]` : '(none reserved)'}`, {
+        hint: 'crash segments must lie inside "Crash kernel" in /proc/iomem (machine init --crashkernel)',
+      });
+    }
+  });
 }
