@@ -36,7 +36,7 @@ export function sanityCheckSegmentList(segments: readonly SegmentRange[], opts: 
   checkDestinations(segments, opts.arch);
   checkOverlaps(segments);
   checkBufsz(segments);
-  checkHalfOfRam(segments, totalRamPages);
+  checkHalfOfRam(segments, opts.totalRamPages);
   if (opts.crash) checkInsideCrashkRes(segments, opts.crashk);
 }
 
