@@ -110,7 +110,12 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
 export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
   const e820 = firmwareMemmap(state.config.iomem).map((r) => ({ addr: r.start, size: r.end - r.start + 1n, type: E820_TYPES[r.type] ?? 2 }));
   return {
-    memory: { ramSize: state.config.memBytes, e820, extents: relocateKernel(dir, image) },
+    memory: {
+      ramSize: state.config.memBytes,
+      e820,
+      extents: relocateKernel(dir, image),
+      segments: image.segments.map((s) => ({ start: s.mem, end: s.mem + s.memsz })),
+    },
     entry: { mode: image.arch === 'x86_64' ? 'long64' : 'protected32', entry: image.start },
   };
 }
