@@ -58,7 +58,7 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     let memory = handoff.memory;
     let prepared: string[] = [];
     if (r.prepare) ({ memory, details: prepared } = r.prepare(state, memory));
-    const engine = await selectEngine(r.engine.engine, image, entry);
+    const engine = await selectEngine(r.engine.engine, entry);
     const opts: BootOptions = {
       timeoutMs: (r.engine.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
       accel: r.engine.accel,

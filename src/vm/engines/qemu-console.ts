@@ -1,7 +1,10 @@
-// Watches a guest serial console for the lines that end a run: the user's --expect pattern, a kernel panic,
-// the purgatory's digest refusal, a power-off, a failure of our firmware stub. The first one seen wins.
+// Watches QEMU's serial console (a stream of chunks) for the lines that end a run (console-markers.ts). The
+// first one seen wins.
 
-export type ConsoleEventStatus = 'matched' | 'panic' | 'purgatory-mismatch' | 'poweroff' | 'stub-failure';
+import { CONSOLE_MARKERS, expectMatcher, LONGEST_MARKER, REBOOT_NOTICE, type ConsoleMarker, type MarkerStatus } from './console-markers.js';
+
+/** A restart is not an event here: with -no-reboot QEMU ends at the reset, and the notice only names it. */
+export type ConsoleEventStatus = 'matched' | Exclude<MarkerStatus, 'reboot'>;
 
 export interface ConsoleEvent {
   status: ConsoleEventStatus;
@@ -11,31 +14,12 @@ export interface ConsoleEvent {
   complete: boolean;
 }
 
-interface Marker {
-  status: Exclude<ConsoleEventStatus, 'matched'>;
-  text: string;
-}
-
-// kernel/panic.c: panic() prints "Kernel panic - not syncing: <reason>".
-// Our purgatory (like kexec-tools' purgatory/purgatory.c) prints "sha256 digests do not match :(" then spins.
-// kernel/reboot.c: kernel_power_off() and kernel_halt() print "reboot: Power down" / "reboot: System halted";
-// without ACPI the machine then just stops, so the line itself is the power-off.
-const MARKERS: readonly Marker[] = [
-  { status: 'panic', text: 'Kernel panic - not syncing' },
-  { status: 'purgatory-mismatch', text: 'sha256 digests do not match' },
-  { status: 'poweroff', text: 'reboot: Power down' },
-  { status: 'poweroff', text: 'reboot: System halted' },
-  { status: 'stub-failure', text: 'vkexec-stub: ' },
-];
-
-/** kernel/reboot.c: kernel_restart() prints this before the reset, which tells a reboot from a triple fault. */
-export const REBOOT_NOTICE = 'reboot: Restarting system';
+const EVENT_MARKERS = CONSOLE_MARKERS.filter((m): m is ConsoleMarker & { status: ConsoleEventStatus } => m.status !== 'reboot');
 
 /** How far back a match may start before the newest output (longer --expect matches may be missed). */
 export const EXPECT_SPAN = 8192;
 const KEEP = 65536;
 const TAIL = 2048;
-const LONGEST_MARKER = Math.max(REBOOT_NOTICE.length, ...MARKERS.map((m) => m.text.length));
 
 export class ConsoleWatcher {
   private readonly expect: RegExp | undefined;
@@ -47,8 +31,7 @@ export class ConsoleWatcher {
   private rebootSeen = false;
 
   constructor(expect?: RegExp) {
-    // A global or sticky pattern keeps state between exec() calls; matching here must not.
-    this.expect = expect ? new RegExp(expect.source, expect.flags.replace(/[gy]/g, '')) : undefined;
+    this.expect = expectMatcher(expect);
   }
 
   /** The first event, or null. Once set it only changes by its line growing to completion. */
@@ -87,7 +70,7 @@ export class ConsoleWatcher {
     if (!this.rebootSeen && scan.includes(REBOOT_NOTICE)) this.rebootSeen = true;
 
     let best: { at: number; status: ConsoleEventStatus; end: number } | null = null;
-    for (const marker of MARKERS) {
+    for (const marker of EVENT_MARKERS) {
       const i = scan.indexOf(marker.text);
       if (i >= 0 && (!best || from + i < best.at)) best = { at: from + i, status: marker.status, end: -1 };
     }

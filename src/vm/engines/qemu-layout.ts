@@ -2,6 +2,7 @@
 // memory image must pass before it is written into the guest's RAM file.
 import { KexecError, type ErrnoName } from '../../errno.js';
 import { STUB_MAX_GIB, STUB_SCRATCH } from '../../arch/x86/stub/params.js';
+import { hex } from '../../lib/hex.js';
 import type { EntryState, Extent, MemoryImage, PhysAddr } from '../memory/memory-image.js';
 
 const GiB = 1n << 30n;
@@ -34,10 +35,6 @@ export function identityMapGib(ramSize: PhysAddr): number {
   const top = regions[regions.length - 1]!.end;
   const span = top > FOUR_GIB ? top : FOUR_GIB;
   return Number((span + GiB - 1n) / GiB);
-}
-
-function hex(v: bigint): string {
-  return '0x' + v.toString(16);
 }
 
 function extentName(e: Extent): string {

@@ -3,15 +3,14 @@
 // silent fall back to verify, which runs no code.
 
 import { UsageError } from '../../errno.js';
-import type { Kimage } from '../machine/kimage.js';
 import type { EntryState } from '../memory/memory-image.js';
 import type { Engine, EngineName } from './engine.js';
 import { VerifyEngine } from './verify.js';
 
-export async function selectEngine(choice: EngineName | 'auto', image: Kimage, entry: EntryState): Promise<Engine> {
+export async function selectEngine(choice: EngineName | 'auto', entry: EntryState): Promise<Engine> {
   // QEMU's and v86's modules load only when chosen (v86 is large).
   const make = async (n: EngineName): Promise<Engine> =>
-    n === 'qemu' ? new (await import('./qemu.js')).QemuEngine() : n === 'v86' ? new (await import('./v86.js')).V86Engine() : new VerifyEngine(image);
+    n === 'qemu' ? new (await import('./qemu.js')).QemuEngine() : n === 'v86' ? new (await import('./v86.js')).V86Engine() : new VerifyEngine();
   if (choice !== 'auto') {
     const e = await make(choice);
     const why = await e.unavailable(entry);

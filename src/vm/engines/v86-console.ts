@@ -1,46 +1,15 @@
 // The guest's COM1 as the v86 engine sees it: bytes in, copies out (terminal echo, console log), and the
-// console lines that decide how a run ended (kernel, purgatory and probe messages, the user's --expect).
+// console lines that decide how a run ended (console-markers.ts), judged one complete line at a time.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { UsageError } from '../../errno.js';
 import type { OutcomeStatus } from './engine.js';
+import { expectMatcher, findMarker } from './console-markers.js';
 
 export interface ConsoleVerdict {
   status: OutcomeStatus;
   detail: string;
 }
-
-interface ConsoleMarker {
-  text: string;
-  status: OutcomeStatus;
-  detail: string;
-}
-
-/** Substrings of a console line that end a run, first match wins. */
-export const CONSOLE_MARKERS: readonly ConsoleMarker[] = [
-  // src/arch/x86/probe-kernel: printed after the report, then the probe halts.
-  { text: 'VKEXEC-PROBE-POWEROFF', status: 'poweroff', detail: 'the probe kernel finished its report' },
-  // The project's purgatory prints this on COM1 when a segment changed since load, then spins forever.
-  {
-    text: 'sha256 digests do not match',
-    status: 'purgatory-mismatch',
-    detail: 'the purgatory refused the segments (sha256 digests do not match)',
-  },
-  // kernel/panic.c
-  { text: 'Kernel panic - not syncing', status: 'panic', detail: 'the kernel panicked' },
-  // kernel/reboot.c: kernel_restart / kernel_power_off / kernel_halt
-  { text: 'reboot: Restarting system', status: 'reboot', detail: 'the kernel restarted the machine' },
-  { text: 'reboot: Power down', status: 'poweroff', detail: 'the kernel powered the machine off' },
-  { text: 'System halted', status: 'poweroff', detail: 'the kernel halted the machine' },
-  // arch/x86/boot/cpu.c (validate_cpu): an x86-64 kernel on v86's 32-bit CPU; it halts after this line.
-  {
-    text: 'This kernel requires an x86-64 CPU',
-    status: 'hang',
-    detail: 'the kernel needs an x86-64 CPU but v86 emulates a 32-bit one: boot it with --engine qemu',
-  },
-];
-
-export const PANIC_END_MARKER = '---[ end Kernel panic';
 
 const TAIL_LINES = 40;
 const LF = 0x0a;
@@ -53,6 +22,7 @@ export interface SerialConsoleOptions {
 
 export class SerialConsole {
   private readonly expect: RegExp | undefined;
+  private readonly expectMatch: RegExp | undefined;
   private readonly echo: NodeJS.WritableStream | undefined;
   private readonly logFd: number | undefined;
   private readonly decoder = new TextDecoder();
@@ -63,6 +33,7 @@ export class SerialConsole {
 
   constructor(opts: SerialConsoleOptions) {
     this.expect = opts.expect;
+    this.expectMatch = expectMatcher(opts.expect);
     this.echo = opts.echo;
     if (opts.consoleLog !== undefined) {
       try {
@@ -120,13 +91,14 @@ export class SerialConsole {
   }
 
   private judge(text: string, withMarkers: boolean): ConsoleVerdict | null {
-    if (this.expect !== undefined) {
-      this.expect.lastIndex = 0; // a /g or /y pattern must not carry state between lines
-      if (this.expect.test(text)) return { status: 'matched', detail: `--expect ${this.expect} matched: ${text.trim()}` };
+    if (this.expectMatch?.test(text)) {
+      return { status: 'matched', detail: `--expect ${this.expect} matched: ${text.trim()}` };
     }
     if (!withMarkers) return null;
-    const marker = CONSOLE_MARKERS.find((m) => text.includes(m.text));
-    return marker === undefined ? null : { status: marker.status, detail: `${marker.detail}: ${text.trim()}` };
+    const marker = findMarker(text);
+    if (marker === undefined) return null;
+    // The firmware stub halts after its message: nothing runs any more.
+    return { status: marker.status === 'stub-failure' ? 'hang' : marker.status, detail: `${marker.detail}: ${text.trim()}` };
   }
 
   private takeLine(): string {

@@ -4,13 +4,18 @@
 // image->start. The serial port COM1 is the console.
 
 import { accessSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { KexecError } from '../../errno.js';
+import { alignUp } from '../../lib/align.js';
+import { hex } from '../../lib/hex.js';
+import { overlapsAny, type PhysRange } from '../../lib/range.js';
 import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
-import { fillPatternBytes } from '../memory/fill-pattern.js';
+import { writeMemoryImage } from '../memory/ram-writer.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
-import { PANIC_END_MARKER, SerialConsole, type ConsoleVerdict } from './v86-console.js';
+import { PANIC_END_MARKER } from './console-markers.js';
+import { attachConsoleInput } from './serial-input.js';
+import { SerialConsole, type ConsoleVerdict } from './v86-console.js';
 import {
   V86_RESET_FLAG_ADDR,
   V86_RESET_MAGIC,
@@ -36,11 +41,8 @@ export const V86_LONG64_MESSAGE =
 
 /** After "Kernel panic", keep reading this long for the trace unless the kernel ends or resets first. */
 const PANIC_GRACE_MS = 1000;
-/** File extents stream through a buffer of this size (no whole-file reads). */
-const CHUNK = 1 << 20;
 /** Node's setTimeout limit; longer timeouts would fire at once. */
 const MAX_TIMER_MS = 0x7fffffff;
-const CTRL_A = 0x01;
 
 /** The part of v86's V86 class the engine uses (v86.d.ts lacks the cpu-event-halt event). */
 interface V86Emulator {
@@ -83,10 +85,6 @@ export function v86WasmPath(): string {
   return fileURLToPath(import.meta.resolve('v86/build/v86.wasm'));
 }
 
-function hex(v: bigint | number): string {
-  return `0x${v.toString(16)}`;
-}
-
 function mib(v: bigint): string {
   return `${Number(v) / 2 ** 20} MiB`;
 }
@@ -103,12 +101,13 @@ export function v86MemorySize(ramSize: bigint): number {
     );
   }
   const size = ramSize < V86_MIN_MEMORY ? V86_MIN_MEMORY : ramSize;
-  return Number(((size + V86_MEMORY_BLOCK - 1n) / V86_MEMORY_BLOCK) * V86_MEMORY_BLOCK);
+  return Number(alignUp(size, V86_MEMORY_BLOCK));
 }
 
-function overlaps(e: Extent, start: number, end: number): boolean {
-  return e.addr < BigInt(end) && e.addr + BigInt(e.length) > BigInt(start);
-}
+const STUB_RANGE: PhysRange = { start: BigInt(V86_STUB_BASE), end: BigInt(V86_STUB_END) };
+const RESET_VECTOR_RANGE: PhysRange = { start: BigInt(V86_RESET_VECTOR), end: BigInt(V86_RESET_VECTOR + 16) };
+
+const extentRange = (e: Extent): PhysRange => ({ start: e.addr, end: e.addr + BigInt(e.length) });
 
 /** Every extent must lie in RAM and keep out of the stub; the reset trap goes in only where nothing else is. */
 function checkExtents(image: MemoryImage): { resetTrap: boolean } {
@@ -133,7 +132,7 @@ function checkExtents(image: MemoryImage): { resetTrap: boolean } {
         { value: hex(e.addr), hint: 'reload the image into this machine (vkexec -u, then -l)' },
       );
     }
-    if (overlaps(e, V86_STUB_BASE, V86_STUB_END)) {
+    if (overlapsAny(extentRange(e), [STUB_RANGE])) {
       throw new KexecError(
         'EBUSY',
         'v86 entry stub',
@@ -143,64 +142,7 @@ function checkExtents(image: MemoryImage): { resetTrap: boolean } {
       );
     }
   }
-  return { resetTrap: !image.extents.some((e) => overlaps(e, V86_RESET_VECTOR, V86_RESET_VECTOR + 16)) };
-}
-
-async function writeFileExtent(emulator: V86Emulator, e: Extent & { kind: 'file' }, buf: Uint8Array): Promise<void> {
-  let fh;
-  try {
-    fh = await open(e.path, 'r');
-  } catch (err) {
-    throw new KexecError('EIO', 'v86 write_memory', `cannot read ${e.path}: ${(err as Error).message}`, {
-      value: e.path,
-      hint: 'the machine state refers to a missing blob: reload the image (vkexec -u, then -l)',
-    });
-  }
-  try {
-    let done = 0;
-    while (done < e.length) {
-      const want = Math.min(buf.length, e.length - done);
-      const { bytesRead } = await fh.read(buf, 0, want, e.offset + done);
-      if (bytesRead === 0) {
-        throw new KexecError(
-          'EIO',
-          'v86 write_memory',
-          `${e.path} ends at ${e.offset + done} bytes but the extent at ${hex(e.addr)} needs ${e.offset + e.length}`,
-          { value: e.path, hint: 'the blob was truncated: reload the image (vkexec -u, then -l)' },
-        );
-      }
-      emulator.write_memory(buf.subarray(0, bytesRead), Number(e.addr) + done);
-      done += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes every extent into guest RAM (v86 zeroes the rest), streaming file extents in CHUNK pieces. */
-async function writeImage(emulator: V86Emulator, image: MemoryImage): Promise<number> {
-  const buf = new Uint8Array(CHUNK);
-  let bytes = 0;
-  for (const e of image.extents) {
-    if (e.kind === 'bytes') {
-      emulator.write_memory(e.data.subarray(0, e.length), Number(e.addr));
-    } else if (e.kind === 'file') {
-      await writeFileExtent(emulator, e, buf);
-    } else if (e.kind === 'pattern') {
-      for (let off = 0; off < e.length; off += CHUNK) {
-        const piece = buf.subarray(0, Math.min(CHUNK, e.length - off));
-        fillPatternBytes(piece, e.addr + BigInt(off), e.pattern);
-        emulator.write_memory(piece, Number(e.addr) + off);
-      }
-    } else {
-      buf.fill(0);
-      for (let off = 0; off < e.length; off += CHUNK) {
-        emulator.write_memory(buf.subarray(0, Math.min(CHUNK, e.length - off)), Number(e.addr) + off);
-      }
-    }
-    bytes += e.length;
-  }
-  return bytes;
+  return { resetTrap: !overlapsAny(RESET_VECTOR_RANGE, image.extents.map(extentRange)) };
 }
 
 function loadWasm(): Promise<WebAssembly.Module> {
@@ -249,6 +191,19 @@ interface RunState {
   status: OutcomeStatus;
   detail: string;
   firstByteMs: number | undefined;
+}
+
+/** A halt with interrupts off and no console verdict: the reset trap's flag tells a CPU reset from a hang. */
+function haltVerdict(emulator: V86Emulator, resetTrap: boolean): ConsoleVerdict {
+  const flag = emulator.read_memory(V86_RESET_FLAG_ADDR, 4);
+  const wasReset = resetTrap && new DataView(flag.buffer, flag.byteOffset, 4).getUint32(0, true) === V86_RESET_MAGIC;
+  if (wasReset) return { status: 'triple-fault', detail: 'the CPU was reset without a reboot message (triple fault or reset request)' };
+  return {
+    status: 'hang',
+    detail:
+      'the CPU halted with interrupts disabled and nothing can wake it' +
+      ' (an x86-64 kernel entered on v86\'s 32-bit CPU stops this way: use --engine qemu)',
+  };
 }
 
 /** Runs until a verdict: console markers, --expect, a halt with interrupts off, a reset, or the timeout. */
@@ -305,19 +260,7 @@ function runUntilVerdict(
       // v86 reports HLT with interrupts off: nothing can wake the CPU again.
       decide(con.judgePartial(true));
       if (finished) return;
-      if (panic !== undefined) return finish(panic);
-      const flag = emulator.read_memory(V86_RESET_FLAG_ADDR, 4);
-      const wasReset = resetTrap && new DataView(flag.buffer, flag.byteOffset, 4).getUint32(0, true) === V86_RESET_MAGIC;
-      finish(
-        wasReset
-          ? { status: 'triple-fault', detail: 'the CPU was reset without a reboot message (triple fault or reset request)' }
-          : {
-              status: 'hang',
-              detail:
-                'the CPU halted with interrupts disabled and nothing can wake it' +
-                ' (an x86-64 kernel entered on v86\'s 32-bit CPU stops this way: use --engine qemu)',
-            },
-      );
+      finish(panic ?? haltVerdict(emulator, resetTrap));
     });
 
     // The limit counts from boot(), so loading the image is part of it.
@@ -327,45 +270,13 @@ function runUntilVerdict(
       timers.push(setTimeout(() => finish({ status: 'timeout', detail: `no verdict within ${opts.timeoutMs} ms` }), limit));
     }
     if (opts.interactive) {
-      stopStdin = forwardStdin(emulator, () => finish({ status: 'poweroff', detail: 'the user left the console (Ctrl-A x)' }));
+      stopStdin = attachConsoleInput(
+        (bytes) => emulator.serial_send_bytes(0, bytes),
+        () => finish({ status: 'poweroff', detail: 'the user left the console (Ctrl-A x)' }),
+      );
     }
     void emulator.run();
   });
-}
-
-/**
- * Forwards the user's keystrokes to COM1 (raw mode on a terminal, so Ctrl-C reaches the guest). Ctrl-A x
- * leaves, as in QEMU's -nographic console; Ctrl-A followed by anything else is sent as typed.
- */
-function forwardStdin(emulator: V86Emulator, leave: () => void): () => void {
-  const stdin = process.stdin;
-  const raw = stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  let afterCtrlA = false;
-  const onData = (chunk: Buffer): void => {
-    const out: number[] = [];
-    for (const b of chunk) {
-      if (afterCtrlA) {
-        afterCtrlA = false;
-        if (b === 0x78 /* x */) return leave();
-        out.push(CTRL_A, b);
-      } else if (b === CTRL_A) {
-        afterCtrlA = true;
-      } else {
-        out.push(b);
-      }
-    }
-    if (out.length > 0) emulator.serial_send_bytes(0, Uint8Array.from(out));
-  };
-  stdin.on('data', onData);
-  stdin.ref(); // undo the unref of an earlier session in this process
-  stdin.resume();
-  return () => {
-    stdin.off('data', onData);
-    if (raw) stdin.setRawMode(false);
-    stdin.pause();
-    stdin.unref(); // a paused socket keeps reading, and would keep the process alive
-  };
 }
 
 export class V86Engine implements Engine {
@@ -405,7 +316,11 @@ export class V86Engine implements Engine {
       emulator = await createEmulator(memorySize, Number(entry.entry));
       const readyMs = performance.now() - t0;
       const unplugged = unplugKvmUnitTestPorts(emulator);
-      const bytes = await writeImage(emulator, image);
+      const bytes = await writeMemoryImage(image, {
+        rule: 'v86 write_memory',
+        writesZeros: true, // v86's multiboot loader has written to RAM already: zero runs are written, not assumed
+        write: (data, addr) => emulator!.write_memory(data, Number(addr)),
+      });
       if (resetTrap) emulator.write_memory(v86ResetTrap(), V86_RESET_VECTOR);
       const loadedMs = performance.now() - t0;
       const run = await runUntilVerdict(emulator, con, opts, resetTrap, t0);

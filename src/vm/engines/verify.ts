@@ -6,15 +6,17 @@
 import { createHash } from 'node:crypto';
 import { findPurgatoryInfo } from '../../arch/x86/purgatory-info.js';
 import { ENTRY32_REGS, ENTRY64_REGS } from '../../arch/x86/purgatory-symbols.js';
-import { BOOT_PARAMS, getBp, readE820 } from '../../arch/x86/boot-params.js';
-import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
-import { readField } from '../../formats/struct.js';
-import type { Kimage } from '../machine/kimage.js';
+import { BOOT_PARAMS, getBp, HDRS_MAGIC, readE820 } from '../../arch/x86/boot-params.js';
+import { hex } from '../../lib/hex.js';
+import type { PhysRange } from '../../lib/range.js';
 import type { EntryState, MemoryImage } from '../memory/memory-image.js';
 import { MemoryReader } from '../memory/memory-reader.js';
 import type { BootOptions, Engine, Outcome } from './engine.js';
 
-const hex = (v: bigint | number) => '0x' + v.toString(16);
+
+/** The loaded segment holding `a`. */
+const segmentOf = (segments: readonly PhysRange[], a: bigint): PhysRange | undefined => segments.find((s) => a >= s.start && a < s.end);
+const span = (s: PhysRange): string => `[${hex(s.start)}, ${hex(s.end)})`;
 const SHA256_REGIONS = 16;
 
 interface Handoff {
@@ -28,8 +30,6 @@ interface Handoff {
 
 export class VerifyEngine implements Engine {
   readonly name = 'verify' as const;
-
-  constructor(private readonly image: Kimage) {}
 
   async unavailable(): Promise<string | null> {
     return null;
@@ -45,15 +45,16 @@ export class VerifyEngine implements Engine {
     };
     try {
       details.push(`machine_kexec: ${memory.extents.length} memory runs from the indirection list; entry ${hex(entry.entry)} in ${entry.mode === 'long64' ? '64-bit' : '32-bit'} mode`);
-      const seg = this.image.segments.find((s) => entry.entry >= s.mem && entry.entry < s.mem + s.memsz);
+      const segments = memory.segments ?? [];
+      const seg = segmentOf(segments, entry.entry);
       if (!seg) {
         details.push(`FAIL entry ${hex(entry.entry)} lies in no loaded segment`);
         return done('check-failed');
       }
-      const purg = findPurgatoryInfo(mem.read(seg.mem, Number(seg.memsz)));
+      const purg = findPurgatoryInfo(mem.read(seg.start, Number(seg.end - seg.start)));
       if (!purg) {
-        details.push(`no vkexec purgatory found in the segment at ${hex(seg.mem)}: only the entry point can be checked`);
-        details.push(`PASS entry ${hex(entry.entry)} lies in a loaded segment [${hex(seg.mem)}, ${hex(seg.mem + seg.memsz)})`);
+        details.push(`no vkexec purgatory found in the segment at ${hex(seg.start)}: only the entry point can be checked`);
+        details.push(`PASS entry ${hex(entry.entry)} lies in a loaded segment ${span(seg)}`);
         return done('verified');
       }
       const skip = mem.read(purg.skipChecks, 4);
@@ -82,9 +83,9 @@ export class VerifyEngine implements Engine {
         }
         details.push(`PASS purgatory sha256 over ${n} regions (${bytes} bytes) matches sha256_digest ${want.toString('hex').slice(0, 16)}...`);
       }
-      const h = this.handoff(mem, purg, entry);
+      const h = this.handoff(mem, purg, entry, seg);
       details.push(`purgatory hands over in ${h.mode}-bit mode: ip ${hex(h.ip)}, ${h.mode === 64 ? 'rsi' : 'esi'} ${hex(h.params)}`);
-      const failures = this.checkHandoff(mem, h, details);
+      const failures = this.checkHandoff(mem, h, segments, details);
       if (failures > 0) return done('check-failed');
       details.push('verify engine: layout and hand-off checked; no kernel code ran (use --engine qemu or v86 to boot it)');
       return done('verified');
@@ -95,7 +96,7 @@ export class VerifyEngine implements Engine {
   }
 
   /** The registers the purgatory loads: entry64_regs, or entry32_regs when rip points back into the purgatory. */
-  private handoff(mem: MemoryReader, purg: NonNullable<ReturnType<typeof findPurgatoryInfo>>, entry: EntryState): Handoff {
+  private handoff(mem: MemoryReader, purg: NonNullable<ReturnType<typeof findPurgatoryInfo>>, entry: EntryState, purgSeg: PhysRange): Handoff {
     const r32 = () => {
       const v = new DataView(mem.read(purg.entry32Regs, 36).buffer);
       const g = (k: keyof typeof ENTRY32_REGS) => BigInt(v.getUint32(ENTRY32_REGS[k].offset, true));
@@ -105,22 +106,21 @@ export class VerifyEngine implements Engine {
     const v = new DataView(mem.read(purg.entry64Regs, 136).buffer);
     const g = (k: keyof typeof ENTRY64_REGS) => v.getBigUint64(ENTRY64_REGS[k].offset, true);
     const rip = g('rip');
-    const purgSeg = this.image.segments.find((s) => entry.entry >= s.mem && entry.entry < s.mem + s.memsz)!;
-    if (rip >= purgSeg.mem && rip < purgSeg.mem + purgSeg.memsz) return r32();
+    if (rip >= purgSeg.start && rip < purgSeg.end) return r32();
     return { mode: 64, ip: rip, params: g('rsi'), arg: g('rdi') };
   }
 
-  private checkHandoff(mem: MemoryReader, h: Handoff, details: string[]): number {
+  private checkHandoff(mem: MemoryReader, h: Handoff, segments: readonly PhysRange[], details: string[]): number {
     let failures = 0;
     const pass = (t: string) => details.push(`PASS ${t}`);
     const fail = (t: string) => {
       failures++;
       details.push(`FAIL ${t}`);
     };
-    const segOf = (a: bigint) => this.image.segments.find((s) => a >= s.mem && a < s.mem + s.memsz);
+    const segOf = (a: bigint) => segmentOf(segments, a);
     const kseg = segOf(h.ip);
     if (!kseg) fail(`entry ${hex(h.ip)} is in no loaded segment`);
-    else pass(`entry ${hex(h.ip)} lies in the segment [${hex(kseg.mem)}, ${hex(kseg.mem + kseg.memsz)})`);
+    else pass(`entry ${hex(h.ip)} lies in the segment ${span(kseg)}`);
     if (h.params === 0n) {
       details.push('no boot_params handed over (ELF boot notes or bare entry): boot-protocol checks skipped');
       return failures;
@@ -130,18 +130,18 @@ export class VerifyEngine implements Engine {
       return failures;
     }
     const bp = mem.read(h.params, 4096);
-    const field = (n: keyof typeof SETUP_HEADER) => readField(bp, SETUP_HEADER[n]);
+    const field = (n: keyof typeof BOOT_PARAMS) => getBp(bp, n);
     if (field('header') !== HDRS_MAGIC) fail(`boot_params at ${hex(h.params)}: setup header magic "HdrS" missing at 0x202`);
-    else pass(`boot_params at ${hex(h.params)}: setup header protocol ${hex(field('version') as number)}, type_of_loader ${hex(field('type_of_loader') as number)}`);
+    else pass(`boot_params at ${hex(h.params)}: setup header protocol ${hex(field('version'))}, type_of_loader ${hex(field('type_of_loader'))}`);
     if (kseg && h.mode === 64) {
-      const align = BigInt(field('kernel_alignment') as number);
-      if (align > 0n && (kseg.mem % align !== 0n || h.ip !== kseg.mem + 0x200n)) {
-        fail(`64-bit entry ${hex(h.ip)} is not startup_64 (kernel at ${hex(kseg.mem)} + 0x200, aligned to ${hex(align)})`);
+      const align = BigInt(field('kernel_alignment'));
+      if (align > 0n && (kseg.start % align !== 0n || h.ip !== kseg.start + 0x200n)) {
+        fail(`64-bit entry ${hex(h.ip)} is not startup_64 (kernel at ${hex(kseg.start)} + 0x200, aligned to ${hex(align)})`);
       }
     }
-    const cmdPtr = BigInt(field('cmd_line_ptr') as number) | (BigInt(getBp(bp, 'ext_cmd_line_ptr') as number) << 32n);
+    const cmdPtr = BigInt(field('cmd_line_ptr')) | (BigInt(field('ext_cmd_line_ptr')) << 32n);
     if (cmdPtr !== 0n) {
-      const max = Number(field('cmdline_size') as number) || 2048;
+      const max = Number(field('cmdline_size')) || 2048;
       if (!mem.covered(cmdPtr, 1n)) fail(`cmd_line_ptr ${hex(cmdPtr)} points outside the loaded segments`);
       else {
         const text = mem.read(cmdPtr, max + 1);
@@ -150,11 +150,11 @@ export class VerifyEngine implements Engine {
         else pass(`command line at ${hex(cmdPtr)}: ${JSON.stringify(Buffer.from(text.subarray(0, nul)).toString('latin1'))}`);
       }
     }
-    const rdImage = BigInt(field('ramdisk_image') as number) | (BigInt(getBp(bp, 'ext_ramdisk_image') as number) << 32n);
-    const rdSize = BigInt(field('ramdisk_size') as number) | (BigInt(getBp(bp, 'ext_ramdisk_size') as number) << 32n);
+    const rdImage = BigInt(field('ramdisk_image')) | (BigInt(field('ext_ramdisk_image')) << 32n);
+    const rdSize = BigInt(field('ramdisk_size')) | (BigInt(field('ext_ramdisk_size')) << 32n);
     if (rdSize > 0n) {
       const s = segOf(rdImage);
-      if (!s || rdImage + rdSize > s.mem + s.memsz) fail(`initrd [${hex(rdImage)}, +${hex(rdSize)}) is not inside one loaded segment`);
+      if (!s || rdImage + rdSize > s.end) fail(`initrd [${hex(rdImage)}, +${hex(rdSize)}) is not inside one loaded segment`);
       else {
         const hash = createHash('sha256');
         mem.stream(rdImage, rdSize, (c) => hash.update(c));
@@ -165,8 +165,8 @@ export class VerifyEngine implements Engine {
     if (e820.length === 0) fail('boot_params e820 table is empty');
     else {
       const ram = e820.filter((e) => e.type === 1);
-      const outside = this.image.segments.filter((s) => !ram.some((e) => s.mem >= e.addr && s.mem + s.memsz <= e.addr + e.size));
-      if (outside.length > 0) fail(`segments at ${outside.map((s) => hex(s.mem)).join(', ')} lie outside the RAM the e820 table reports`);
+      const outside = segments.filter((s) => !ram.some((e) => s.start >= e.addr && s.end <= e.addr + e.size));
+      if (outside.length > 0) fail(`segments at ${outside.map((s) => hex(s.start)).join(', ')} lie outside the RAM the e820 table reports`);
       else pass(`e820 table: ${e820.length} entries (${BOOT_PARAMS.e820_table.offset.toString(16)}h), every segment inside reported RAM`);
     }
     return failures;

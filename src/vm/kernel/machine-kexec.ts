@@ -109,7 +109,12 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
 /** machine_kexec: the memory the engine must present and the CPU state at image->start. */
 export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
   return {
-    memory: { ramSize: state.config.memBytes, e820: firmwareE820(state.config.iomem), extents: relocateKernel(dir, image) },
+    memory: {
+      ramSize: state.config.memBytes,
+      e820: firmwareE820(state.config.iomem),
+      extents: relocateKernel(dir, image),
+      segments: image.segments.map((s) => ({ start: s.mem, end: s.mem + s.memsz })),
+    },
     entry: { mode: image.arch === 'x86_64' ? 'long64' : 'protected32', entry: image.start },
   };
 }

@@ -4,6 +4,7 @@
 // Written as text: "addr" (KEY 0: each word holds its own address) or "addr^KEY" (KEY hex with 0x, or decimal).
 
 import { UsageError } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
 
 export interface FillPattern {
   /** XORed into every word; 0 for plain "addr". */
@@ -24,7 +25,7 @@ export function parseFillPattern(text: string): FillPattern {
 }
 
 export function formatFillPattern(p: FillPattern): string {
-  return p.key === 0n ? 'addr' : `addr^0x${p.key.toString(16)}`;
+  return p.key === 0n ? 'addr' : `addr^${hex(p.key)}`;
 }
 
 /**

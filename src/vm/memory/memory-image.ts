@@ -2,6 +2,7 @@
 // No whole-RAM buffers: a run names where its bytes live (a blob file region, a small buffer, zeros, or a
 // fill pattern computed from the address, see fill-pattern.ts).
 
+import type { PhysRange } from '../../lib/range.js';
 import type { FillPattern } from './fill-pattern.js';
 
 export type PhysAddr = bigint;
@@ -26,6 +27,11 @@ export interface MemoryImage {
   e820: E820Entry[];
   /** Sorted by addr, non-overlapping. Memory not covered is undefined (engines zero it). */
   extents: Extent[];
+  /**
+   * The loaded segments' destinations (kimage->segment[i].mem, memsz), for engines that check the hand-off
+   * instead of running it (verify); the segment holding the entry is the purgatory's when there is one.
+   */
+  segments?: PhysRange[];
 }
 
 /**

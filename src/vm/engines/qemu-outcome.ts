@@ -1,0 +1,91 @@
+// What a QEMU run came to, decided after QEMU has exited: the console event first, then the engine's own stops
+// (timeout, the user's Ctrl-A x), then how QEMU ended (exit status, signal, its messages, the TCG reset log).
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { KexecError } from '../../errno.js';
+import { hex } from '../../lib/hex.js';
+import type { OutcomeStatus } from './engine.js';
+import { DEBUG_EXIT_PORT } from './qemu-args.js';
+import type { ConsoleWatcher } from './qemu-console.js';
+
+export interface RunResult {
+  status: OutcomeStatus;
+  details: string[];
+  consoleTail: string;
+  /** The byte the guest wrote to isa-debug-exit, when it ended that way. */
+  debugExitCode?: number;
+}
+
+export interface QemuEnd {
+  binary: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  watcher: ConsoleWatcher;
+  /** The engine stopped QEMU (SIGTERM), so a signal is no crash. */
+  stopping: boolean;
+  timedOut: boolean;
+  userQuit: boolean;
+  /** QEMU's -D log under TCG, which names a triple fault. */
+  tcgLog: string | null;
+  timeoutMs: number;
+  expect: RegExp | undefined;
+}
+
+type Done = (status: OutcomeStatus, detail: string, debugExitCode?: number) => RunResult;
+
+export async function decideQemuOutcome(s: QemuEnd): Promise<RunResult> {
+  const consoleTail = s.watcher.tail();
+  const done: Done = (status, detail, debugExitCode) =>
+    debugExitCode === undefined ? { status, details: [detail], consoleTail } : { status, details: [detail], consoleTail, debugExitCode };
+  const ev = s.watcher.event;
+  if (ev) {
+    switch (ev.status) {
+      case 'stub-failure':
+        throw new KexecError('ENOEXEC', 'qemu firmware stub', `the firmware stub stopped: ${ev.line.trim()}`, {
+          value: ev.line.trim(),
+          hint: 'the CPU QEMU emulates lacks long mode or 1 GiB pages: try --accel tcg',
+        });
+      case 'matched':
+        return done('matched', `console matched ${String(s.expect)}: ${JSON.stringify(ev.line)}`);
+      default:
+        return done(ev.status, `console: ${ev.line.trim()}`);
+    }
+  }
+  if (s.timedOut) return done('timeout', `no outcome within ${s.timeoutMs} ms; QEMU stopped`);
+  if (s.userQuit) return done('poweroff', 'console closed by the user (Ctrl-A x); QEMU stopped');
+  return decideExit(s, done);
+}
+
+/** QEMU ended by itself: a reset under -no-reboot, isa-debug-exit, or a failure. */
+async function decideExit(s: QemuEnd, done: Done): Promise<RunResult> {
+  const qemuErrors = s.stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !/: warning: /.test(l) && !/terminating on signal/.test(l));
+  const name = basename(s.binary);
+  if (s.signal && !s.stopping) {
+    throw new KexecError('ENOEXEC', 'qemu run', `${name} died of ${s.signal}${qemuErrors.length ? ': ' + qemuErrors.join('; ') : ''}`, {
+      value: s.signal,
+      hint: 'with KVM, try --accel tcg',
+    });
+  }
+  if (s.code === 0) {
+    if (s.watcher.rebootRequested) return done('reboot', 'guest reset the CPU after the kernel\'s restart notice; QEMU ended (-no-reboot)');
+    if (s.tcgLog) {
+      const log = await readFile(s.tcgLog, 'latin1').catch(() => '');
+      if (log.includes('Triple fault')) return done('triple-fault', 'triple fault: the CPU reset itself (QEMU log: "Triple fault")');
+      return done('reboot', 'guest reset the CPU (keyboard controller or reset port); QEMU ended (-no-reboot)');
+    }
+    return done('triple-fault', 'CPU reset with no restart notice on the console; under KVM QEMU cannot tell a triple fault from a silent reset, so it is taken for one');
+  }
+  if (s.code !== null && s.code % 2 === 1 && qemuErrors.length === 0) {
+    const v = (s.code - 1) >> 1;
+    return done('poweroff', `guest wrote ${hex(v)} to isa-debug-exit (port ${hex(DEBUG_EXIT_PORT)}); QEMU exit status ${s.code}`, v);
+  }
+  const accelBroken = qemuErrors.some((l) => /kvm|accel/i.test(l));
+  throw new KexecError('ENOEXEC', 'qemu start', `${name} failed (exit status ${s.code}): ${qemuErrors.join('; ') || 'no message'}`, {
+    value: String(s.code),
+    hint: accelBroken ? 'KVM does not work here: use --accel tcg' : 'QEMU refused the machine: see its message',
+  });
+}
