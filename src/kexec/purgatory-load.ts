@@ -2,14 +2,13 @@
 // placed as a segment, relocated to its address, patched with the sha256 regions and digest of every other
 // segment (each zero-filled to memsz), or told to skip the check (-i).
 
-import { createHash } from 'node:crypto';
 import { relocatePurgatory } from '../arch/x86/kexec-apply-relocations.js';
 import { readPurgatoryObject } from '../arch/x86/kexec-load-purgatory.js';
 import { layoutPurgatory } from '../arch/x86/kexec-purgatory-setup.js';
 import type { RelocatedPurgatory } from '../arch/x86/kexec-purgatory-symbol.js';
 import { setBackup, setConsole, setShaRegions, setSkipChecks, type Sha256Region } from '../arch/x86/purgatory-symbols.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
-import { forEachChunk } from '../vm/machine/store.js';
+import { segmentsSha256 } from '../vm/machine/store.js';
 import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';
 
 export function elfRelBuildLoad(info: KexecInfo, arch: MachineArch, min: bigint, max: bigint = ULONG_MAX, end: HoleEnd = -1): RelocatedPurgatory {
@@ -61,19 +60,7 @@ export function updatePurgatory(info: KexecInfo, p: RelocatedPurgatory, skipChec
     setSkipChecks(p, true);
     return;
   }
-  const hash = createHash('sha256');
-  const regions: Sha256Region[] = [];
-  const zeros = Buffer.alloc(1 << 16);
-  for (const s of info.segments) {
-    if (s.mem === p.loadAddr) continue;
-    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
-    let nullsz = s.memsz - BigInt(s.bufsz);
-    while (nullsz > 0n) {
-      const n = nullsz > BigInt(zeros.length) ? zeros.length : Number(nullsz);
-      hash.update(zeros.subarray(0, n));
-      nullsz -= BigInt(n);
-    }
-    regions.push({ start: s.mem, len: s.memsz });
-  }
-  setShaRegions(p, regions, hash.digest());
+  const hashed = info.segments.filter((s) => s.mem !== p.loadAddr);
+  const regions: Sha256Region[] = hashed.map((s) => ({ start: s.mem, len: s.memsz }));
+  setShaRegions(p, regions, segmentsSha256(hashed));
 }

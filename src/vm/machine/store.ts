@@ -120,6 +120,26 @@ export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): 
   }
 }
 
+const ZEROS = new Uint8Array(1 << 16);
+
+/**
+ * The sha256 both purgatory digests are made of (kexec-tools update_purgatory, Linux
+ * kexec_calculate_store_digests): each segment contributes bufsz bytes then memsz - bufsz zeros, in order.
+ * Streamed, so a large initrd never sits in memory.
+ */
+export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufsz: number; memsz: bigint }[]): Buffer {
+  const hash = crypto().createHash('sha256');
+  for (const s of segments) {
+    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
+    for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
+      const n = left > BigInt(ZEROS.length) ? ZEROS.length : Number(left);
+      hash.update(ZEROS.subarray(0, n));
+      left -= BigInt(n);
+    }
+  }
+  return hash.digest();
+}
+
 /** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
 export function putBlob(dir: string, src: ByteSource): string {
   const blobs = path.join(dir, BLOB_DIR);
