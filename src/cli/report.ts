@@ -25,7 +25,8 @@ export function explain(e: KexecError, out: Out): void {
 /** Prints a failure and returns the exit status; anything else is a bug in vkexec, reported as one. */
 export function reportFailure(e: unknown, out: Out, voice: Voice = 'kexec'): number {
   if (e instanceof UsageError) {
-    if (voice === 'vkexec') out.err(`vkexec: ${e.message}`);
+    // Messages of vkexec's own options already carry the prefix (they print as they are on the kexec line).
+    if (voice === 'vkexec') out.err(e.message.startsWith('vkexec: ') ? e.message : `vkexec: ${e.message}`);
     else for (const l of e.lines) out.err(l);
     if (e.usage) out.line(usage());
     if (e.kernelError) explain(e.kernelError, out);
