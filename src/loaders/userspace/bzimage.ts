@@ -2,7 +2,7 @@
 // setup segment low (below 640 KiB), the relocatable kernel in the lowest hole from max(1 MiB, pref_address),
 // the initrd highest below initrd_addr_max, entry through the purgatory's entry32_regs at code32 start.
 
-import { SetupHeader, HDRS_MAGIC, LOADED_HIGH } from '../../formats/setup-header.js';
+import { SetupHeader } from '../../formats/setup-header.js';
 import { setCmdlineEnd, setEntry32Regs } from '../../arch/x86/purgatory-symbols.js';
 import type { Debug } from '../../kexec/debug.js';
 import { hex } from '../../lib/hex.js';
@@ -13,31 +13,14 @@ import { copySetupHeader, KERN32_BASE, PURGATORY_CMDLINE_SIZE, setupLinuxBootloa
 import { crashHandoff } from '../../kexec/arch/x86/crashdump-x86.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from '../../kexec/file-type.js';
 import { cmdlineBytes } from '../../kexec/cmdline.js';
+import { BZIMAGE_CHECKS, probeSetupHeader } from './bzimage-probe.js';
 
 /** DEFAULT_BZIMAGE_ADDR_MAX: the highest a 32-bit entry kernel may end. */
 const DEFAULT_BZIMAGE_ADDR_MAX = 0x37ffffffn;
 
 /** bzImage_probe: any bzImage (protocol 2.00+, loaded high). */
 export function bzImageProbe(buf: Uint8Array, debug: Debug): boolean {
-  if (buf.length < 1024) {
-    debug.print('File is too short to be a bzImage!');
-    return false;
-  }
-  const h = new SetupHeader(buf);
-  if (h.num('header') !== HDRS_MAGIC) {
-    debug.print('Not a bzImage');
-    return false;
-  }
-  if (h.num('version') < 0x0200) {
-    debug.print('Must be at least protocol version 2.00');
-    return false;
-  }
-  if ((h.num('loadflags') & LOADED_HIGH) === 0) {
-    debug.print('zImage not a bzImage');
-    return false;
-  }
-  debug.print("It's a bzImage");
-  return true;
+  return probeSetupHeader(buf, BZIMAGE_CHECKS, "It's a bzImage", debug);
 }
 
 export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {

@@ -2,45 +2,20 @@
 // setup segment (boot_params + command line), kernel in the highest hole, initrd high, setup_data; the 64-bit
 // entry at kernel + 0x200 through the purgatory's entry64_regs.
 
-import { SetupHeader, HDRS_MAGIC, BOOT_FLAG, LOADED_HIGH, XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G } from '../../formats/setup-header.js';
+import { SetupHeader } from '../../formats/setup-header.js';
 import type { Debug } from '../../kexec/debug.js';
 import { hex } from '../../lib/hex.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';
 import { KERN32_BASE } from '../../kexec/arch/x86/x86-linux-setup.js';
 import { type KexecFileType, type LoadRequest, type LoadedLayout, LoadFailed } from '../../kexec/file-type.js';
+import { BZIMAGE64_CHECKS, probeSetupHeader } from './bzimage-probe.js';
 import { loadBzImage32 } from './bzimage.js';
 import { loadBzImage64Fast } from './bzimage64-fast.js';
 import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64-setup.js';
 
 /** bzImage64_probe: a relocatable 64-bit bzImage, boot protocol 2.12 or later. */
 export function bzImage64Probe(buf: Uint8Array, debug: Debug): boolean {
-  if (buf.length < 1024) {
-    debug.print('File is too short to be a bzImage!');
-    return false;
-  }
-  const h = new SetupHeader(buf);
-  if (h.num('header') !== HDRS_MAGIC) {
-    debug.print('Not a bzImage');
-    return false;
-  }
-  if (h.num('boot_flag') !== BOOT_FLAG) {
-    debug.print('No x86 boot sector present');
-    return false;
-  }
-  if (h.num('version') < 0x020c) {
-    debug.print('Must be at least protocol version 2.12');
-    return false;
-  }
-  if ((h.num('loadflags') & LOADED_HIGH) === 0) {
-    debug.print('zImage not a bzImage');
-    return false;
-  }
-  if ((h.num('xloadflags') & (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G)) !== (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G)) {
-    debug.print('Not a relocatable bzImage64');
-    return false;
-  }
-  debug.print("It's a relocatable bzImage64");
-  return true;
+  return probeSetupHeader(buf, BZIMAGE64_CHECKS, "It's a relocatable bzImage64", debug);
 }
 
 /** do_bzImage64_load */
