@@ -16,9 +16,6 @@ import { readField, writeField, type FieldSpec } from './struct.js';
 export const NT_PRSTATUS = 1;
 /** The vmcoreinfo note: name "VMCOREINFO", type 0 (crash_core.c). */
 export const VMCOREINFO_NOTE_NAME = 'VMCOREINFO';
-/** struct elf_prstatus on x86_64 (the desc of a "CORE" NT_PRSTATUS note). */
-export const ELF_PRSTATUS_SIZE_X86_64 = 336;
-
 export interface ElfCoreHeader {
   class: ElfClass;
   type: number;

@@ -39,23 +39,5 @@ export function intersectRange(a: PhysRange, b: PhysRange): PhysRange | null {
   return start < end ? { start, end } : null;
 }
 
-/** The parts of `from` that lie inside any range of `within`, in `from`'s order. */
-export function intersectRanges(from: readonly PhysRange[], within: readonly PhysRange[]): PhysRange[] {
-  return from.flatMap((r) => within.map((w) => intersectRange(r, w)).filter((x): x is PhysRange => x !== null));
-}
-
-/** Sorted by start, with overlapping and adjacent ranges joined. */
-export function mergeRanges(ranges: readonly PhysRange[]): PhysRange[] {
-  const sorted = [...ranges].filter((r) => r.end > r.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: PhysRange[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.start <= last.end) {
-      if (r.end > last.end) last.end = r.end;
-    } else out.push({ start: r.start, end: r.end });
-  }
-  return out;
-}
-
 /** Whether [start, end) overlaps any of `ranges`. */
 export const overlapsAny = (r: PhysRange, ranges: readonly PhysRange[]): boolean => ranges.some((x) => r.start < x.end && x.start < r.end);
