@@ -162,12 +162,39 @@ function decodeStream(input: Uint8Array, start: number, out: Output): number {
   }
 }
 
+/** One block (bzip2's block header and data): tables, symbols, inverse BWT, then the first RLE undone into `out`. */
 function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output, at: number): void {
   if (bits.read(1)) throw new DecompressError('bzip2', 'unsupported', 'randomised block (bzip2 0.9.0 or older)', at);
   const origPtr = bits.read(24);
+  const coding = readCoding(bits, at);
+  const counts = new Int32Array(256);
+  const n = decodeSymbols(bits, coding, tt, counts, blockMax, at);
+  if (origPtr >= n) throw corrupt('BWT origin pointer beyond the block', at);
+  inverseBwt(tt, counts, n);
+  writeBlock(tt, origPtr, n, out);
+}
 
-  // Which byte values occur: 16 groups of 16.
+/** How a block's symbols are coded, from its header. */
+interface Coding {
+  seqToUnseq: Uint8Array; // MTF symbol -> byte value
+  eob: number; // the end-of-block symbol
+  selectors: Uint8Array; // table of each GROUP_SIZE symbols
+  tables: Table[];
+}
+
+/** The block header after origPtr: symbol map, selectors, code lengths. */
+function readCoding(bits: Bits, at: number): Coding {
   const seqToUnseq = new Uint8Array(256);
+  const inUse = readSymbolMap(bits, seqToUnseq, at);
+  const nGroups = bits.read(3);
+  if (nGroups < 2 || nGroups > MAX_GROUPS) throw corrupt(`${nGroups} Huffman groups (2-6 allowed)`, at);
+  const selectors = readSelectors(bits, nGroups, at);
+  const tables = readTables(bits, nGroups, inUse + 2, at);
+  return { seqToUnseq, eob: inUse + 1, selectors, tables };
+}
+
+/** The byte values in use, 16 groups of 16 bits, into seqToUnseq; returns how many. */
+function readSymbolMap(bits: Bits, seqToUnseq: Uint8Array, at: number): number {
   let inUse = 0;
   const used16 = bits.read(16);
   for (let i = 0; i < 16; i++) {
@@ -176,10 +203,11 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
     for (let j = 0; j < 16; j++) if (u & (0x8000 >>> j)) seqToUnseq[inUse++] = i * 16 + j;
   }
   if (inUse === 0) throw corrupt('block uses no symbols', at);
-  const alphaSize = inUse + 2;
+  return inUse;
+}
 
-  const nGroups = bits.read(3);
-  if (nGroups < 2 || nGroups > MAX_GROUPS) throw corrupt(`${nGroups} Huffman groups (2-6 allowed)`, at);
+/** The Huffman group of each 50 symbols: unary MTF indexes over the group numbers. */
+function readSelectors(bits: Bits, nGroups: number, at: number): Uint8Array {
   const nSelectors = bits.read(15);
   if (nSelectors === 0) throw corrupt('no selectors', at);
   const selectors = new Uint8Array(Math.min(nSelectors, MAX_SELECTORS));
@@ -195,7 +223,11 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
     if (i < MAX_SELECTORS) selectors[i] = g;
     if (bits.overrun) throw new DecompressError('bzip2', 'truncated', 'selectors cut short', at);
   }
+  return selectors;
+}
 
+/** Each group's code lengths, delta-coded from a 5-bit start, as decoding tables. */
+function readTables(bits: Bits, nGroups: number, alphaSize: number, at: number): Table[] {
   const tables: Table[] = [];
   const lengths = new Uint8Array(alphaSize);
   for (let t = 0; t < nGroups; t++) {
@@ -210,12 +242,17 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
     }
     tables.push(buildTable(lengths, alphaSize));
   }
+  return tables;
+}
 
-  // Symbols: RUNA/RUNB runs of the front byte, MTF indexes, end of block.
-  const eob = inUse + 1;
+/**
+ * Huffman symbols into tt (one byte each) and counts (occurrences of each byte): RUNA/RUNB runs of the front
+ * byte, MTF indexes, end of block. Returns the block length.
+ */
+function decodeSymbols(bits: Bits, coding: Coding, tt: Uint32Array, counts: Int32Array, blockMax: number, at: number): number {
+  const { seqToUnseq, eob, selectors, tables } = coding;
   const mtf = new Uint8Array(256);
   for (let i = 0; i < 256; i++) mtf[i] = i;
-  const counts = new Int32Array(256);
   let n = 0;
   let run = 0;
   let runWeight = 1;
@@ -254,7 +291,7 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
       run = 0;
       runWeight = 1;
     }
-    if (sym === eob) break;
+    if (sym === eob) return n;
     if (n >= blockMax) throw corrupt('block longer than its declared size', at);
     let idx = sym - 1;
     const m = mtf[idx];
@@ -264,9 +301,10 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
     counts[b]++;
     tt[n++] = b;
   }
-  if (origPtr >= n) throw corrupt('BWT origin pointer beyond the block', at);
+}
 
-  // Inverse BWT: tt[i] keeps the byte of column L in its low 8 bits and gets the link to the next row above.
+/** Inverse BWT: tt[i] keeps the byte of column L in its low 8 bits and gets the link to the next row above. */
+function inverseBwt(tt: Uint32Array, counts: Int32Array, n: number): void {
   let sum = 0;
   const firstRow = new Int32Array(256);
   for (let b = 0; b < 256; b++) {
@@ -277,8 +315,10 @@ function decodeBlock(bits: Bits, tt: Uint32Array, blockMax: number, out: Output,
     const b = tt[i] & 0xff;
     tt[firstRow[b]++] |= i << 8;
   }
+}
 
-  // Walk the rows from the origin, undoing the initial run-length step (4 equal bytes + a repeat count).
+/** Walks the rows from the origin, undoing the initial run-length step (4 equal bytes + a repeat count). */
+function writeBlock(tt: Uint32Array, origPtr: number, n: number, out: Output): void {
   let pos = tt[origPtr] >>> 8;
   let last = -1;
   let same = 0;

@@ -181,8 +181,6 @@ export class LzmaDecoder {
    */
   decode(limit: number, endMarkerAllowed: boolean): boolean {
     const out = this.out;
-    const lc = this.lc;
-    const lpMask = this.lpMask;
     const pbMask = this.pbMask;
     const dictStart = this.dictStart;
     let buf = out.buf;
@@ -192,101 +190,110 @@ export class LzmaDecoder {
       const rel = pos - dictStart;
       const posState = rel & pbMask;
       if (this.bit(IS_MATCH + (state << 4) + posState) === 0) {
-        // Literal: coder chosen by position low bits and the previous byte's high bits.
-        const prev = rel > 0 ? buf[pos - 1] : 0;
-        const base = LITERAL + 0x300 * (((rel & lpMask) << lc) + (prev >>> (8 - lc)));
-        let sym = 1;
-        if (state >= 7) {
-          // After a match, the byte at rep0 steers the first bits until they differ.
-          let matchByte = buf[pos - this.rep0 - 1];
-          while (sym < 0x100) {
-            const matchBit = (matchByte >>> 7) & 1;
-            matchByte <<= 1;
-            const b = this.bit(base + ((1 + matchBit) << 8) + sym);
-            sym = (sym << 1) | b;
-            if (matchBit !== b) break;
-          }
-        }
-        while (sym < 0x100) sym = (sym << 1) | this.bit(base + sym);
+        const b = this.literal(buf, pos, rel, state);
         if (pos === buf.length) {
           out.pos = pos;
           out.ensure(1);
           buf = out.buf;
         }
-        buf[pos++] = sym & 0xff;
+        buf[pos++] = b;
         state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
         continue;
       }
       let len: number;
       if (this.bit(IS_REP + state) === 0) {
-        len = this.len(MATCH_LEN, posState);
+        len = this.match(posState);
         state = state < 7 ? 7 : 10;
-        const dist = this.distance(len);
-        if (dist === END_MARKER_DIST) {
+        if (len === 0) {
           if (!endMarkerAllowed) throw this.corrupt('end marker where none is allowed');
           this.state = state;
           out.pos = pos;
           return true;
         }
-        this.rep3 = this.rep2;
-        this.rep2 = this.rep1;
-        this.rep1 = this.rep0;
-        this.rep0 = dist;
       } else {
         if (rel === 0) throw this.corrupt('repeated match before any data');
-        if (this.bit(IS_REP_G0 + state) === 0) {
-          if (this.bit(IS_REP0_LONG + (state << 4) + posState) === 0) {
-            // Short rep: one byte from rep0.
-            state = state < 7 ? 9 : 11;
-            if (pos - this.rep0 - 1 < dictStart) throw this.corrupt(`match distance ${this.rep0 + 1} reaches before the start of the data`);
-            if (pos === buf.length) {
-              out.pos = pos;
-              out.ensure(1);
-              buf = out.buf;
-            }
-            buf[pos] = buf[pos - this.rep0 - 1];
-            pos++;
-            continue;
-          }
-        } else {
-          let dist: number;
-          if (this.bit(IS_REP_G1 + state) === 0) {
-            dist = this.rep1;
-          } else {
-            if (this.bit(IS_REP_G2 + state) === 0) {
-              dist = this.rep2;
-            } else {
-              dist = this.rep3;
-              this.rep3 = this.rep2;
-            }
-            this.rep2 = this.rep1;
-          }
-          this.rep1 = this.rep0;
-          this.rep0 = dist;
-        }
-        len = this.len(REP_LEN, posState);
-        state = state < 7 ? 8 : 11;
+        len = this.rep(state, posState);
+        state = state >= 7 ? 11 : len === 1 ? 9 : 8;
       }
-      len += 2;
-      const from = pos - this.rep0 - 1;
-      if (from < dictStart) throw this.corrupt(`match distance ${this.rep0 + 1} reaches before the start of the data`);
-      if (pos + len > limit) throw this.corrupt('match runs past the end of the data');
-      if (pos + len > buf.length) {
-        out.pos = pos;
-        out.ensure(len);
-        buf = out.buf;
-      }
-      if (this.rep0 + 1 >= len) {
-        buf.copyWithin(pos, from, from + len);
-        pos += len;
-      } else {
-        for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i];
-        pos += len;
-      }
+      out.pos = pos;
+      this.copyMatch(len, limit);
+      buf = out.buf;
+      pos = out.pos;
     }
     this.state = state;
     out.pos = pos;
     return false;
+  }
+
+  /** A literal (spec: DecodeLiteral): coder chosen by the position's lp low bits and the previous byte's lc high bits. */
+  private literal(buf: Uint8Array, pos: number, rel: number, state: number): number {
+    const lc = this.lc;
+    const prev = rel > 0 ? buf[pos - 1] : 0;
+    const base = LITERAL + 0x300 * (((rel & this.lpMask) << lc) + (prev >>> (8 - lc)));
+    let sym = 1;
+    if (state >= 7) {
+      // After a match, the byte at rep0 steers the first bits until they differ.
+      let matchByte = buf[pos - this.rep0 - 1];
+      while (sym < 0x100) {
+        const matchBit = (matchByte >>> 7) & 1;
+        matchByte <<= 1;
+        const b = this.bit(base + ((1 + matchBit) << 8) + sym);
+        sym = (sym << 1) | b;
+        if (matchBit !== b) break;
+      }
+    }
+    while (sym < 0x100) sym = (sym << 1) | this.bit(base + sym);
+    return sym & 0xff;
+  }
+
+  /** A simple match (IsRep 0): length, then distance pushed onto the reps. Returns its length, 0 for the end marker. */
+  private match(posState: number): number {
+    const len = this.len(MATCH_LEN, posState);
+    const dist = this.distance(len);
+    if (dist === END_MARKER_DIST) return 0;
+    this.rep3 = this.rep2;
+    this.rep2 = this.rep1;
+    this.rep1 = this.rep0;
+    this.rep0 = dist;
+    return len + 2;
+  }
+
+  /** A rep match (IsRep 1): rep0-rep3 chosen and moved to rep0. Returns its length, 1 for a short rep (IsRep0Long 0). */
+  private rep(state: number, posState: number): number {
+    if (this.bit(IS_REP_G0 + state) === 0) {
+      if (this.bit(IS_REP0_LONG + (state << 4) + posState) === 0) return 1;
+    } else {
+      let dist: number;
+      if (this.bit(IS_REP_G1 + state) === 0) {
+        dist = this.rep1;
+      } else {
+        if (this.bit(IS_REP_G2 + state) === 0) {
+          dist = this.rep2;
+        } else {
+          dist = this.rep3;
+          this.rep3 = this.rep2;
+        }
+        this.rep2 = this.rep1;
+      }
+      this.rep1 = this.rep0;
+      this.rep0 = dist;
+    }
+    return this.len(REP_LEN, posState) + 2;
+  }
+
+  /** Appends `len` bytes from distance rep0 + 1 back; an overlapping copy repeats the pattern. */
+  private copyMatch(len: number, limit: number): void {
+    const out = this.out;
+    const pos = out.pos;
+    const from = pos - this.rep0 - 1;
+    if (from < this.dictStart) throw this.corrupt(`match distance ${this.rep0 + 1} reaches before the start of the data`);
+    if (pos + len > limit) throw this.corrupt('match runs past the end of the data');
+    if (pos + len > out.buf.length) out.ensure(len);
+    const buf = out.buf;
+    if (len === 1) buf[pos] = buf[from];
+    else if (this.rep0 + 1 >= len) buf.copyWithin(pos, from, from + len);
+    else for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i];
+    out.pos = pos + len;
   }
 }
 
