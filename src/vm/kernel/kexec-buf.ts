@@ -36,7 +36,7 @@ export interface KexecBuf {
 export interface FileImageView {
   type: 'normal' | 'crash';
   /** kexec_locate_mem_hole's walk: reversed (walk_system_ram_res_rev, 6.8+) when top-down, else ascending. */
-  rules: { reverseRamWalk: boolean };
+  rules: { reverseRamWalk: boolean; topDownOffByOne: boolean };
   fileMode: boolean;
   segments: PlacedSegment[];
   /** Top-level resources (System RAM) of the machine. */
@@ -51,7 +51,7 @@ function isDestinationRange(image: FileImageView, start: bigint, end: bigint): b
 
 function topDown(image: FileImageView, start: bigint, end: bigint, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint | null {
   let tempEnd = end < kbuf.bufMax ? end : kbuf.bufMax;
-  let tempStart = tempEnd - memsz + 1n;
+  let tempStart = tempEnd - memsz + (image.rules.topDownOffByOne ? 0n : 1n);
   for (;;) {
     tempStart = alignDown(tempStart, align);
     tempEnd = tempStart + memsz - 1n;

@@ -34,6 +34,12 @@ export interface ReleaseRules {
    * only searches top-down inside each range; 6.8+ walks with walk_system_ram_res_rev when top_down.
    */
   reverseRamWalk: boolean;
+  /**
+   * locate_mem_hole_top_down: 6.1 starts at end - memsz (not end - memsz + 1), so a hole that ends exactly at
+   * a range's end is missed by one page (Debian 6.1's crash purgatory lands at 0x3dffa000, not 0x3dffb000, in a
+   * region ending at 0x3dffffff); 6.12 starts at end - memsz + 1.
+   */
+  topDownOffByOne: boolean;
   /** kexec_file_load's KEXEC_FILE_FLAGS: 6.1 knows UNLOAD|ON_CRASH|NO_INITRAMFS; 6.8 added DEBUG (0x8). */
   fileFlags: number;
   /**
@@ -52,8 +58,8 @@ export interface ReleaseRules {
 }
 
 const RULES: Record<KernelRelease, ReleaseRules> = {
-  '6.1': { reverseRamWalk: false, fileFlags: 0x7, loadFlags: 0x1, logStyle: 'pr_debug', hotplugPhdrs: null },
-  '6.12': { reverseRamWalk: true, fileFlags: 0xf, loadFlags: 0xd, logStyle: 'kexec_dprintk', hotplugPhdrs: 2 + 8192 + 8192 },
+  '6.1': { reverseRamWalk: false, topDownOffByOne: true, fileFlags: 0x7, loadFlags: 0x1, logStyle: 'pr_debug', hotplugPhdrs: null },
+  '6.12': { reverseRamWalk: true, topDownOffByOne: false, fileFlags: 0xf, loadFlags: 0xd, logStyle: 'kexec_dprintk', hotplugPhdrs: 2 + 8192 + 8192 },
 };
 
 export function releaseRules(config: Pick<MachineConfig, 'kernelRelease'>): ReleaseRules {
