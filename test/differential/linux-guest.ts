@@ -209,7 +209,7 @@ export function parseConsole(release: Release, text: string): GuestRun {
       calls.set(name, { name, rc: Number(r[1]), errno: Number(r[2]), log });
     }
   }
-  const osrelease = /^VKX-OSRELEASE (\S+)$/m.exec(text)?.[1] ?? '';
+  const osrelease = /VKX-OSRELEASE (\S+)/.exec(text)?.[1] ?? '';
   const views = Object.fromEntries([...text.matchAll(/^VKX-VIEW (\S+) (.*)$/gm)].map((m) => [m[1]!, m[2]!]));
   return { release, osrelease, iomem, boot, calls, views, console: text };
 }

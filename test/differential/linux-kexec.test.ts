@@ -44,7 +44,7 @@ test('the real kernels boot and make every call (Debian 6.1 and 6.12 in QEMU)', 
   await boot;
   for (const r of RELEASES) {
     const g = guests.get(r)!.run;
-    assert.ok(g.osrelease.startsWith(`${r}.`), `the ${r} guest runs ${g.osrelease}`);
+    assert.ok(g.osrelease.startsWith(`${r}.`), `the ${r} guest runs "${g.osrelease}"; its console:\n${g.console.slice(0, 3000)}`);
     assert.equal(g.calls.size, CALLS.length, `${r}: every call reported`);
     assert.match(g.iomem, /: Crash kernel$/m, `${r}: crashkernel= reserved a region`);
   }
