@@ -13,6 +13,7 @@ import { KexecError } from '../../src/errno.js';
 import { Keyrings } from '../../src/sig/keyring.js';
 import { verifyPefileSignature } from '../../src/sig/verify-pefile.js';
 import { NO_AKI_HINT } from '../../src/sig/pkcs7-trust.js';
+import { bzImage64FileOps } from '../../src/loaders/kernel/kexec-bzimage64.js';
 import { copyUnsignedKernel, makePki, makeTempDir, removeDir, requireTool, sbsign, type Pki } from './sig-fixtures-lib.js';
 
 const dir = makeTempDir('diag');
@@ -73,4 +74,18 @@ test('a trusted CA whose TBS hash is blacklisted: ENOKEY that names the revocati
   assert.match(e.message, new RegExp(`also holds a certificate it may not use because its TBS hash is in the blacklist: "CN=bl test CA" \\(tbs:${ca!.tbsHash}\\)`));
   assert.match(e.hint ?? '', /revoked by a tbs: entry in the blacklist keyring/);
   assert.doesNotMatch(e.hint ?? '', /add it to the machine's secondary/);
+});
+
+test('a "bin:" entry for a signed image: kexec_file_load accepts it, as Linux does, and says so', () => {
+  const pki = makePki(join(dir, 'bin'), 'bin');
+  const image = join(dir, 'bin-signed');
+  sbsign(copyUnsignedKernel(dir), image, pki);
+  const bytes = readFileSync(image);
+  const k = new Keyrings();
+  k.addCertificateFile('secondary', pki.caCert);
+  const clean = bzImage64FileOps.verifySig!(bytes, { keyrings: k });
+  assert.doesNotMatch(clean.summary, /warning/);
+  k.addBlacklistHash(`bin:${verifyPefileSignature(bytes, k).imageSha256}`);
+  const listed = bzImage64FileOps.verifySig!(bytes, { keyrings: k });
+  assert.match(listed.summary, /^signed by "CN=bin test signer".*; warning: its hash bin:[0-9a-f]{64} is in the blacklist keyring, which Linux's kexec signature check does not consult/);
 });

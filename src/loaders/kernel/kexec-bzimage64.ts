@@ -174,7 +174,10 @@ function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootP
 function verifySig(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted {
   const r = verifyPefileSignature(kernel, ctx.keyrings, { platformKeyring: true, ...(ctx.source === undefined ? {} : { source: ctx.source }) });
   const signer = r.signers[0]?.subject ?? 'unknown signer';
-  return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring` };
+  // verify_pefile_signature never consults "bin:" entries (only IMA's is_binary_blacklisted does): a listed
+  // image is accepted, as Linux accepts it, and the user is told.
+  const listed = r.imageBlacklisted ? `; warning: its hash bin:${r.imageSha256} is in the blacklist keyring, which Linux's kexec signature check does not consult (IMA appraisal would refuse the image)` : '';
+  return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring${listed}` };
 }
 
 export const bzImage64FileOps: KexecFileOps = {
