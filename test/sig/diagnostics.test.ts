@@ -14,10 +14,19 @@ import { Keyrings } from '../../src/sig/keyring.js';
 import { verifyPefileSignature } from '../../src/sig/verify-pefile.js';
 import { NO_AKI_HINT } from '../../src/sig/pkcs7-trust.js';
 import { bzImage64FileOps } from '../../src/loaders/kernel/kexec-bzimage64.js';
-import { copyUnsignedKernel, makePki, makeTempDir, removeDir, requireTool, sbsign, type Pki } from './sig-fixtures-lib.js';
+import { copyUnsignedKernel, kernelSigned, makePki, makeTempDir, removeDir, requireTool, sbsign, type Pki } from './sig-fixtures-lib.js';
 
 const dir = makeTempDir('diag');
 after(() => removeDir(dir));
+
+/** The certificate table (data directory 4) of a PE image: file offset and size. */
+function certTableOf(pe: Uint8Array): { offset: number; size: number } {
+  const v = new DataView(pe.buffer, pe.byteOffset, pe.byteLength);
+  const peOff = v.getUint32(0x3c, true);
+  const opt = peOff + 24;
+  const dirs = opt + (v.getUint16(opt, true) === 0x20b ? 112 : 96);
+  return { offset: v.getUint32(dirs + 4 * 8, true), size: v.getUint32(dirs + 4 * 8 + 4, true) };
+}
 
 function refusal(image: Uint8Array, k: Keyrings): KexecError {
   try {
@@ -88,4 +97,18 @@ test('a "bin:" entry for a signed image: kexec_file_load accepts it, as Linux do
   k.addBlacklistHash(`bin:${verifyPefileSignature(bytes, k).imageSha256}`);
   const listed = bzImage64FileOps.verifySig!(bytes, { keyrings: k });
   assert.match(listed.summary, /^signed by "CN=bin test signer".*; warning: its hash bin:[0-9a-f]{64} is in the blacklist keyring, which Linux's kexec signature check does not consult/);
+});
+
+test('a PKCS#7 whose [0] wrapper claims one byte more than its parent holds: EBADMSG (asn1_ber_decoder: data overrun)', () => {
+  const signed = Uint8Array.from(readFileSync(kernelSigned()));
+  const { offset } = certTableOf(signed);
+  // WIN_CERTIFICATE (8 bytes), then SEQUENCE (30 82 LL LL), contentType OID (06 09 + 9 bytes), [0] (A0 82 LL LL).
+  const wrapper = offset + 8 + 4 + 11;
+  assert.equal(signed[wrapper], 0xa0, 'the [0] wrapper of signedData');
+  assert.equal(signed[wrapper + 1], 0x82);
+  const tampered = Uint8Array.from(signed);
+  tampered[wrapper + 3] = (tampered[wrapper + 3]! + 1) & 0xff;
+  const e = refusal(tampered, new Keyrings());
+  assert.equal(e.errno, 'EBADMSG');
+  assert.match(e.message, /ASN\.1 decoder: Data overrun error/);
 });
