@@ -1,5 +1,6 @@
 // `vkexec machine init|show|set|sysctl|destroy`: create, inspect and change the emulated machine.
 
+import { DEFAULT_KERNEL_RELEASE, KERNEL_RELEASES, isKernelRelease, kernelRelease, osreleaseFor } from '../vm/machine/kernel-release.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
@@ -66,6 +67,7 @@ interface InitOpts {
   secureBoot?: string;
   sigEnforce?: string;
   imaAppraise?: string;
+  kernelRelease?: string;
 }
 
 export function initMachine(dir: string, o: InitOpts): MachineState {
@@ -113,6 +115,11 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
   if (o.secureBoot) config.secureBoot = onOff(o.secureBoot, 'secure-boot');
   if (o.sigEnforce) config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
   if (o.imaAppraise) config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
+  if (o.kernelRelease !== undefined) {
+    if (!isKernelRelease(o.kernelRelease)) throw new UsageError(`--kernel-release ${o.kernelRelease}: give ${KERNEL_RELEASES.join(' or ')}`, { hint: 'the machine plays Debian\'s 6.1 or 6.12 kernel; see KERNEL RELEASES in vkexec(8)' });
+    config.kernelRelease = o.kernelRelease;
+    config.osrelease = osreleaseFor(o.kernelRelease);
+  }
   const state = newState(config);
   if (o.crashkernel) applyCrashkernel(state, o.crashkernel);
   fs.mkdirSync(dir, { recursive: true });
@@ -126,6 +133,7 @@ function describe(dir: string, s: MachineState): string[] {
   const lines = [
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
+    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease})`,
     `cmdline      ${c.cmdline}`,
     `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at ${hex(crash.start)}-${hex(crash.end)}` : 'none'}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
@@ -213,6 +221,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .option('--crashkernel <spec>', 'crashkernel= reservation: SIZE[@OFFSET], RANGE:SIZE,..., "SIZE,high SIZE,low"')
     .option('--cmdline <text>', "the running kernel's command line (/proc/cmdline)")
     .option('--cpus <n>', 'CPUs (one crash_notes buffer each)')
+    .option('--kernel-release <release>', `the Linux release whose kexec rules the machine follows: ${KERNEL_RELEASES.join(' or ')} (default ${DEFAULT_KERNEL_RELEASE})`)
     .addOption(new Option('--lockdown <mode>').choices(['none', 'integrity', 'confidentiality']))
     .addOption(new Option('--arch <arch>').choices(['x86_64', 'i386']))
     .option('--secure-boot <on|off>', 'UEFI secure boot')

@@ -12,8 +12,43 @@ export const UNIV = {
   SEQUENCE: 16, SET: 17,
 } as const;
 
+/**
+ * asn1_ber_decoder's framing rules (lib/asn1_decoder.c), checked over the whole tree before asn1js (which is
+ * lenient) builds it: an element's length must fit in what its parent has left ("Data overrun error"), long
+ * lengths take at most sizeof(size_t) - 1 bytes, indefinite length only for constructed elements, no
+ * high-tag-number form. Returns the offset after the element at `at`.
+ */
+function asn1BerCheck(b: Uint8Array, at: number, end: number, rule: string, what: string): number {
+  const fail = (msg: string) => badmsg(rule, `${what}: ASN.1 decoder: ${msg} at offset ${at}`);
+  if (end - at < 2) throw fail('Data overrun error (no room for a tag and a length)');
+  const tag = b[at]!;
+  if ((tag & 0x1f) === 0x1f) throw fail('Long tag not supported');
+  let dp = at + 2;
+  let len = b[at + 1]!;
+  if (len === 0x80) {
+    if (!(tag & 0x20)) throw fail('Indefinite len primitive not permitted');
+    for (;;) {
+      if (end - dp < 2) throw fail('Data overrun error (missing end-of-contents)');
+      if (b[dp] === 0 && b[dp + 1] === 0) return dp + 2;
+      dp = asn1BerCheck(b, dp, end, rule, what);
+    }
+  }
+  if (len > 0x80) {
+    const n = len - 0x80;
+    if (n > 7) throw fail('Length too long');
+    if (n > end - dp) throw fail('Data overrun error (length bytes)');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[dp++]!;
+  }
+  if (len > end - dp) throw fail(`Data overrun error: the element claims ${len} bytes, its parent has ${end - dp} left`);
+  const stop = dp + len;
+  if (tag & 0x20) for (let p = dp; p < stop; ) p = asn1BerCheck(b, p, stop, rule, what);
+  return stop;
+}
+
 /** Decodes exactly one BER element spanning all of `bytes`; anything else is EBADMSG under `rule`. */
 export function decodeBer(bytes: Uint8Array, rule: string, what: string): Node {
+  asn1BerCheck(bytes, 0, bytes.length, rule, what);
   let parsed: asn1js.FromBerResult;
   try {
     parsed = asn1js.fromBER(bytes, { parseEmbedded: false, copyInput: false });

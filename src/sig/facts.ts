@@ -1,6 +1,7 @@
 // Facts about a signature for people and for --json: who signed, which certificates came along, which
 // keyrings were searched. Also the kexec search order over keyrings shared by PE and appended signatures.
 
+import { BLACKLISTED_HINT_PREFIX, NO_AKI_HINT } from './pkcs7-trust.js';
 import { KexecError, type ErrnoName } from '../errno.js';
 import { KERNEL_KEYRING_NAMES, type Keyrings } from './keyring.js';
 import type { Pkcs7Message, TrustMatch } from './pkcs7.js';
@@ -104,6 +105,7 @@ export function searchKexecKeyrings(
     { keyring: 'secondary', rings: [KERNEL_KEYRING_NAMES.secondary, KERNEL_KEYRING_NAMES.builtin] },
   ];
   if (platformKeyring) passes.push({ keyring: 'platform', rings: [KERNEL_KEYRING_NAMES.platform] });
+  const noKeys: KexecError[] = [];
   for (let i = 0; ; ) {
     const pass = passes[i]!;
     const keys = keyrings.trustedCerts(pass.keyring);
@@ -115,11 +117,32 @@ export function searchKexecKeyrings(
       return { keyring: label, subject: trust.key.subject, via: trust.via };
     } catch (e) {
       if (!(e instanceof KexecError)) throw e;
-      search.result = e.errno;
-      search.detail = e.message;
-      if (e.errno !== 'ENOKEY' || ++i === passes.length) throw e;
+      const err = e.errno === 'ENOKEY' ? explainBlacklisted(e, keyrings.blacklistedIn(pass.keyring), label) : e;
+      search.result = err.errno;
+      search.detail = err.message;
+      if (err.errno !== 'ENOKEY') throw err;
+      noKeys.push(err);
+      // Every pass found no key: report the pass whose keyring held the cause (a CA the signer cannot be
+      // linked to, a revoked CA) rather than simply the last one searched.
+      if (++i === passes.length) throw noKeys.find(explainsCause) ?? err;
     }
   }
+}
+
+/**
+ * An ENOKEY where the keyring holds certificates whose TBS hash is blacklisted: Linux never uses them, so the
+ * search found no key, but the cause is the revocation, not a missing CA.
+ */
+function explainBlacklisted(e: KexecError, set: X509Cert[], label: string): KexecError {
+  if (set.length === 0) return e;
+  const names = set.map((c) => `"${c.subject}" (tbs:${c.tbsHash})`).join(', ');
+  return new KexecError('ENOKEY', e.rule, `${e.message}; ${label} also holds ${set.length === 1 ? 'a certificate' : `${set.length} certificates`} it may not use because ${set.length === 1 ? 'its' : 'their'} TBS hash is in the blacklist: ${names}`, {
+    hint: `${BLACKLISTED_HINT_PREFIX} by a tbs: entry in the blacklist keyring; remove that entry (machine keys remove --keyring blacklist tbs:HASH) if the revocation is wrong, or sign with a key that is not revoked`,
+  });
+}
+
+function explainsCause(e: KexecError): boolean {
+  return (e.hint === NO_AKI_HINT && /although that CA is in the searched keyring/.test(e.message)) || (e.hint?.startsWith(BLACKLISTED_HINT_PREFIX) ?? false);
 }
 
 export interface Failure {

@@ -178,6 +178,12 @@ export class Keyrings {
     return rings.flatMap((r) => this.rings[r].map((e) => e.cert)).filter((c) => !this.isCertBlacklisted(c));
   }
 
+  /** Certificates in the rings a verification searches that trustedCerts() sets aside: their TBS hash is blacklisted. */
+  blacklistedIn(trust: 'builtin' | 'secondary' | 'platform'): X509Cert[] {
+    const rings: KeyringName[] = trust === 'secondary' ? ['secondary', 'builtin'] : [trust];
+    return rings.flatMap((r) => this.rings[r].map((e) => e.cert)).filter((c) => this.isCertBlacklisted(c));
+  }
+
   /** Revoked certificates (CONFIG_SYSTEM_REVOCATION_LIST): certificates in .blacklist. */
   revokedCerts(): X509Cert[] {
     return this.rings.blacklist.map((e) => e.cert);

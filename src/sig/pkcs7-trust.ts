@@ -21,6 +21,29 @@ function findAsymmetricKey(keys: readonly X509Cert[], id0: string | undefined, i
   return key;
 }
 
+/**
+ * Hints that name the real cause of an ENOKEY; verify-pefile keeps them instead of its generic "add the CA".
+ * NO_AKI: pkcs7_validate_trust_one links the top certificate to a trusted key only through its
+ * authorityKeyIdentifier (or the signer's issuer+serial); an X.509 v1 signer has none, so only the signer
+ * certificate itself in a keyring makes it trusted, even when its issuing CA is there.
+ */
+export const NO_AKI_HINT = 'add the signer certificate itself to a trusted keyring, or issue it again with an authorityKeyIdentifier (openssl x509 -req ... -extfile with "authorityKeyIdentifier=keyid"; v3 extensions)';
+export const BLACKLISTED_HINT_PREFIX = 'a certificate in the keyring is revoked';
+
+/** The ENOKEY message when a chain ends without meeting a trusted key. */
+function noKeyWhy(top: MsgCert | undefined, s: SignedInfo, keys: readonly X509Cert[]): { why: string; hint?: string } {
+  if (!top) return { why: `no searched keyring holds the signing key (${describeSid(s)})` };
+  const c = top.cert;
+  if (c.authIds[0] === undefined && c.authIds[1] === undefined) {
+    const issuerHeld = keys.some((k) => k.subject === c.issuer);
+    return {
+      why: `"${c.subject}" has no authorityKeyIdentifier, so it cannot be linked to its issuer "${c.issuer}"${issuerHeld ? ', although that CA is in the searched keyring' : ''}; only "${c.subject}" itself in a keyring would be trusted`,
+      hint: NO_AKI_HINT,
+    };
+  }
+  return { why: `no searched keyring holds "${c.subject}" or its issuer "${c.issuer}"` };
+}
+
 /** pkcs7_validate_trust_one: one signer's chain against the trusted keys. */
 function pkcs7ValidateTrustOne(msg: Pkcs7Message, s: SignedInfo, keys: readonly X509Cert[]): TrustMatch {
   const noKey = (why: string): KexecError => pkcs7Error('ENOKEY', RULE_PKCS7_TRUST, `signer #${s.index}: ${why}`, 'add the signing CA certificate to a trusted keyring');
@@ -52,8 +75,8 @@ function pkcs7ValidateTrustOne(msg: Pkcs7Message, s: SignedInfo, keys: readonly 
     const key = findAsymmetricKey(keys, s.authId, undefined);
     if (key === 'EKEYREJECTED') throw pkcs7Error('EKEYREJECTED', RULE_PKCS7_TRUST, `signer #${s.index}: key ID mismatch`, RESIGN);
     if (key === 'ENOKEY') {
-      const top = last ?? s.signer;
-      throw noKey(top ? `no searched keyring holds "${top.cert.subject}" or its issuer "${top.cert.issuer}"` : `no searched keyring holds the signing key (${describeSid(s)})`);
+      const { why, hint } = noKeyWhy(last ?? s.signer, s, keys);
+      throw hint ? pkcs7Error('ENOKEY', RULE_PKCS7_TRUST, `signer #${s.index}: ${why}`, hint) : noKey(why);
     }
     matched = { key, x509: undefined, via: 'trusted key signed directly' };
     sig = sinfoSig(msg, s);

@@ -5,6 +5,7 @@
 // parse the PE, strip the WIN_CERTIFICATE, verify the PKCS#7 (message, revocation list, trust), read the
 // SpcIndirectDataContent, then hash the image and compare: only that comparison binds the signature to it.
 
+import { BLACKLISTED_HINT_PREFIX, NO_AKI_HINT } from './pkcs7-trust.js';
 import { KexecError } from '../errno.js';
 import type { PeHeaders, PeSection } from '../formats/pe.js';
 import { alignUp } from '../lib/align.js';
@@ -157,7 +158,7 @@ function pefileDigestPe(mscode: MsCode, report: PeSignatureReport, digestOf: Dig
 }
 
 function hintFor(e: KexecError, report: PeSignatureReport): string | undefined {
-  if (e.errno !== 'ENOKEY') return undefined;
+  if (e.errno !== 'ENOKEY' || e.hint === NO_AKI_HINT || e.hint?.startsWith(BLACKLISTED_HINT_PREFIX)) return undefined;
   const signer = report.signers[0];
   const needed = !signer?.anchor ? 'the signing CA certificate' : signer.subject ? `the CA certificate "${signer.anchor}"` : signer.anchor;
   return `no trusted keyring holds ${needed}; add it to the machine's secondary (or platform) keyring`;

@@ -64,9 +64,10 @@ function linuxLayout(ram: Range[], kernel: Buffer, cmdline: string, initrdSize: 
   // Purgatory: buf_min 0x3000, top-down; its size is vkexec's purgatory object's (the only input not from Linux).
   addBuffer(ram, placed, { ...purgatory, align: PAGE, min: 0x3000n });
   // boot_params (4 KiB) + command line (cmdline_len with its NUL) + room for "elfcorehdr=0x... " (30), aligned to
-  // 16, then setup_data headers (16 bytes each) for the EFI map (96), IMA (16) and the RNG seed (32).
+  // 16, then setup_data headers (16 bytes each) for the EFI map (96) and the RNG seed (32); no IMA slot
+  // (Debian's 6.1 and 6.12 build without CONFIG_IMA_KEXEC: both log bufsz=0x10e0 for a 23-byte line).
   const cmdlineLen = BigInt(Buffer.byteLength(cmdline) + 1);
-  const bpBufsz = alignUp(4096n + cmdlineLen + 30n, 16n) + 16n + 96n + 16n + 16n + 16n + 32n;
+  const bpBufsz = alignUp(4096n + cmdlineLen + 30n, 16n) + 16n + 96n + 16n + 32n;
   addBuffer(ram, placed, { bufsz: bpBufsz, memsz: bpBufsz, align: 16n, min: 0x3000n });
   const setupSects = kernel[0x1f1] || 4;
   const kern16 = BigInt((setupSects + 1) * 512);
@@ -118,11 +119,12 @@ describe('-s segment layout equals Linux bzImage64_load on the same map', () => 
     assert.ok(rd!.mem + rd!.memsz === k!.mem, 'the initrd does not fit the gap above the kernel, so it ends where the kernel starts');
     // kexec_dprintk lines, in the kernel's words.
     assert.match(stderr, new RegExp([
-      `^kexec_file: Loaded purgatory at ${hex(p!.mem)}$`,
-      `^kexec_file: Loaded boot_param, command line and misc at ${hex(bp!.mem)} bufsz=${hex(bp!.bufsz)} memsz=${hex(bp!.memsz)}$`,
-      `^kexec_file: Loaded 64bit kernel at ${hex(k!.mem)} bufsz=${hex(k!.bufsz)} memsz=${hex(k!.memsz)}$`,
-      `^kexec_file: Loaded initrd at ${hex(rd!.mem)} bufsz=${hex(rd!.bufsz)} memsz=${hex(rd!.memsz)}$`,
-      '^kexec_file: Final command line is: console=ttyS0$',
+      `^kexec-bzImage64: Loaded purgatory at ${hex(p!.mem)}$`,
+      `^kexec-bzImage64: Loaded boot_param, command line and misc at ${hex(bp!.mem)} bufsz=${hex(bp!.bufsz)} memsz=${hex(bp!.memsz)}$`,
+      `^kexec-bzImage64: Loaded 64bit kernel at ${hex(k!.mem)} bufsz=${hex(k!.bufsz)} memsz=${hex(k!.memsz)}$`,
+      // memsz is the initrd's length, as Debian's 6.1 and 6.12 print it (not the segment's rounded memsz).
+      `^kexec-bzImage64: Loaded initrd at ${hex(rd!.mem)} bufsz=${hex(rd!.bufsz)} memsz=${hex(rd!.bufsz)}$`,
+      '^kexec-bzImage64: Final command line is: console=ttyS0$',
       '^kexec_file: nr_segments = 4$',
     ].join('\n[^]*?'), 'm'));
   });
@@ -141,6 +143,6 @@ describe('-s segment layout equals Linux bzImage64_load on the same map', () => 
     assert.deepEqual(segs, expected);
     assert.equal(segs.length, 3);
     assert.ok(segs.every((s) => s.mem >= 1n << 32n), segs.map((s) => hex(s.mem)).join(' '));
-    assert.match(stderr, new RegExp(`^kexec_file: Loaded 64bit kernel at ${hex(expected[2]!.mem)} `, 'm'));
+    assert.match(stderr, new RegExp(`^kexec-bzImage64: Loaded 64bit kernel at ${hex(expected[2]!.mem)} `, 'm'));
   });
 });

@@ -10,6 +10,8 @@ export type FixtureName =
   | 'vmlinuz-amd64' // Debian's signed amd64 kernel (PE/COFF with an Authenticode signature)
   | 'vmlinuz-amd64-unsigned'
   | 'vmlinuz-686' // Debian's 32-bit 686 kernel
+  | 'vmlinuz-612-amd64' // Debian bookworm's signed 6.12 amd64 kernel (linux-image-6.12-amd64)
+  | 'vmlinuz-612-amd64-unsigned'
   | 'busybox-amd64' // static busybox binaries
   | 'busybox-i386'
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f

@@ -66,9 +66,9 @@ describe('third-party kexec_file loader through VKEXEC_LOADERS', () => {
     const m = newMachine();
     const r = ok(vkexec(m, ['-s', '-d', '-l', toy], WITH_LOADER));
     // Default 512 MiB map: RAM ends at 0x1ffdffff; the purgatory takes the top, the payload the 2 MiB-aligned slot below.
-    assert.match(r.stderr, /^kexec_file: Loaded purgatory at 0x1ffdd000$/m);
+    assert.match(r.stderr, /^kexec_file: Loaded purgatory at 0x1ffdb000$/m);
     assert.match(r.stderr, new RegExp(`^kexec_file: Loaded toy payload at 0x1fe00000 bufsz=0x${CODE.length.toString(16)}$`, 'm'));
-    assert.match(ok(vkexec(m, ['machine', 'show'])).stdout, /^normal {7}vkxtoy via kexec_file_load, entry 0x1ffdd000, 2 segments/m);
+    assert.match(ok(vkexec(m, ['machine', 'show'])).stdout, /^normal {7}vkxtoy via kexec_file_load, entry 0x1ffdb000, 2 segments/m);
     const e = ok(vkexec(m, ['-e', '--engine', 'verify'], WITH_LOADER));
     assert.match(e.stderr, /PASS purgatory sha256 over 1 regions/);
     assert.match(e.stderr, /purgatory hands over in 64-bit mode: ip 0x1fe00000, rsi 0x0/);

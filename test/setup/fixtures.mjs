@@ -28,6 +28,9 @@ const PACKAGES = {
   'kernel-amd64': { meta: 'linux-image-amd64' }, // signed: linux-image-<abi>-amd64
   'kernel-amd64-unsigned': { meta: 'linux-image-amd64', suffix: '-unsigned' },
   'kernel-686': { meta: 'linux-image-686:i386', foreign: 'i386' },
+  // Debian bookworm's 6.12 kernel (bookworm-backports/security; the meta-package names the newest ABI).
+  'kernel-612-amd64': { meta: 'linux-image-6.12-amd64' },
+  'kernel-612-amd64-unsigned': { meta: 'linux-image-6.12-amd64', suffix: '-unsigned' },
   'busybox-amd64': { name: 'busybox-static:amd64' },
   'busybox-i386': { name: 'busybox-static:i386', foreign: 'i386' },
 };
@@ -87,6 +90,9 @@ const FIXTURES = [
   { name: 'vmlinuz-amd64', pkg: 'kernel-amd64', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'vmlinuz-amd64-unsigned', pkg: 'kernel-amd64-unsigned', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'vmlinuz-686', pkg: 'kernel-686', member: /^\.?\/boot\/vmlinuz-/ },
+  // The 6.12 kernels for the real-kernel differential test (test/differential/linux-kexec.test.ts).
+  { name: 'vmlinuz-612-amd64', pkg: 'kernel-612-amd64', member: /^\.?\/boot\/vmlinuz-/ },
+  { name: 'vmlinuz-612-amd64-unsigned', pkg: 'kernel-612-amd64-unsigned', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'busybox-amd64', pkg: 'busybox-amd64', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },

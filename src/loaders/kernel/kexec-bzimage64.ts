@@ -24,9 +24,10 @@ const MIN_INITRD_LOAD_ADDR = 0x1000000n;
 /** MAX_ELFCOREHDR_STR_LEN: room for "elfcorehdr=0x<16 hex digits> ". */
 const MAX_ELFCOREHDR_STR_LEN = 30;
 const RNG_SEED_LENGTH = 32;
-/** sizeof(struct efi_setup_data) and sizeof(struct ima_setup_data). */
+/** sizeof(struct efi_setup_data). */
 const EFI_SETUP_DATA_SIZE = 96;
-const IMA_SETUP_DATA_SIZE = 16;
+/** pr_fmt of arch/x86/kernel/kexec-bzimage64.c. */
+const PR_FMT = 'kexec-bzImage64';
 const ULONG_MAX = (1n << 64n) - 1n;
 const enoexec = (msg: string) => new KexecError('ENOEXEC', 'bzImage64_probe', msg, { hint: 'kexec_file_load on x86_64 takes only relocatable 64-bit bzImages (use -c for other formats)' });
 
@@ -49,6 +50,9 @@ function setupE820(image: FileKimage, params: Uint8Array): void {
   const e820 = image.type === 'crash' ? crashSetupMemmapEntries(image) : firmwareE820(image.config.iomem);
   // Entries past E820_MAX_ENTRIES_ZEROPAGE are dropped, as the kernel does (no SETUP_E820_EXT on this path).
   writeE820(params, e820.slice(0, E820_MAX));
+  // setup_e820_entries / crash_setup_memmap_entries (6.8+): kexec_dprintk of the table handed over.
+  image.dprintkNew('E820 memmap:', PR_FMT);
+  for (const e of e820.slice(0, E820_MAX)) image.dprintkNew(`${e.addr.toString(16).padStart(16, '0')}-${(e.addr + e.size - 1n).toString(16).padStart(16, '0')} (${e.type})`, PR_FMT);
   for (const e of e820.slice(0, E820_MAX)) {
     if (e.type !== 1) continue;
     const end = e.addr + e.size - 1n;
@@ -77,18 +81,21 @@ function load(image: FileKimage, input: FileLoadInput): void {
   if (image.type === 'crash') elfcorehdr = crashLoadSegments(image);
 
   const p = image.loadPurgatory(MIN_PURGATORY_ADDR, ULONG_MAX, true);
-  image.dprintk(`Loaded purgatory at ${hex(p.loadAddr)}`);
+  image.dprintk(`Loaded purgatory at ${hex(p.loadAddr)}`, PR_FMT);
 
   // boot_params, the command line at 0x1000, then setup_data slots: EFI (unused: the machine has no EFI
-  // runtime), IMA (CONFIG_IMA_KEXEC; unused: no IMA log), and the RNG seed, as the kernel sizes them.
+  // runtime) and the RNG seed, as the kernel sizes them. No IMA slot: Debian builds 6.1 and 6.12 without
+  // CONFIG_IMA_KEXEC (both guests log bufsz=0x10e0 for a 23-byte command line).
   const paramsCmdlineSz = alignUp(BOOT_PARAMS_SIZE + cmdlineLen + MAX_ELFCOREHDR_STR_LEN, 16);
-  const rngOffset = paramsCmdlineSz + SETUP_DATA_HEADER + EFI_SETUP_DATA_SIZE + SETUP_DATA_HEADER + IMA_SETUP_DATA_SIZE;
+  const rngOffset = paramsCmdlineSz + SETUP_DATA_HEADER + EFI_SETUP_DATA_SIZE;
   const bufsz = rngOffset + SETUP_DATA_HEADER + RNG_SEED_LENGTH;
   const params = new Uint8Array(bufsz);
   const hdrSize = 0x202 + kernel[0x201]! - 0x1f1;
   params.set(kernel.subarray(0x1f1, 0x1f1 + hdrSize), 0x1f1);
   const bootparamAddr = image.addBuffer({ buffer: { kind: 'bytes', data: params }, memsz: BigInt(bufsz), bufAlign: 16n, bufMin: MIN_BOOTPARAM_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'boot_params and command line' });
-  image.dprintk(`Loaded boot_param, command line and misc at ${hex(bootparamAddr)} bufsz=${hex(bufsz)} memsz=${hex(image.segments[image.segments.length - 1]!.memsz)}`);
+  // 6.1 prints the buffer's size as memsz; 6.8+ the segment's page-rounded memsz (kbuf.memsz after kexec_add_buffer).
+  const bpMemsz = image.rules.logStyle === 'pr_debug' ? BigInt(bufsz) : image.segments[image.segments.length - 1]!.memsz;
+  image.dprintk(`Loaded boot_param, command line and misc at ${hex(bootparamAddr)} bufsz=${hex(bufsz)} memsz=${hex(bpMemsz)}`, PR_FMT);
 
   const initSize = BigInt(h.num('init_size'));
   const pref = h.big('pref_address');
@@ -102,14 +109,14 @@ function load(image: FileKimage, input: FileLoadInput): void {
     what: 'kernel',
   });
   const kseg = image.segments[image.segments.length - 1]!;
-  image.dprintk(`Loaded 64bit kernel at ${hex(kernelAddr)} bufsz=${hex(kseg.bufsz)} memsz=${hex(kseg.memsz)}`);
+  image.dprintk(`Loaded 64bit kernel at ${hex(kernelAddr)} bufsz=${hex(kseg.bufsz)} memsz=${hex(kseg.memsz)}`, PR_FMT);
   image.facts.kernel = hex(kernelAddr);
 
   let initrdAddr = 0n;
   if (input.initrd) {
     initrdAddr = image.addBuffer({ buffer: { kind: 'file', path: input.initrd.path, offset: 0, length: input.initrd.size }, memsz: BigInt(input.initrd.size), bufAlign: 4096n, bufMin: MIN_INITRD_LOAD_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'initrd' });
-    const iseg = image.segments[image.segments.length - 1]!;
-    image.dprintk(`Loaded initrd at ${hex(initrdAddr)} bufsz=${hex(iseg.bufsz)} memsz=${hex(iseg.memsz)}`);
+    // memsz is the initrd's length, not the segment's page-rounded size (both releases).
+    image.dprintk(`Loaded initrd at ${hex(initrdAddr)} bufsz=${hex(BigInt(input.initrd.size))} memsz=${hex(BigInt(input.initrd.size))}`, PR_FMT);
     image.facts.initrd = hex(initrdAddr);
   }
 
@@ -148,7 +155,7 @@ function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootP
   writeField(params, SETUP_HEADER.cmd_line_ptr, cmdlineAddr & 0xffffffffn);
   setBp(params, 'ext_cmd_line_ptr', cmdlineAddr >> 32n);
   const text = Buffer.from(line).toString('latin1').replace(/\0.*$/s, '');
-  image.dprintk(`Final command line is: ${text}`);
+  image.dprintk(`Final command line is: ${text}`, PR_FMT);
   image.facts.cmdline = text;
   writeField(params, SETUP_HEADER.ramdisk_image, where.initrdAddr & 0xffffffffn);
   writeField(params, SETUP_HEADER.ramdisk_size, BigInt(where.initrdSize) & 0xffffffffn);
@@ -167,12 +174,16 @@ function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootP
 function verifySig(kernel: Uint8Array, ctx: SigCheckContext): SigAccepted {
   const r = verifyPefileSignature(kernel, ctx.keyrings, { platformKeyring: true, ...(ctx.source === undefined ? {} : { source: ctx.source }) });
   const signer = r.signers[0]?.subject ?? 'unknown signer';
-  return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring` };
+  // verify_pefile_signature never consults "bin:" entries (only IMA's is_binary_blacklisted does): a listed
+  // image is accepted, as Linux accepts it, and the user is told.
+  const listed = r.imageBlacklisted ? `; warning: its hash bin:${r.imageSha256} is in the blacklist keyring, which Linux's kexec signature check does not consult (IMA appraisal would refuse the image)` : '';
+  return { summary: `signed by "${signer}", trusted through the ${r.trustedBy?.keyring ?? '?'} keyring${listed}` };
 }
 
 export const bzImage64FileOps: KexecFileOps = {
   name: 'bzImage64',
   probe: bzImage64ProbeKernel,
+  probeDebug: `${PR_FMT}: It's a relocatable bzImage64`,
   load,
   verifySig,
 };

@@ -28,6 +28,19 @@ function crashExcludeMemRange(ranges: PhysRange[], maxRanges: number, cut: PhysR
 
 /** prepare_elf_headers: RAM minus the low 1 MiB and the crash regions, as ELF64 (ELF32 on i386). */
 function prepareElfHeaders(image: FileKimage): Uint8Array {
+  const { buf, phdrs } = prepareElfHeadersPhdrs(image);
+  // crash_prepare_elf64_headers: one line per RAM PT_LOAD, e_phnum counting the headers so far. pr_debug in
+  // kernel/kexec_file.c on 6.1; kexec_dprintk in kernel/crash_core.c on 6.12.
+  const prefix = image.rules.logStyle === 'pr_debug' ? 'kexec_file' : 'crash_core';
+  const firstRam = phdrs.length - (image.lastRamRanges ?? 0);
+  phdrs.forEach((ph, i) => {
+    if (i < firstRam) return;
+    image.dprintk(`Crash PT_LOAD ELF header. phdr=(____ptrval____) vaddr=${hex(ph.vaddr)}, paddr=${hex(ph.paddr)}, sz=${hex(ph.memsz)} e_phnum=${i + 1} p_offset=${hex(ph.offset)}`, prefix);
+  });
+  return buf;
+}
+
+function prepareElfHeadersPhdrs(image: FileKimage): ReturnType<typeof crashPrepareElf64Headers> {
   let ram = systemRam(image.iomem).map(resourceRange);
   const max = ram.length + 2; // get_nr_ram_ranges_callback's count plus the slots for exclusions
   const crashk = [image.crashk, image.crashkLow].filter((r): r is Resource => r !== undefined).map(resourceRange);
@@ -37,6 +50,7 @@ function prepareElfHeaders(image: FileKimage): Uint8Array {
   const bss = findResource(image.iomem, 'Kernel bss');
   const kernelText = x64 && code && bss ? { vaddr: START_KERNEL_MAP + code.start, paddr: code.start, size: resourceRange(bss).end - code.start } : null;
   const notes = Array.from({ length: image.config.cpus }, (_, cpu) => crashNotesAddr(cpu));
+  image.lastRamRanges = ram.length;
   return crashPrepareElf64Headers({
     machine: x64 ? EM_X86_64 : EM_386,
     notes,
@@ -45,15 +59,19 @@ function prepareElfHeaders(image: FileKimage): Uint8Array {
     kernelText,
     ranges: ram,
     pageOffset: x64 ? PAGE_OFFSET : 0xc0000000n,
-  }).buf;
+  });
 }
 
 /** crash_load_segments: the header segment placed bottom-up in crashk_res; returns image->elf_load_addr. */
 export function crashLoadSegments(image: FileKimage): bigint {
   const buf = prepareElfHeaders(image);
+  // 6.12 (CONFIG_CRASH_HOTPLUG with MEMORY_HOTPLUG): room for 2 + NR_CPUS_DEFAULT + CRASH_MAX_MEMORY_RANGES
+  // program headers, and elf_headers_sz is that unrounded size; 6.1: the headers' own (page-aligned) size.
+  const hp = image.rules.hotplugPhdrs;
+  const memsz = hp !== null && BigInt(64 + 56 * hp) > BigInt(buf.length) ? BigInt(64 + 56 * hp) : BigInt(buf.length);
   const mem = image.addBuffer({
     buffer: { kind: 'bytes', data: buf },
-    memsz: BigInt(buf.length),
+    memsz,
     bufAlign: KERNEL_ELF_CORE_HEADER_ALIGN,
     bufMin: 0n,
     bufMax: (1n << 64n) - 1n,
@@ -61,9 +79,10 @@ export function crashLoadSegments(image: FileKimage): bigint {
     what: 'ELF core header',
   });
   const seg = image.segments[image.segments.length - 1]!;
-  image.dprintk(`Loaded ELF headers at ${hex(mem)} bufsz=${hex(seg.bufsz)} memsz=${hex(seg.memsz)}`);
+  // arch/x86/kernel/crash.c (pr_fmt "kexec"): kbuf.memsz after kexec_add_buffer rounded it.
+  image.dprintk(`Loaded ELF headers at ${hex(mem)} bufsz=${hex(seg.bufsz)} memsz=${hex(seg.memsz)}`, 'kexec');
   image.facts.elfcorehdr = hex(mem);
-  image.elfHeaders = { addr: mem, size: BigInt(buf.length) };
+  image.elfHeaders = { addr: mem, size: memsz };
   return mem;
 }
 

@@ -35,6 +35,8 @@ export interface KexecBuf {
 
 export interface FileImageView {
   type: 'normal' | 'crash';
+  /** kexec_locate_mem_hole's walk: reversed (walk_system_ram_res_rev, 6.8+) when top-down, else ascending. */
+  rules: { reverseRamWalk: boolean; topDownOffByOne: boolean };
   fileMode: boolean;
   segments: PlacedSegment[];
   /** Top-level resources (System RAM) of the machine. */
@@ -49,7 +51,7 @@ function isDestinationRange(image: FileImageView, start: bigint, end: bigint): b
 
 function topDown(image: FileImageView, start: bigint, end: bigint, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint | null {
   let tempEnd = end < kbuf.bufMax ? end : kbuf.bufMax;
-  let tempStart = tempEnd - memsz + 1n;
+  let tempStart = tempEnd - memsz + (image.rules.topDownOffByOne ? 0n : 1n);
   for (;;) {
     tempStart = alignDown(tempStart, align);
     tempEnd = tempStart + memsz - 1n;
@@ -76,12 +78,16 @@ function bottomUp(image: FileImageView, start: bigint, end: bigint, kbuf: KexecB
   }
 }
 
-/** kexec_locate_mem_hole: walk the candidate ranges (reversed when top-down) with locate_mem_hole_callback. */
+/**
+ * kexec_locate_mem_hole: walk the candidate ranges with locate_mem_hole_callback. 6.8+ walks them highest first
+ * when top-down (walk_system_ram_res_rev); 6.1 always walks ascending (walk_system_ram_res) and is top-down only
+ * inside a range, so a 6.1 image lands in the first range that fits (low memory on a PC).
+ */
 function kexecLocateMemHole(image: FileImageView, kbuf: KexecBuf, memsz: bigint, align: bigint): bigint {
   let ranges: { start: bigint; end: bigint }[];
   if (image.type === 'crash') ranges = image.crashk ? [{ start: image.crashk.start, end: image.crashk.end }] : [];
   else ranges = image.iomem.filter((r) => r.name === 'System RAM').map((r) => ({ start: r.start, end: r.end }));
-  if (kbuf.topDown) ranges = ranges.slice().reverse();
+  if (kbuf.topDown && image.rules.reverseRamWalk) ranges = ranges.slice().reverse();
   for (const r of ranges) {
     const start = r.start > kbuf.bufMin ? r.start : kbuf.bufMin;
     const end = r.end < kbuf.bufMax ? r.end : kbuf.bufMax;

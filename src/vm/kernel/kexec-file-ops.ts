@@ -29,6 +29,8 @@ export interface KexecFileOps {
   readonly name: string;
   /** null: this loader takes the image; otherwise the refusal (the kernel walks on to the next loader). */
   probe(kernel: Uint8Array): KexecError | null;
+  /** The line the probe logs with pr_debug when it takes the image (with its pr_fmt prefix), if any. */
+  readonly probeDebug?: string;
   /** Adds segments through image.addBuffer / image.loadPurgatory and sets the entry registers. */
   load(image: FileKimage, input: FileLoadInput): void;
   cleanup?(image: FileKimage): void;

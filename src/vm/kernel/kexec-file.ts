@@ -17,6 +17,7 @@ import { type MachineState, readState, writeState } from '../machine/machine.js'
 import { crashkLowRes, crashkRes, totalRamPages } from '../machine/machine-config.js';
 import { sanityCheckSegmentList } from './sanity-check.js';
 import { kexecCalculateStoreDigests } from './kexec-digests.js';
+import { kernelRelease, releaseRules } from '../machine/kernel-release.js';
 
 // include/uapi/linux/kexec.h
 export const KEXEC_FILE_UNLOAD = 0x1;
@@ -25,7 +26,10 @@ export const KEXEC_FILE_NO_INITRAMFS = 0x4;
 export const KEXEC_FILE_DEBUG = 0x8;
 const KEXEC_FILE_NO_CMA = 0x10;
 const KEXEC_FILE_FORCE_DTB = 0x20;
-const KEXEC_FILE_FLAGS = KEXEC_FILE_UNLOAD | KEXEC_FILE_ON_CRASH | KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_DEBUG | KEXEC_FILE_NO_CMA | KEXEC_FILE_FORCE_DTB;
+/** Every flag some kernel knows; the machine's release accepts releaseRules().fileFlags of them. */
+export const KEXEC_FILE_KNOWN_FLAGS = KEXEC_FILE_UNLOAD | KEXEC_FILE_ON_CRASH | KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_DEBUG | KEXEC_FILE_NO_CMA | KEXEC_FILE_FORCE_DTB;
+/** Where a kernel pointer printed with %p shows before the RNG is ready (what the Debian guests under TCG print). */
+const PTRVAL = '(____ptrval____)';
 /** KEXEC_FILE_SIZE_MAX = min(4 GiB, SSIZE_MAX). */
 export const KEXEC_FILE_SIZE_MAX = 4n << 30n;
 
@@ -140,11 +144,15 @@ function validateSignature(state: MachineState, ops: KexecFileOps, kernel: Uint8
   const { config } = state;
   const enforced = config.sigEnforce || config.secureBoot;
   const n = failure.errno;
+  // verify_pefile.c pefile_parse_binary: pr_debug("Unsigned PE binary") for an empty certificate table.
+  if (n === 'ENODATA') log.push('PEFILE: Unsigned PE binary');
   if (enforced) {
     log.push(`kexec_file: Enforced kernel signature verification failed (-${errnoNumber(n)}).`);
     throw failure;
   }
   if (!config.imaAppraise && config.lockdown !== 'none') {
+    // security/lockdown/lockdown.c lockdown_is_locked_down: pr_notice with current->comm.
+    log.push('Lockdown: vkexec: kexec of unsigned images is restricted; see man kernel_lockdown.7');
     throw withReport(new KexecError('EPERM', 'kimage_validate_signature', `Lockdown: vkexec: kexec of unsigned images is restricted; see man kernel_lockdown.7 (signature check: ${failure.message})`, {
       value: `lockdown=${config.lockdown}`,
       hint: `sign the kernel with a key in the machine's keyrings (${failure.hint ?? failure.errno})`,
@@ -164,30 +172,57 @@ export function kexecFileLoad(dir: string, args: KexecFileArgs, loaders: readonl
   const pre = readState(dir);
   const crash = (args.flags & KEXEC_FILE_ON_CRASH) !== 0;
   const sysctl = kexecLoadPermitted(pre, crash);
-  if ((args.flags & ~KEXEC_FILE_FLAGS) !== 0) {
+  // KEXEC_FILE_FLAGS of the release (kexec_file_load): 6.1 knows UNLOAD|ON_CRASH|NO_INITRAMFS, so
+  // KEXEC_FILE_DEBUG is EINVAL there, before any lockdown or signature check; 6.8 added DEBUG.
+  const known = releaseRules(pre.config).fileFlags;
+  if ((args.flags & ~known) !== 0) {
     persistRefusedAttempt(dir, sysctl, 'kexec_file_load');
-    throw new KexecError('EINVAL', 'kexec_file_load', `unknown flags ${hex(BigInt(args.flags & ~KEXEC_FILE_FLAGS))}`, { hint: 'pass only KEXEC_FILE_* flags' });
+    const unknown = args.flags & ~known;
+    throw new KexecError('EINVAL', 'kexec_file_load', `unknown flags ${hex(BigInt(unknown))} for Linux ${kernelRelease(pre.config)} (KEXEC_FILE_FLAGS ${hex(BigInt(known))})`, {
+      hint: unknown & KEXEC_FILE_DEBUG && !(KEXEC_FILE_KNOWN_FLAGS & ~KEXEC_FILE_DEBUG & unknown) ? 'KEXEC_FILE_DEBUG arrived in Linux 6.8: load without -d, or use a 6.12 machine (machine init --kernel-release 6.12)' : 'pass only the KEXEC_FILE_* flags this release knows',
+    });
   }
   return underKexecLock(dir, 'kexec_file_load', sysctl, (state) => doKexecFileLoad(dir, state, args, crash, loaders));
 }
 
+/** The kernel log of a kexec_file_load that failed (the lines printed before the refusal), for -d and the tests. */
+const failedLogs = new WeakMap<KexecError, string[]>();
+export function kernelLogOf(e: KexecError): string[] {
+  return failedLogs.get(e) ?? [];
+}
+
 function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, crash: boolean, loaders: readonly KexecFileOps[]): KexecFileResult {
   const slot = crash ? 'crash' : 'normal';
-  const log: string[] = [];
   if (args.flags & KEXEC_FILE_UNLOAD) {
     const had = state.images[slot] !== null;
     state.images[slot] = null;
     writeState(dir, state);
-    return { image: null, unloaded: had, log, signature: '', loader: null };
+    return { image: null, unloaded: had, log: [], signature: '', loader: null };
   }
   if (crash) state.images.crash = null;
+  const log: string[] = [];
+  const image = new FileKimage(slot, state.config, crashkRes(state.config), crashkLowRes(state.config), (args.flags & KEXEC_FILE_DEBUG) !== 0);
+  try {
+    return prepareAndLoad(dir, state, args, loaders, image, log);
+  } catch (e) {
+    if (e instanceof KexecError) failedLogs.set(e, [...log, ...image.log]);
+    throw e;
+  }
+}
+
+/** kimage_file_prepare_segments, then the segments loaded and the image swapped in (kexec_file_load's body). */
+function prepareAndLoad(dir: string, state: MachineState, args: KexecFileArgs, loaders: readonly KexecFileOps[], image: FileKimage, log: string[]): KexecFileResult {
   const { config } = state;
+  const crash = image.type === 'crash';
   const keyrings = machineKeyrings(state);
   const k = kernelReadFile(args.kernel, 'kernel');
   const kernel = readWhole(k, 'kernel');
+  // kimage_file_prepare_segments (6.8+): kexec_dprintk("kernel: %p kernel_size: %#lx").
+  if (image.debug && image.rules.logStyle === 'kexec_dprintk') log.push(`kexec_file: kernel: ${PTRVAL} kernel_size: ${hex(BigInt(kernel.length))}`);
   const notes: string[] = [];
   if (config.imaAppraise) notes.push(imaAppraise(kernel, keyrings, k.name));
   const ops = probe(kernel, loaders);
+  if (ops.probeDebug) log.push(ops.probeDebug);
   const signature = validateSignature(state, ops, kernel, k.name, keyrings, log);
   let initrd: { path: string; size: number } | null = null;
   if (!(args.flags & KEXEC_FILE_NO_INITRAMFS)) {
@@ -200,7 +235,6 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   if (cmdline && cmdline[cmdline.length - 1] !== 0) {
     throw new KexecError('EINVAL', 'kimage_file_prepare_segments', 'the command line does not end in a NUL (cmdline_len must count it)', { hint: 'pass cmdline_len = strlen + 1' });
   }
-  const image = new FileKimage(slot, config, crashkRes(config), crashkLowRes(config), (args.flags & KEXEC_FILE_DEBUG) !== 0);
   if (crash && !image.crashk) {
     throw new KexecError('EADDRNOTAVAIL', 'kexec_locate_mem_hole', 'no crash kernel region is reserved', { hint: 'reserve one with machine init --crashkernel' });
   }
@@ -208,12 +242,8 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
   sanityCheckSegmentList(image.segments, { arch: config.arch, totalRamPages: totalRamPages(config), crashk: image.crashk, crash });
   const p = image.requirePurgatory();
   kexecCalculateStoreDigests(image.segments, p);
-  if (image.debug) {
-    image.dprintk(`nr_segments = ${image.segments.length}`);
-    image.segments.forEach((s, i) => image.dprintk(`segment[${i}]: buf=${hex(0xffffc90000000000n + BigInt(i) * 0x1000000n)} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`));
-    image.dprintk(`kexec_file_load: type:${crash ? 1 : 0}, start:${hex(image.start)} head:${hex(0n)} flags:${hex(BigInt(args.flags))}`);
-  }
-  const kimage = kimageLoad(dir, state, slot, image.start, args.flags, image.segments, {
+  image.sealPurgatory();
+  const kimage = kimageLoad(dir, state, image.type, image.start, args.flags, image.segments, {
     syscall: 'kexec_file_load',
     loader: ops.name,
     kernel: k.name,
@@ -221,8 +251,25 @@ function doKexecFileLoad(dir: string, state: MachineState, args: KexecFileArgs, 
     ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
     purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
   });
+  logSegments(image, kimage.head, args.flags);
   ops.cleanup?.(image);
-  state.images[slot] = kimage;
+  state.images[image.type] = kimage;
   writeState(dir, state);
   return { image: kimage, unloaded: false, log: [...notes, ...log, ...image.log], signature, loader: ops.name };
+}
+
+/**
+ * The segment lines: 6.1's kexec_file_load pr_debug("Loading segment %d: buf=0x%p bufsz=0x%zx mem=0x%lx
+ * memsz=0x%zx") per segment; 6.8+ kexec_file_load's kexec_dprintk of nr_segments, each segment, and the
+ * image's type, start, head and flags. %p prints (____ptrval____) as the guests do before their RNG is ready.
+ */
+function logSegments(image: FileKimage, head: bigint, flags: number): void {
+  const seg = (s: { bufsz: number; mem: bigint; memsz: bigint }) => `buf=0x${PTRVAL} bufsz=${hex(BigInt(s.bufsz))} mem=${hex(s.mem)} memsz=${hex(s.memsz)}`;
+  if (image.rules.logStyle === 'pr_debug') {
+    image.segments.forEach((s, i) => image.prDebug(`Loading segment ${i}: ${seg(s)}`));
+    return;
+  }
+  image.dprintkNew(`nr_segments = ${image.segments.length}`);
+  image.segments.forEach((s, i) => image.dprintkNew(`segment[${i}]: ${seg(s)}`));
+  image.dprintkNew(`kexec_file_load: type:${image.type === 'crash' ? 1 : 0}, start:${hex(image.start)} head:${hex(head)} flags:${hex(BigInt(flags))}`);
 }

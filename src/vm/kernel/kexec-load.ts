@@ -1,6 +1,7 @@
 // The kexec_load system call (kernel/kexec.c) against a machine directory: checks in the kernel's order, the
 // trylock, unload, the crash image freed before a new crash load, then the kimage built and swapped in.
 
+import { kernelRelease, releaseRules } from '../machine/kernel-release.js';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
 import { type ByteSource, byteSourceLength, collectBlobs } from '../machine/store.js';
@@ -20,8 +21,8 @@ const KEXEC_ARCH_MASK = 0xffff0000;
 const KEXEC_ARCH_DEFAULT = 0;
 export const KEXEC_ARCH_386 = 3 << 16;
 export const KEXEC_ARCH_X86_64 = 62 << 16;
-/** KEXEC_FLAGS: what this kernel build accepts (CONFIG_KEXEC_JUMP and crash hotplug on, as Debian builds). */
-const KEXEC_FLAGS = KEXEC_ON_CRASH | KEXEC_PRESERVE_CONTEXT | KEXEC_UPDATE_ELFCOREHDR | KEXEC_CRASH_HOTPLUG_SUPPORT;
+/** Every flag a kernel may know; which of them the machine's release accepts is releaseRules().loadFlags. */
+export const KEXEC_KNOWN_FLAGS = KEXEC_ON_CRASH | KEXEC_PRESERVE_CONTEXT | KEXEC_UPDATE_ELFCOREHDR | KEXEC_CRASH_HOTPLUG_SUPPORT;
 
 export interface UserSegment {
   /** The bytes (bufsz = their length); null for a segment with bufsz 0. */
@@ -71,9 +72,12 @@ function kexecLoadCheck(state: MachineState, nrSegments: number, flags: number):
       hint: 'use -s (kexec_file_load) with a signed image, or a machine without lockdown',
     });
   }
-  if ((flags & KEXEC_FLAGS) !== (flags & ~KEXEC_ARCH_MASK)) {
-    throw new KexecError('EINVAL', 'kexec_load_check', `unknown flags ${hex(flags & ~KEXEC_ARCH_MASK & ~KEXEC_FLAGS)}`, {
-      hint: 'pass only KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, KEXEC_UPDATE_ELFCOREHDR and the arch bits',
+  // KEXEC_FLAGS of the release (kexec_load_check): Debian builds without CONFIG_KEXEC_JUMP, so PRESERVE_CONTEXT
+  // is refused on both; 6.1 knows only ON_CRASH, 6.12 adds UPDATE_ELFCOREHDR (6.6) and CRASH_HOTPLUG_SUPPORT.
+  const known = releaseRules(state.config).loadFlags;
+  if ((flags & known) !== (flags & ~KEXEC_ARCH_MASK)) {
+    throw new KexecError('EINVAL', 'kexec_load_check', `unknown flags ${hex(flags & ~KEXEC_ARCH_MASK & ~known)} for Linux ${kernelRelease(state.config)} (KEXEC_FLAGS ${hex(known)})`, {
+      hint: `pass only the flags this release knows (${hex(known)}) and the arch bits`,
     });
   }
   if (nrSegments > KEXEC_SEGMENT_MAX) {

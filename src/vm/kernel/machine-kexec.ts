@@ -3,6 +3,7 @@
 // Copies are described, not performed: each destination run names the blob bytes it receives, so a 200 MB
 // initrd costs a list of runs, not 200 MB of memory.
 
+import { alignUp } from '../../lib/align.js';
 import * as fs from 'node:fs';
 import { KexecError } from '../../errno.js';
 import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
@@ -110,7 +111,9 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
 export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
   return {
     memory: {
-      ramSize: state.config.memBytes,
+      // The RAM the engine backs: a whole number of MiB. A machine cloned from a SeaBIOS guest ends its RAM
+      // below a MiB boundary (the firmware reserves the top 128 KiB of the guest's RAM); that memory exists.
+      ramSize: alignUp(state.config.memBytes, 1n << 20n),
       e820: firmwareE820(state.config.iomem),
       extents: relocateKernel(dir, image),
       segments: image.segments.map((s) => ({ start: s.mem, end: s.mem + s.memsz })),

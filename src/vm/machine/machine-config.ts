@@ -25,6 +25,8 @@ export interface MachineConfig {
   imaAppraise: boolean;
   /** Release string of the "running kernel" (vmcoreinfo OSRELEASE, uname -r). */
   osrelease: string;
+  /** The Linux release whose kexec rules the machine follows (src/vm/machine/kernel-release.ts); absent in old machines. */
+  kernelRelease?: '6.1' | '6.12';
 }
 
 export interface Sysctls {
@@ -122,7 +124,9 @@ export function memparse(text: string): bigint | null {
  * Where the running kernel keeps its per-CPU crash_notes buffers and the vmcoreinfo note: fixed spots inside
  * "Kernel data" (a real kernel's are percpu/kernel-data addresses too). Sizes as Linux 6.1 reports them.
  */
-export const CRASH_NOTES_SIZE = 0x1b8n; // sizeof(note_buf_t): room for one NT_PRSTATUS note and the final empty note
+// sizeof(note_buf_t) = CRASH_CORE_NOTE_BYTES: one NT_PRSTATUS note (12 + 8 + 336) and the final empty note (12);
+// /sys/devices/system/cpu/cpu0/crash_notes_size reads 368 on Debian's 6.1.0-57 and 6.12.118 kernels alike.
+export const CRASH_NOTES_SIZE = 368n;
 export const VMCOREINFO_NOTE_SIZE = 24n + 12n + 4096n; // Elf64_Nhdr + "VMCOREINFO" + VMCOREINFO_BYTES, as the reference states
 export function crashNotesAddr(cpu: number): bigint {
   return 0x02a00000n + BigInt(cpu) * 0x400n;

@@ -15,6 +15,7 @@ import { type Kimage, KEXEC_SEGMENT_MAX } from './kimage.js';
 import type { SerializedKeyrings } from '../../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, blobPath, collectBlobs } from './store.js';
 import { fileErrorText } from '../../errno.js';
+import { DEFAULT_KERNEL_RELEASE, isKernelRelease, osreleaseFor } from './kernel-release.js';
 
 export interface MachineState {
   version: 1;
@@ -36,7 +37,8 @@ export function defaultConfig(): MachineConfig {
     secureBoot: false,
     sigEnforce: false,
     imaAppraise: false,
-    osrelease: '6.1.0-vkexec',
+    osrelease: osreleaseFor(DEFAULT_KERNEL_RELEASE),
+    kernelRelease: DEFAULT_KERNEL_RELEASE,
   };
 }
 
@@ -145,6 +147,7 @@ function validateState(raw: unknown, dir: string): string | null {
   if (r) return r;
   if (!['none', 'integrity', 'confidentiality'].includes(c.lockdown as string)) return 'config.lockdown is invalid';
   for (const k of ['secureBoot', 'sigEnforce', 'imaAppraise'] as const) if (typeof c[k] !== 'boolean') return `config.${k} is not a boolean`;
+  if (c.kernelRelease !== undefined && !isKernelRelease(c.kernelRelease)) return 'config.kernelRelease is not 6.1 or 6.12';
   const s = raw.sysctl;
   if (!isObj(s) || (s.kexec_load_disabled !== 0 && s.kexec_load_disabled !== 1)) return 'sysctl.kexec_load_disabled is invalid';
   if (typeof s.kexec_load_limit_panic !== 'number' || typeof s.kexec_load_limit_reboot !== 'number') return 'sysctl load limits are invalid';

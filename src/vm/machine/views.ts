@@ -48,6 +48,7 @@ export const VIEW_PATHS = [
   '/proc/sys/kernel/kexec_load_limit_panic',
   '/proc/sys/kernel/kexec_load_limit_reboot',
   '/sys/kernel/vmcoreinfo',
+  '/proc/sys/kernel/osrelease',
   '/sys/devices/system/cpu/cpuN/crash_notes',
   '/sys/devices/system/cpu/cpuN/crash_notes_size',
 ] as const;
@@ -63,6 +64,8 @@ export function readView(state: MachineState, file: string): string | null {
       return formatIomem(config.iomem);
     case '/proc/cmdline':
       return config.cmdline + '\n';
+    case '/proc/sys/kernel/osrelease':
+      return config.osrelease + '\n';
     case '/sys/kernel/kexec_loaded':
       return (images.normal ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_loaded':
