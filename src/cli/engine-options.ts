@@ -1,5 +1,7 @@
 // Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
 
+import * as fs from 'node:fs';
+import { UsageError, fileErrorText } from '../errno.js';
 import { CommandLineError, type LongOption } from './getopt.js';
 
 export type EngineChoice = 'auto' | 'qemu' | 'v86' | 'verify';
@@ -57,7 +59,20 @@ export function applyEngineOption(o: EngineOptions, id: string, value: string | 
       o.accel = value as EngineOptions['accel'];
       return;
     case 'vk:disk':
+      checkDisk(value!); // before any engine starts: QEMU would only say "Could not open"
       o.disks.push(value!);
       return;
   }
+}
+
+/** --disk FILE: an existing raw image (regular file or block device) the guest may write. */
+export function checkDisk(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--disk ${file}: ${fileErrorText(e)}`, { hint: 'create the image first, e.g. truncate -s 2G dump.img (sparse; the dump is written from offset 0)' });
+  }
+  if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`--disk ${file}: not a regular file or block device`, { hint: 'give a raw disk image file' });
 }

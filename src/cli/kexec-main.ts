@@ -23,6 +23,11 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     out.line(r.help ? usage() : versionText());
     return 0;
   }
+  return runKexecRequest(r, out);
+}
+
+/** main() after the parse: the modes of a parsed request on its machine (also `vkexec boot`: load, then exec). */
+export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number> {
   const m = openMachine(r.machine, out);
   if (r.printCkrSize) {
     const res = crashkRes(m.state.config);

@@ -54,12 +54,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { global, index } = findSubcommand(argv);
   const out = await makeOut(global.json || argv.includes('--json'));
   try {
-    if (index >= 0) return await runSubcommand(argv, global, out);
-    const { kexecMain } = await import('./kexec-main.js');
-    return await kexecMain(argv, out);
+    const code = index >= 0 ? await runSubcommand(argv, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
+    // A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
+    return (await import('./signals.js')).interruptStatus() ?? code;
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.
     const { reportFailure } = await import('./report.js');
-    return reportFailure(e, out, 'vkexec');
+    const code = reportFailure(e, out, 'vkexec');
+    return (await import('./signals.js')).interruptStatus() ?? code;
   }
 }

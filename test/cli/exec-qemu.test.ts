@@ -6,12 +6,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OUTCOME_EXIT } from '../../src/vm/engines/engine.js';
+import { EXIT_ENDED_UNMATCHED, OUTCOME_EXIT } from '../../src/vm/engines/engine.js';
 import { fixture, INIT_MARKER } from '../helpers/fixtures.js';
-import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { BIN, tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { debianSecureBootCa } from '../sig/sig-fixtures-lib.js';
 
 const KERNEL64 = fixture('vmlinuz-amd64-unsigned');
 const INITRD64 = fixture('initramfs-busybox-amd64.cpio');
@@ -81,6 +82,96 @@ test('without --expect the guest runs to its reboot -f: outcome reboot, exit 0',
   ok(r, '-e');
   assert.match(r.stdout, /reboot: Restarting system/);
   assert.match(r.stderr, /qemu: reboot after/);
+  // The same guest with a marker it never prints: a reboot is no success (a broken init must not pass CI).
+  const never = vkexec(m, ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', 'NEVER-PRINTED', '--timeout', '120']);
+  assert.equal(never.code, EXIT_ENDED_UNMATCHED, never.stderr);
+  assert.match(never.stderr, /qemu: reboot without matching --expect \/NEVER-PRINTED\/ after/);
+  assert.match(never.stderr, /vkexec: fix: the guest ended \(reboot\) before its console showed/);
+});
+
+test('--expect unmatched when the guest powers off: exit 6 on both engines, for boot, machine panic and --json', () => {
+  for (const engine of ['qemu', 'v86']) {
+    const r = vkexec(null, ['boot', '--probe', '--engine', engine, '--expect', 'NEVER-PRINTED', '--timeout', '120']);
+    assert.equal(r.code, EXIT_ENDED_UNMATCHED, `${engine}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${engine}: poweroff without matching --expect /NEVER-PRINTED/`));
+    const matched = vkexec(null, ['boot', '--probe', '--engine', engine, '--expect', 'VKEXEC-PROBE-END', '--timeout', '120']);
+    assert.equal(matched.code, 0, `${engine}: ${matched.stderr}`);
+    const plain = vkexec(null, ['boot', '--probe', '--engine', engine, '--timeout', '120']);
+    assert.equal(plain.code, 0, `${engine} without --expect a power-off is success: ${plain.stderr}`);
+  }
+  const json = vkexec(null, ['--json', 'boot', '--probe', '--engine', 'qemu', '--expect', 'NEVER-PRINTED', '--timeout', '120']);
+  assert.equal(json.code, EXIT_ENDED_UNMATCHED, json.stderr);
+  const o = JSON.parse(json.stdout) as { status: string; exitStatus: number; expectMatched: boolean };
+  assert.deepEqual([o.status, o.exitStatus, o.expectMatched], ['poweroff', EXIT_ENDED_UNMATCHED, false]);
+  const m = newMachine('--mem', '1G', '--crashkernel', '256M');
+  const probe = path.join(scratch(), 'probe.bzImage');
+  ok(vkexec(m, ['probe-kernel', '--out', probe]), 'probe-kernel');
+  ok(vkexec(m, ['-p', probe, '--append', 'console=ttyS0']), '-p probe');
+  const panic = vkexec(m, ['machine', 'panic', '--engine', 'qemu', '--accel', 'tcg', '--expect', 'NEVER-PRINTED', '--timeout', '120']);
+  assert.equal(panic.code, EXIT_ENDED_UNMATCHED, panic.stderr);
+});
+
+/** Pids of live processes whose command line mentions `text`. */
+function processesMentioning(text: string): string[] {
+  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && p !== String(process.pid)).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(text);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/** Runs `vkexec boot` with its own TMPDIR, sends `sig` once stdout shows `when` (null: once boot made its temporary machine, during the load). */
+function bootAndSignal(sig: NodeJS.Signals, when: RegExp | null): Promise<{ code: number | null; stderr: string; tmp: string }> {
+  const tmp = scratch();
+  const args = [BIN, 'boot', KERNEL64, '--initrd', INITRD64, '--append', APPEND, '--engine', 'qemu', '--accel', 'tcg', '--timeout', '300'];
+  const child = spawn(process.execPath, args, { env: { ...process.env, TMPDIR: tmp, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  const send = () => {
+    if (!sent) child.kill(sig);
+    sent = true;
+  };
+  if (when === null) {
+    const poll = setInterval(() => {
+      if (fs.readdirSync(tmp).some((n) => n.startsWith('vkexec-boot-'))) {
+        clearInterval(poll);
+        send();
+      }
+    }, 5);
+    child.on('close', () => clearInterval(poll));
+  }
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString('latin1');
+    if (when && when.test(stdout)) send();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr, tmp })));
+}
+
+test('SIGINT, SIGTERM, SIGHUP during vkexec boot: QEMU stopped, temporary files removed, exit 130/143/129', async () => {
+  const cases: [NodeJS.Signals, number, RegExp | null][] = [
+    ['SIGINT', 130, /Linux version/],
+    ['SIGTERM', 143, /Linux version/],
+    ['SIGHUP', 129, /Linux version/],
+    ['SIGTERM', 143, null], // early: while the temporary machine is made and the kernel loaded, before QEMU runs
+  ];
+  for (const [sig, status, when] of cases) {
+    const r = await bootAndSignal(sig, when);
+    assert.equal(r.code, status, `${sig} (${when ?? 'early'}): ${r.stderr}`);
+    assert.deepEqual(fs.readdirSync(r.tmp), [], `${sig}: nothing left in TMPDIR ${r.tmp}`);
+    assert.deepEqual(processesMentioning(r.tmp), [], `${sig}: no process (QEMU) left running on ${r.tmp}`);
+  }
+});
+
+test('boot -s on a secure-boot machine that trusts Debian\'s CA: the Debian-signed kernel loads and boots to /init', () => {
+  const m = newMachine('--secure-boot', 'on', '--sig-enforce', 'on');
+  ok(vkexec(m, ['machine', 'keys', 'add', '--keyring', 'platform', debianSecureBootCa().pem]), 'keys add');
+  const r = vkexec(m, ['boot', '-s', fixture('vmlinuz-amd64'), '--initrd', INITRD64, '--append', APPEND, '--engine', 'qemu', '--accel', 'tcg', '--expect', EXPECT, '--timeout', '180']);
+  ok(r, 'boot -s');
+  assert.match(r.stdout, new RegExp(EXPECT));
 });
 
 test('--entry-32bit on an x86_64 machine: the 686 kernel through the 32-bit boot protocol', () => {

@@ -12,6 +12,8 @@ import type { ConsoleWatcher } from './qemu-console.js';
 export interface RunResult {
   status: OutcomeStatus;
   details: string[];
+  /** Lines for -d only (Outcome.verbose). */
+  verbose?: string[];
   consoleTail: string;
   /** The byte the guest wrote to isa-debug-exit, when it ended that way. */
   debugExitCode?: number;
@@ -27,6 +29,8 @@ export interface QemuEnd {
   stopping: boolean;
   timedOut: boolean;
   userQuit: boolean;
+  /** The signal that interrupted vkexec (BootOptions.abort), if any. */
+  interrupted: string | null;
   /** QEMU's -D log under TCG, which names a triple fault. */
   tcgLog: string | null;
   timeoutMs: number;
@@ -53,8 +57,9 @@ export async function decideQemuOutcome(s: QemuEnd): Promise<RunResult> {
         return done(ev.status, `console: ${ev.line.trim()}`);
     }
   }
+  if (s.interrupted) return done('interrupted', `vkexec got ${s.interrupted}; QEMU stopped`);
   if (s.timedOut) return done('timeout', `no outcome within ${s.timeoutMs} ms; QEMU stopped`);
-  if (s.userQuit) return done('poweroff', 'console closed by the user (Ctrl-A x); QEMU stopped');
+  if (s.userQuit) return done('quit', 'console closed by the user (Ctrl-A x); QEMU stopped');
   return decideExit(s, done);
 }
 

@@ -37,10 +37,11 @@ export async function runQemu(binary: string, image: MemoryImage, entry: QemuEnt
       gib: identityMapGib(image.ramSize),
     }));
     const args = qemuArgs({ accel, stub, ramFile, ramSize: image.ramSize, qemuLog, disks: opts.disks ?? [] });
-    details.push(`qemu: ${binary} ${args.join(' ')}`);
+    const command = `qemu: ${binary} ${args.join(' ')}`;
     if (opts.consoleLog) log = await openLog(opts.consoleLog);
     const r = await superviseQemu({ binary, args, opts, log, tcgLog: accel === 'tcg' ? qemuLog : null, consoleFile: join(dir, 'console') });
     r.details = [...details, ...r.details];
+    r.verbose = [...(r.verbose ?? []), command];
     return r;
   } finally {
     if (log) await new Promise<void>((resolve) => log!.end(resolve));

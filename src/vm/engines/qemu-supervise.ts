@@ -55,6 +55,11 @@ class QemuRun {
   private stopping = false;
   private timedOut = false;
   private userQuit = false;
+  private interrupted: string | null = null;
+  private readonly onAbort = (): void => {
+    this.interrupted = String(this.p.opts.abort?.reason ?? 'a signal');
+    this.stop();
+  };
   /** QEMU has exited: what the final read finds is only recorded, no stop timers are started. */
   private ended = false;
   private midLine = false;
@@ -85,6 +90,8 @@ class QemuRun {
       });
     } else this.detachInput = () => {};
     tail.follow((chunk) => this.onConsole(chunk));
+    if (p.opts.abort?.aborted) this.onAbort();
+    else p.opts.abort?.addEventListener('abort', this.onAbort);
     child.stderr!.on('data', (chunk: Buffer) => {
       if (this.stderr.length < STDERR_KEEP) this.stderr += chunk.toString('utf8');
     });
@@ -116,6 +123,7 @@ class QemuRun {
     clearTimeout(this.timeout);
     clearTimeout(this.lineTimer);
     clearTimeout(this.killTimer);
+    this.p.opts.abort?.removeEventListener('abort', this.onAbort);
     this.detachInput();
     // QEMU has ended: the rest of the console is in the file.
     await this.tail.finish();
@@ -127,7 +135,7 @@ class QemuRun {
       const msg = missing ? `${binary} not found` : `${binary} did not start: ${this.spawnError.message}`;
       throw new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: binary, hint: QEMU_INSTALL_HINT });
     }
-    const { stderr, watcher, stopping, timedOut, userQuit } = this;
-    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
+    const { stderr, watcher, stopping, timedOut, userQuit, interrupted } = this;
+    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, interrupted, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
   }
 }

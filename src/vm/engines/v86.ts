@@ -227,6 +227,7 @@ function runUntilVerdict(
       finished = true;
       timers.forEach(clearTimeout);
       stopStdin?.();
+      opts.abort?.removeEventListener('abort', onAbort);
       con.flush();
       resolve({ status: v.status, detail: v.detail, firstByteMs });
     };
@@ -269,10 +270,13 @@ function runUntilVerdict(
     if (limit !== undefined) {
       timers.push(setTimeout(() => finish({ status: 'timeout', detail: `no verdict within ${opts.timeoutMs} ms` }), limit));
     }
+    const onAbort = (): void => finish({ status: 'interrupted', detail: `vkexec got ${String(opts.abort?.reason)}; v86 stopped` });
+    if (opts.abort?.aborted) onAbort();
+    else opts.abort?.addEventListener('abort', onAbort);
     if (opts.interactive) {
       stopStdin = attachConsoleInput(
         (bytes) => emulator.serial_send_bytes(0, bytes),
-        () => finish({ status: 'poweroff', detail: 'the user left the console (Ctrl-A x)' }),
+        () => finish({ status: 'quit', detail: 'the user left the console (Ctrl-A x)' }),
       );
     }
     void emulator.run();

@@ -158,12 +158,21 @@ test('console lines decide the outcome: probe poweroff, purgatory mismatch, kern
     ['purgatory: sha256 digests do not match\n', 'purgatory-mismatch'],
     ['[   19.1] reboot: Restarting system\n', 'reboot'],
     ['[   19.1] reboot: Power down\n', 'poweroff'],
+    ['[   19.1] reboot: System halted\n', 'halt'],
     ['This kernel requires an x86-64 CPU, but only detected an i686 CPU.\n', 'hang'],
   ] as const;
   for (const [line, status] of cases) {
     const out = await engine.boot(payloadImage(printPayload(line, 'loop')), entry32, { timeoutMs: 20000 });
     assert.equal(out.status, status, `${line}: ${out.details.join('\n')}`);
   }
+});
+
+test('an abort (vkexec got a signal) stops a looping guest: interrupted', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort('SIGTERM'), 300);
+  const out = await engine.boot(payloadImage(printPayload('looping\n', 'loop')), entry32, { timeoutMs: 60000, abort: ac.signal });
+  assert.equal(out.status, 'interrupted', out.details.join('\n'));
+  assert.match(out.details.join('\n'), /vkexec got SIGTERM; v86 stopped/);
 });
 
 test('a halt with interrupts off is a hang; a reset without a message is a triple-fault', async () => {
@@ -301,7 +310,7 @@ test('interactive: stdin reaches COM1, Ctrl-A x leaves', async () => {
       setTimeout(() => child.kill(), 60000).unref();
     });
   assert.match(await run('expect', 'VKEXEC-IN-OK\n'), /OUTCOME matched/);
-  assert.match(await run('none', 'abc\x01x'), /OUTCOME poweroff/);
+  assert.match(await run('none', 'abc\x01x'), /OUTCOME quit/);
 });
 
 // A 32-bit boot protocol hand-off built here (not by the project's loaders): boot_params page with the
