@@ -14,6 +14,8 @@ export interface EngineOptions {
   timeout: number | null;
   accel: 'auto' | 'kvm' | 'tcg';
   disks: string[];
+  /** --system-map FILE: kernel symbols (System.map or a vmlinux with symbols) for the post-mortem. */
+  systemMap: string | null;
 }
 
 export const ENGINE_LONGOPTS: LongOption[] = [
@@ -23,10 +25,11 @@ export const ENGINE_LONGOPTS: LongOption[] = [
   { name: 'timeout', hasArg: 1, id: 'vk:timeout' },
   { name: 'accel', hasArg: 1, id: 'vk:accel' },
   { name: 'disk', hasArg: 1, id: 'vk:disk' },
+  { name: 'system-map', hasArg: 1, id: 'vk:system-map' },
 ];
 
 export function defaultEngineOptions(): EngineOptions {
-  return { engine: 'auto', consoleLog: null, expect: null, timeout: null, accel: 'auto', disks: [] };
+  return { engine: 'auto', consoleLog: null, expect: null, timeout: null, accel: 'auto', disks: [], systemMap: null };
 }
 
 export function applyEngineOption(o: EngineOptions, id: string, value: string | null): void {
@@ -57,6 +60,14 @@ export function applyEngineOption(o: EngineOptions, id: string, value: string | 
     case 'vk:accel':
       if (!['auto', 'kvm', 'tcg'].includes(value!)) throw new CommandLineError(`vkexec: --accel must be auto, kvm or tcg (got '${value}')`, false);
       o.accel = value as EngineOptions['accel'];
+      return;
+    case 'vk:system-map':
+      try {
+        fs.accessSync(value!, fs.constants.R_OK);
+      } catch (e) {
+        throw new UsageError(`--system-map ${value}: ${fileErrorText(e)}`, { hint: "give the kernel's System.map, or its vmlinux with symbols (Debian: linux-image-*-dbg)" });
+      }
+      o.systemMap = value!;
       return;
     case 'vk:disk':
       checkDisk(value!); // before any engine starts: QEMU would only say "Could not open"

@@ -13,6 +13,8 @@ import type { EngineOptions } from './engine-options.js';
 import type { Out } from './output.js';
 import { reportFailure } from './report.js';
 import { catchInterrupts } from './signals.js';
+import { describePlacement, loadKernelSymbols, postMortem, type PostMortem } from './post-mortem.js';
+import { describeCpu } from '../vm/engines/cpu-state.js';
 
 /** Seconds an engine may run before --timeout's default gives up (a kernel boot under TCG takes ~10 s). */
 export const DEFAULT_TIMEOUT_S = 120;
@@ -79,7 +81,8 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     const outcome = await engine.boot(memory, entry, opts);
     outcome.details.unshift(...prepared);
     const code = outcomeExit(outcome.status, opts.expect !== undefined);
-    report(outcome, code, opts.expect, out, r.json, Boolean(r.debug));
+    const pm = code === 0 || outcome.status === 'interrupted' ? null : postMortem(dir, image, outcome, r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null);
+    report(outcome, code, opts.expect, out, r.json, Boolean(r.debug), pm);
     return code;
   } catch (e) {
     if (e instanceof KexecError) return reportFailure(e, out);
@@ -89,25 +92,29 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
   }
 }
 
-function report(o: Outcome, code: number, expect: RegExp | undefined, out: Out, json: boolean, debug: boolean): void {
+function report(o: Outcome, code: number, expect: RegExp | undefined, out: Out, json: boolean, debug: boolean, pm: PostMortem | null): void {
   const unmatched = expect !== undefined && (code === EXIT_ENDED_UNMATCHED || code === EXIT_QUIT_UNMATCHED);
   if (json) {
-    out.emitJson({ ...o, exitStatus: code, ...(expect ? { expect: expect.source, expectMatched: o.status === 'matched' } : {}) });
+    out.emitJson({ ...o, exitStatus: code, ...(expect ? { expect: expect.source, expectMatched: o.status === 'matched' } : {}), ...(pm ? { postMortem: pm } : {}) });
     return;
   }
   for (const d of [...(debug ? (o.verbose ?? []) : []), ...o.details]) out.note(d);
   const verdict = `${o.engine}: ${o.status}${unmatched ? ` without matching --expect ${String(expect)}` : ''} after ${(o.wallMs / 1000).toFixed(2)} s`;
   if (code === 0) out.note(out.c.green(verdict));
-  else {
-    out.note(out.c.red(verdict));
-    if (o.consoleTail) out.note(`last console output:\n${o.consoleTail.split('\n').slice(-12).join('\n')}`);
-  }
-  if (code === EXIT_ENDED_UNMATCHED) {
-    out.hint(`the guest ended (${o.status}) before its console showed ${String(expect)}: check that init prints the marker (see the console lines above) and that the pattern matches it`);
-  }
+  else out.note(out.c.red(verdict));
   if (o.status === 'purgatory-mismatch') {
     // purgatory/purgatory.c verify_sha256_digest: the segments in memory are not the ones kexec_load hashed.
     out.note('purgatory: sha256 digests do not match: the purgatory refused to start the loaded image (its segments changed after loading)');
-    out.hint('load the image again: vkexec -u, then vkexec -l ...');
   }
+  if (pm) reportPostMortem(pm, out);
+}
+
+/** The post-mortem in words: CPU state, where RIP is, the last console lines, the diagnosis and its fix. */
+function reportPostMortem(pm: PostMortem, out: Out): void {
+  if (pm.cpu) out.note(describeCpu(pm.cpu));
+  if (pm.placement) out.note(`${pm.cpu?.mode === 'long64' ? 'RIP' : 'EIP'} is ${describePlacement(pm.placement)}`);
+  if (pm.lastConsoleLines.length) out.note(`last console lines:\n${pm.lastConsoleLines.join('\n')}`);
+  else out.note('the guest wrote nothing to the console');
+  out.note(`diagnosis: ${pm.diagnosis}`);
+  out.hint(pm.fix);
 }

@@ -23,12 +23,13 @@ export interface PanicCliOpts {
   console?: string;
   accel?: string;
   disk?: string[];
+  systemMap?: string;
 }
 
 /** Engine options from commander's parsed values, checked as the kexec-style parser checks them. */
 export function engineOptionsFrom(o: PanicCliOpts): EngineOptions {
   const eng = defaultEngineOptions();
-  for (const [k, id] of [['engine', 'vk:engine'], ['expect', 'vk:expect'], ['timeout', 'vk:timeout'], ['console', 'vk:console'], ['accel', 'vk:accel']] as const) {
+  for (const [k, id] of [['engine', 'vk:engine'], ['expect', 'vk:expect'], ['timeout', 'vk:timeout'], ['console', 'vk:console'], ['accel', 'vk:accel'], ['systemMap', 'vk:system-map']] as const) {
     const v = o[k];
     if (v !== undefined) applyEngineOption(eng, id, v);
   }
@@ -58,6 +59,7 @@ export function panicCommand(g: () => GlobalOpts, out: Out, setExit: (code: numb
     .option('--console <file>', 'copy the guest console to FILE')
     .addOption(new Option('--accel <accel>').choices(['auto', 'kvm', 'tcg']))
     .option('--disk <file>', 'attach a raw disk image (virtio-blk on QEMU); repeatable', collect, [])
+    .option('--system-map <file>', "the crash kernel's System.map or vmlinux with symbols, for the post-mortem")
     .action(async (o: PanicCliOpts) => {
       catchInterrupts();
       const dir = resolveMachineDir(g().machine ?? undefined);

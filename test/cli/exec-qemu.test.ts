@@ -257,6 +257,62 @@ test('a segment altered after loading: the purgatory refuses to start it', () =>
   assert.match(r.stdout, /sha256 digests do not match/);
   assert.match(r.stderr, /purgatory: sha256 digests do not match: the purgatory refused to start the loaded image/);
   assert.doesNotMatch(r.stdout, /Linux version/);
+  // Post-mortem: the CPU read through QMP sits in the purgatory's digest loop.
+  assert.match(r.stderr, /CPU \(QMP info registers\): RIP=0x[0-9a-f]+ RSP=0x[0-9a-f]+ CR0=0x[0-9a-f]+ CR3=0x[0-9a-f]+ CR4=0x[0-9a-f]+ EFER=0x[0-9a-f]+ mode=long64/);
+  assert.match(r.stderr, /RIP is in purgatory segment\[\d+\]/);
+  assert.match(r.stderr, /diagnosis: the purgatory stopped in its digest loop .*a segment changed after the load/);
+  assert.match(r.stderr, /vkexec: fix: load the image again/);
+});
+
+/** -e on a machine loaded with `load`, --json: the outcome and its post-mortem. */
+function brokenRun(load: string[], timeout = '150'): { code: number; o: { status: string; postMortem?: { cpu?: { rip: string }; placement?: { segment: string }; diagnosis: string; fix: string } } } {
+  const m = newMachine();
+  ok(vkexec(m, load), load.join(' '));
+  const r = vkexec(m, ['--json', '-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', INIT_MARKER, '--timeout', timeout]);
+  return { code: r.code, o: JSON.parse(r.stdout) };
+}
+
+test('post-mortem: a kernel with console output disabled (no console=ttyS0) never writes to the console', () => {
+  const { code, o } = brokenRun(['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', 'panic=-1']);
+  assert.notEqual(code, 0);
+  assert.ok(o.postMortem, JSON.stringify(o));
+  assert.match(o.postMortem.diagnosis, /the kernel never wrote to the console/);
+  assert.match(o.postMortem.fix, /earlyprintk=serial,ttyS0,115200/);
+  assert.equal(o.postMortem.placement?.segment, 'kernel', JSON.stringify(o.postMortem));
+});
+
+test('post-mortem: a wrong entry point (--entry into empty RAM) is placed outside every segment', () => {
+  const { code, o } = brokenRun(['-c', '-l', '--entry=0x5000000', KERNEL64, '--initrd', INITRD64, '--append', APPEND], '60');
+  assert.notEqual(code, 0);
+  assert.ok(o.postMortem?.cpu, JSON.stringify(o));
+  assert.equal(o.postMortem?.placement?.segment, 'none', JSON.stringify(o.postMortem));
+  assert.match(o.postMortem?.diagnosis ?? '', /hand-off jumped to a wrong place/);
+});
+
+test('post-mortem: an init that exits is a panic with its first line and the fix', () => {
+  const { code, o } = brokenRun(['-c', '-l', KERNEL64, '--initrd', INITRD64, '--append', `${APPEND} rdinit=/bin/busybox`]);
+  assert.equal(code, OUTCOME_EXIT.panic);
+  assert.match(o.postMortem?.diagnosis ?? '', /the kernel panicked: .*Attempted to kill init/);
+  assert.match(o.postMortem?.fix ?? '', /init exited/);
+});
+
+test('post-mortem: boot_params zeroed after the load (purgatory checks off, -i): the kernel never writes, RIP placed', () => {
+  const m = newMachine();
+  ok(vkexec(m, ['-c', '-l', '-i', KERNEL64, '--initrd', INITRD64, '--append', APPEND]), '-c -l -i');
+  // The boot_params segment's blob: the small one holding "HdrS" at 0x202.
+  const blobs = path.join(m, 'blobs');
+  const bp = fs.readdirSync(blobs).map((n) => path.join(blobs, n)).find((f) => {
+    const b = fs.readFileSync(f);
+    return b.length <= 0x10000 && b.subarray(0x202, 0x206).toString('latin1') === 'HdrS';
+  });
+  assert.ok(bp, 'a boot_params blob');
+  fs.writeFileSync(bp, Buffer.alloc(fs.statSync(bp).size));
+  const r = vkexec(m, ['--json', '-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', INIT_MARKER, '--timeout', '60']);
+  assert.notEqual(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { postMortem?: { cpu?: unknown; placement?: { segment: string }; diagnosis: string } };
+  assert.ok(o.postMortem?.cpu, r.stdout);
+  assert.ok(o.postMortem?.placement, r.stdout);
+  assert.match(o.postMortem!.diagnosis, /never wrote to the console|hand-off jumped to a wrong place|triple fault/);
 });
 
 test('--timeout: no outcome in time ends QEMU with exit 124', () => {

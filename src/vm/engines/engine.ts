@@ -1,4 +1,5 @@
 import type { EntryState, MemoryImage } from '../memory/memory-image.js';
+import type { CpuState } from './cpu-state.js';
 
 export type EngineName = 'verify' | 'qemu' | 'v86';
 
@@ -45,6 +46,8 @@ export interface Outcome {
   verbose?: string[];
   /** Last console output, for reports. */
   consoleTail?: string;
+  /** The CPU at the end of a run that did not succeed, where the engine could read it (post-mortem). */
+  cpu?: CpuState;
   wallMs: number;
 }
 

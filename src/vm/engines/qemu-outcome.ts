@@ -8,6 +8,7 @@ import { hex } from '../../lib/hex.js';
 import type { OutcomeStatus } from './engine.js';
 import { DEBUG_EXIT_PORT } from './qemu-args.js';
 import type { ConsoleWatcher } from './qemu-console.js';
+import { parseQemuRegisters, type CpuState } from './cpu-state.js';
 
 export interface RunResult {
   status: OutcomeStatus;
@@ -15,6 +16,7 @@ export interface RunResult {
   /** Lines for -d only (Outcome.verbose). */
   verbose?: string[];
   consoleTail: string;
+  cpu?: CpuState;
   /** The byte the guest wrote to isa-debug-exit, when it ended that way. */
   debugExitCode?: number;
 }
@@ -31,6 +33,8 @@ export interface QemuEnd {
   userQuit: boolean;
   /** The signal that interrupted vkexec (BootOptions.abort), if any. */
   interrupted: string | null;
+  /** `info registers` read through QMP before the stop, if it was. */
+  registers: string | null;
   /** QEMU's -D log under TCG, which names a triple fault. */
   tcgLog: string | null;
   timeoutMs: number;
@@ -40,6 +44,17 @@ export interface QemuEnd {
 type Done = (status: OutcomeStatus, detail: string, debugExitCode?: number) => RunResult;
 
 export async function decideQemuOutcome(s: QemuEnd): Promise<RunResult> {
+  const r = await decideRun(s);
+  if (r.status === 'matched' || r.status === 'interrupted' || r.status === 'quit') return r;
+  // The post-mortem's CPU state: QMP's answer before the stop, else the state QEMU logged at the last CPU
+  // reset (x86_cpu_reset logs it before resetting: the state of a triple fault).
+  const fromQmp = s.registers ? parseQemuRegisters(s.registers, 'QMP info registers') : null;
+  const log = fromQmp || !s.tcgLog ? '' : await readFile(s.tcgLog, 'latin1').catch(() => '');
+  const cpu = fromQmp ?? (r.status === 'triple-fault' || r.status === 'reboot' ? parseQemuRegisters(log, 'QEMU cpu_reset log') : null);
+  return cpu ? { ...r, cpu } : r;
+}
+
+async function decideRun(s: QemuEnd): Promise<RunResult> {
   const consoleTail = s.watcher.tail();
   const done: Done = (status, detail, debugExitCode) =>
     debugExitCode === undefined ? { status, details: [detail], consoleTail } : { status, details: [detail], consoleTail, debugExitCode };

@@ -11,6 +11,7 @@ import { FileTail } from './file-tail.js';
 import { QEMU_INSTALL_HINT } from './qemu-binary.js';
 import { ConsoleWatcher } from './qemu-console.js';
 import { decideQemuOutcome, type RunResult } from './qemu-outcome.js';
+import { qmpInfoRegisters } from './qemu-qmp.js';
 import { attachConsoleInput } from './serial-input.js';
 
 /** After a panic or mismatch line starts, wait this long for the rest of the line before stopping QEMU. */
@@ -28,6 +29,8 @@ export interface SuperviseInput {
   tcgLog: string | null;
   /** Where QEMU's stdout (the console) goes. */
   consoleFile: string;
+  /** QEMU's QMP socket: the CPU registers are read there before a stop that is no success. */
+  qmpSocket: string;
 }
 
 /** Runs QEMU until the guest ends, a console event, the timeout, or the user leaves (Ctrl-A x). */
@@ -56,6 +59,8 @@ class QemuRun {
   private timedOut = false;
   private userQuit = false;
   private interrupted: string | null = null;
+  /** `info registers` read through QMP just before the stop (null: not read, or no answer). */
+  private registers: string | null = null;
   private readonly onAbort = (): void => {
     this.interrupted = String(this.p.opts.abort?.reason ?? 'a signal');
     this.stop();
@@ -86,7 +91,7 @@ class QemuRun {
       stdin.on('error', () => {}); // QEMU gone: input no longer matters
       this.detachInput = attachConsoleInput((bytes) => stdin.write(bytes), () => {
         this.userQuit = true;
-        this.stop();
+        this.stop(false);
       });
     } else this.detachInput = () => {};
     tail.follow((chunk) => this.onConsole(chunk));
@@ -101,11 +106,20 @@ class QemuRun {
     child.on('close', (code, signal) => this.onClose(code, signal).then(resolve, reject));
   }
 
-  private stop(): void {
+  /** Stops QEMU; unless the run succeeded, the CPU registers are read through QMP first (bounded wait). */
+  private stop(readState = true): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.child.kill('SIGTERM');
-    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
+    const kill = () => {
+      if (this.ended) return;
+      this.child.kill('SIGTERM');
+      this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    if (!readState || this.interrupted) return kill(); // a signal: stop at once
+    void qmpInfoRegisters(this.p.qmpSocket).then((r) => {
+      this.registers = r;
+      kill();
+    });
   }
 
   private onConsole(chunk: Uint8Array): void {
@@ -114,8 +128,9 @@ class QemuRun {
     this.midLine = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
     const ev = this.watcher.feed(chunk);
     if (!ev || this.stopping || this.ended) return;
-    if (ev.complete) this.stop();
-    else this.lineTimer ??= setTimeout(() => this.stop(), LINE_GRACE_MS);
+    const readState = ev.status !== 'matched';
+    if (ev.complete) this.stop(readState);
+    else this.lineTimer ??= setTimeout(() => this.stop(readState), LINE_GRACE_MS);
   }
 
   private async onClose(code: number | null, signal: NodeJS.Signals | null): Promise<RunResult> {
@@ -135,7 +150,7 @@ class QemuRun {
       const msg = missing ? `${binary} not found` : `${binary} did not start: ${this.spawnError.message}`;
       throw new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: binary, hint: QEMU_INSTALL_HINT });
     }
-    const { stderr, watcher, stopping, timedOut, userQuit, interrupted } = this;
-    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, interrupted, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
+    const { stderr, watcher, stopping, timedOut, userQuit, interrupted, registers } = this;
+    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, interrupted, registers, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
   }
 }

@@ -60,6 +60,7 @@ export class QemuEngine implements Engine {
       details: result.details,
       verbose: [...verbose, ...(result.verbose ?? [])],
       consoleTail: result.consoleTail,
+      ...(result.cpu ? { cpu: result.cpu } : {}),
       wallMs: Date.now() - started,
     };
   }

@@ -12,6 +12,7 @@ import { hex } from '../../lib/hex.js';
 import { overlapsAny, type PhysRange } from '../../lib/range.js';
 import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
 import { writeMemoryImage } from '../memory/ram-writer.js';
+import type { CpuState } from './cpu-state.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { PANIC_END_MARKER } from './console-markers.js';
 import { attachConsoleInput } from './serial-input.js';
@@ -283,6 +284,32 @@ function runUntilVerdict(
   });
 }
 
+/** v86's CPU object as far as the post-mortem reads it (v86.d.ts does not declare it). */
+interface V86Cpu {
+  instruction_pointer: Int32Array;
+  reg32: Int32Array;
+  cr: Int32Array;
+  protected_mode: Int32Array;
+}
+
+/** The CPU state v86 holds at the end of a run (EIP is linear: CS base included), for the post-mortem. */
+function v86CpuState(emulator: V86Emulator, halted: boolean): CpuState | null {
+  const cpu = (emulator as unknown as { v86?: { cpu?: Partial<V86Cpu> } }).v86?.cpu;
+  if (!cpu?.instruction_pointer || !cpu.reg32 || !cpu.cr) return null;
+  const u = (v: number | undefined) => hex(BigInt((v ?? 0) >>> 0));
+  return {
+    rip: u(cpu.instruction_pointer[0]),
+    rsp: u(cpu.reg32[4]), // ESP
+    cr0: u(cpu.cr[0]),
+    cr3: u(cpu.cr[3]),
+    cr4: u(cpu.cr[4]),
+    efer: '0x0', // v86 has no long mode
+    mode: cpu.protected_mode?.[0] ? 'protected32' : 'real16',
+    halted,
+    source: 'v86',
+  };
+}
+
 export class V86Engine implements Engine {
   readonly name = 'v86' as const;
 
@@ -339,7 +366,8 @@ export class V86Engine implements Engine {
         ...(unplugged ? [] : ["warning: v86's kvm-unit-test ports are live (a guest write to port 0xF4 ends this process)"]),
         run.detail,
       ];
-      return { status: run.status, engine: 'v86', details, consoleTail: con.tail(), wallMs: performance.now() - t0 };
+      const cpu = run.status === 'matched' || run.status === 'interrupted' || run.status === 'quit' ? null : v86CpuState(emulator, run.status === 'hang');
+      return { status: run.status, engine: 'v86', details, consoleTail: con.tail(), ...(cpu ? { cpu } : {}), wallMs: performance.now() - t0 };
     } finally {
       await emulator?.destroy();
       con.close();
