@@ -118,6 +118,8 @@ export function placeAddress(dir: string, image: Kimage, cpu: CpuState, symbols:
   }
   const names = nameSegments(dir, image);
   const i = image.segments.findIndex((s) => rip >= s.mem && rip < s.mem + s.memsz);
+  // Off the hand-off's page tables the new kernel runs: outside the segments it is the decompressed kernel.
+  if (i < 0 && cpu.handoffPaging === false) return { segment: 'kernel', where: 'decompressed kernel, outside the loaded segments (physical address)' };
   if (i < 0) return { segment: 'none' };
   const name = names[i]!;
   const p: Placement = { segment: name, index: i, offset: hex(rip - image.segments[i]!.mem) };
@@ -133,13 +135,14 @@ function describePlacement(p: Placement): string {
 }
 
 /** The diagnosis and its fix, from the outcome, the placement and the console. */
-function diagnose(o: Outcome, p: Placement | undefined, lines: string[]): { diagnosis: string; fix: string } {
+function diagnose(o: Outcome, p: Placement | undefined): { diagnosis: string; fix: string } {
   const where = p ? ` ${describePlacement(p)}` : '';
   if (o.status === 'purgatory-mismatch') {
     return { diagnosis: `the purgatory stopped in its digest loop${where}: a segment changed after the load (sha256 mismatch)`, fix: 'load the image again: vkexec -u, then vkexec -l ...' };
   }
   if (o.status === 'panic') {
-    const first = lines.find((l) => l.includes('Kernel panic - not syncing')) ?? 'Kernel panic';
+    const seen = [...o.details, ...(o.consoleTail ?? '').split('\n')];
+    const first = seen.map((l) => /Kernel panic - not syncing.*/.exec(l)?.[0]).find((l) => l !== undefined) ?? 'Kernel panic';
     const initGone = /Attempted to kill init/.test(first);
     return {
       diagnosis: `the kernel panicked: ${first.trim()}`,
@@ -148,7 +151,7 @@ function diagnose(o: Outcome, p: Placement | undefined, lines: string[]): { diag
   }
   if (o.consoleTail === undefined || o.consoleTail.trim() === '') {
     if (p?.segment === 'purgatory') return { diagnosis: `the CPU stayed in the purgatory${where}: the kernel was never entered`, fix: 'check the entry point and the purgatory (vkexec -d -l shows the layout; --engine verify checks the hand-off)' };
-    if (p?.segment === 'none' || p?.segment === 'boot_params' || p?.segment === 'initrd') {
+    if (o.cpu?.handoffPaging !== false && (p?.segment === 'none' || p?.segment === 'boot_params' || p?.segment === 'initrd')) {
       return { diagnosis: `the CPU ran${where}: the hand-off jumped to a wrong place (entry point or boot_params)`, fix: 'check --entry and the loaded layout (vkexec -d -l), or run --engine verify to check the hand-off' };
     }
     return { diagnosis: `the kernel never wrote to the console${where}`, fix: 'add console=ttyS0 earlyprintk=serial,ttyS0,115200 to --append to see how far it gets' };
@@ -164,7 +167,7 @@ function diagnose(o: Outcome, p: Placement | undefined, lines: string[]): { diag
 export function postMortem(dir: string, image: Kimage, o: Outcome, symbols: readonly KernelSymbol[] | null): PostMortem {
   const lines = (o.consoleTail ?? '').split('\n').filter((l) => l.trim() !== '').slice(-12);
   const placement = o.cpu ? placeAddress(dir, image, o.cpu, symbols) : undefined;
-  const { diagnosis, fix } = diagnose(o, placement, lines);
+  const { diagnosis, fix } = diagnose(o, placement);
   return { ...(o.cpu ? { cpu: o.cpu } : {}), ...(placement ? { placement } : {}), lastConsoleLines: lines, diagnosis, fix };
 }
 

@@ -88,3 +88,27 @@ test('boot --help describes boot, and its fix lines name options boot accepts', 
   const none = vkexec(null, ['boot']);
   refused(none, 1, /boot needs a KERNEL or --probe/);
 });
+
+test('--json: a failure is a JSON object on stdout with its exit status; a load gives bufsz as hex like mem', () => {
+  const m = path.join(tempDir(), 'j');
+  const bad = vkexec(m, ['--json', '-l', path.join(tempDir(), 'missing-kernel')]);
+  assert.notEqual(bad.code, 0);
+  const o = JSON.parse(bad.stdout) as { error: { message: string; fix: string | null }; exitStatus: number };
+  assert.equal(o.exitStatus, bad.code);
+  assert.match(o.error.message, /missing-kernel/);
+  const probe = path.join(tempDir(), 'probe');
+  assert.equal(vkexec(m, ['probe-kernel', '--out', probe]).code, 0);
+  const load = vkexec(m, ['--json', '-c', '-l', probe]);
+  assert.equal(load.code, 0, load.stderr);
+  for (const s of (JSON.parse(load.stdout) as { segments: Record<string, unknown>[] }).segments) {
+    for (const k of ['mem', 'memsz', 'bufsz']) assert.match(String(s[k]), /^0x[0-9a-f]+$/, `${k} is a hex string`);
+  }
+});
+
+test('a mistyped subcommand is not taken for a kernel file: "did you mean"', () => {
+  const r = vkexec(path.join(tempDir(), 'm'), ['machin', 'init']);
+  refused(r, 1, /'machin' is neither a file nor a vkexec command/);
+  assert.match(r.stderr, /did you mean: vkexec machine/);
+  const h = vkexec(null, ['help']);
+  assert.doesNotMatch(h.stdout + h.stderr, /-V\b/, 'help lists no -V (kexec has -v)');
+});

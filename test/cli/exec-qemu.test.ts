@@ -86,7 +86,8 @@ test('without --expect the guest runs to its reboot -f: outcome reboot, exit 0',
   const never = vkexec(m, ['-e', '--engine', 'qemu', '--accel', 'tcg', '--expect', 'NEVER-PRINTED', '--timeout', '120']);
   assert.equal(never.code, EXIT_ENDED_UNMATCHED, never.stderr);
   assert.match(never.stderr, /qemu: reboot without matching --expect \/NEVER-PRINTED\/ after/);
-  assert.match(never.stderr, /vkexec: fix: the guest ended \(reboot\) before its console showed/);
+  assert.match(never.stderr, /diagnosis: the guest ended \(reboot\) before the marker: init finished without printing it/);
+  assert.match(never.stderr, /vkexec: fix: make init print the --expect marker/);
 });
 
 test('--expect unmatched when the guest powers off: exit 6 on both engines, for boot, machine panic and --json', () => {

@@ -17,6 +17,11 @@ export interface CpuState {
   mode: CpuMode;
   /** The CPU was halted (HLT) when the state was taken. */
   halted: boolean;
+  /**
+   * Still on the hand-off's address space (the stub's page tables, or paging off on v86): the new kernel has
+   * not set up its own, so it was never entered or stopped at once. Set by the engine.
+   */
+  handoffPaging?: boolean;
   /** Where the state comes from: "QMP info registers", "QEMU cpu_reset log", "v86". */
   source: string;
 }
@@ -38,11 +43,18 @@ function modeOf(dump: string, cr0: bigint, efer: bigint): CpuMode {
   return (efer & 0x400n) !== 0n ? 'long64' : 'protected32';
 }
 
-/** The last register dump in `text` (a QMP reply or a cpu_reset log), or null when there is none. */
+/** The state x86_cpu_reset leaves (EIP 0xfff0, CR0 0x60000010): what the log shows after a reset, not before. */
+const isResetState = (dump: string): boolean => /^(?:RIP|EIP)=0*fff0\b/m.test(dump) && /\bCR0=0*60000010\b/.test(dump);
+
+/**
+ * The last register dump in `text` (a QMP reply or a cpu_reset log) that is not the CPU's reset state (QEMU
+ * also logs resets that start from it), or null when there is none.
+ */
 export function parseQemuRegisters(text: string, source: string): CpuState | null {
   const starts = [...text.matchAll(/^(?:RAX|EAX)=/gm)].map((m) => m.index!);
-  if (starts.length === 0) return null;
-  const dump = text.slice(starts[starts.length - 1]!);
+  const dumps = starts.map((at, i) => text.slice(at, starts[i + 1] ?? text.length)).filter((d) => !isResetState(d));
+  const dump = dumps[dumps.length - 1];
+  if (dump === undefined) return null;
   const rip = field(dump, ['RIP', 'EIP']);
   if (rip === null) return null;
   const cr0 = field(dump, ['CR0']) ?? 0n;

@@ -9,6 +9,7 @@ import type { OutcomeStatus } from './engine.js';
 import { DEBUG_EXIT_PORT } from './qemu-args.js';
 import type { ConsoleWatcher } from './qemu-console.js';
 import { parseQemuRegisters, type CpuState } from './cpu-state.js';
+import { STUB_PML4 } from '../../arch/x86/stub/params.js';
 
 export interface RunResult {
   status: OutcomeStatus;
@@ -51,7 +52,7 @@ export async function decideQemuOutcome(s: QemuEnd): Promise<RunResult> {
   const fromQmp = s.registers ? parseQemuRegisters(s.registers, 'QMP info registers') : null;
   const log = fromQmp || !s.tcgLog ? '' : await readFile(s.tcgLog, 'latin1').catch(() => '');
   const cpu = fromQmp ?? (r.status === 'triple-fault' || r.status === 'reboot' ? parseQemuRegisters(log, 'QEMU cpu_reset log') : null);
-  return cpu ? { ...r, cpu } : r;
+  return cpu ? { ...r, cpu: { ...cpu, handoffPaging: cpu.mode === 'long64' && BigInt(cpu.cr3) === STUB_PML4 } } : r;
 }
 
 async function decideRun(s: QemuEnd): Promise<RunResult> {

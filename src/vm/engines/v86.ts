@@ -306,6 +306,7 @@ function v86CpuState(emulator: V86Emulator, halted: boolean): CpuState | null {
     efer: '0x0', // v86 has no long mode
     mode: cpu.protected_mode?.[0] ? 'protected32' : 'real16',
     halted,
+    handoffPaging: ((cpu.cr[0] ?? 0) & 0x80000000) === 0, // the stub enters with paging off
     source: 'v86',
   };
 }

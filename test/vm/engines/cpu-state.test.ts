@@ -29,10 +29,13 @@ test('a 64-bit dump: RIP, RSP, control registers, EFER, long mode from CS64, HLT
   assert.match(describeCpu(c!), /RIP=0x1ffdd123 RSP=0x1ffdc000 CR0=0x80000011 CR3=0x1000 CR4=0x20 EFER=0x500 mode=long64 halted/);
 });
 
-test('the last of several dumps (the cpu_reset log), 32-bit form, real mode', () => {
-  const c = parseQemuRegisters(DUMP64 + DUMP32, 'QEMU cpu_reset log');
-  assert.equal(c?.rip, '0xfff0');
-  assert.equal(c?.mode, 'real16');
+const DUMP32_PROT = DUMP32.replace('EIP=0000fff0', 'EIP=00100a10').replace('CR0=60000010', 'CR0=00000011').replace('CS =f000 ffff0000 0000ffff 00009b00', 'CS =0010 00000000 ffffffff 00cf9b00 DPL=0 CS32 [-RA]');
+
+test('the cpu_reset log: the last dump that is not the reset state itself, 32-bit form', () => {
+  const c = parseQemuRegisters(DUMP32 + DUMP32_PROT + DUMP32, 'QEMU cpu_reset log');
+  assert.equal(c?.rip, '0x100a10');
+  assert.equal(c?.mode, 'protected32');
   assert.equal(c?.halted, false);
+  assert.equal(parseQemuRegisters(DUMP32 + DUMP32, 'x'), null, 'only reset states: nothing to report');
   assert.equal(parseQemuRegisters('no registers here', 'x'), null);
 });
