@@ -81,7 +81,7 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     const outcome = await engine.boot(memory, entry, opts);
     outcome.details.unshift(...prepared);
     const code = outcomeExit(outcome.status, opts.expect !== undefined);
-    const pm = code === 0 || outcome.status === 'interrupted' ? null : postMortem(dir, image, outcome, r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null);
+    const pm = code === 0 || outcome.status === 'interrupted' || outcome.engine === 'verify' ? null : postMortem(dir, image, outcome, r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null);
     report(outcome, code, opts.expect, out, r.json, Boolean(r.debug), pm);
     return code;
   } catch (e) {

@@ -112,3 +112,14 @@ test('a mistyped subcommand is not taken for a kernel file: "did you mean"', () 
   const h = vkexec(null, ['help']);
   assert.doesNotMatch(h.stdout + h.stderr, /-V\b/, 'help lists no -V (kexec has -v)');
 });
+
+test('QEMU\'s own failure (--accel kvm where KVM is broken or absent) gives its real cause and the fix, not an errno', () => {
+  const r = vkexec(null, ['boot', '--probe', '--engine', 'qemu', '--accel', 'kvm', '--expect', 'VKEXEC-PROBE-END', '--timeout', '60']);
+  assert.doesNotMatch(r.stderr, /Exec format error/);
+  if (r.code === 0) {
+    assert.match(r.stderr, /qemu: matched after/, 'KVM works here: the probe ran under it');
+    return;
+  }
+  assert.match(r.stderr, /vkexec: qemu-system-x86_64 (died of SIG\w+|could not run the machine)/);
+  assert.match(r.stderr, /vkexec: fix: .*--accel tcg/);
+});

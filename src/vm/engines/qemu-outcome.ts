@@ -3,7 +3,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { KexecError } from '../../errno.js';
+import { KexecError, UsageError } from '../../errno.js';
+import { QEMU_DEBIAN_PACKAGE } from './qemu-binary.js';
 import { hex } from '../../lib/hex.js';
 import type { OutcomeStatus } from './engine.js';
 import { DEBUG_EXIT_PORT } from './qemu-args.js';
@@ -86,8 +87,8 @@ async function decideExit(s: QemuEnd, done: Done): Promise<RunResult> {
     .filter((l) => l.trim() !== '' && !/: warning: /.test(l) && !/terminating on signal/.test(l));
   const name = basename(s.binary);
   if (s.signal && !s.stopping) {
-    throw new KexecError('ENOEXEC', 'qemu run', `${name} died of ${s.signal}${qemuErrors.length ? ': ' + qemuErrors.join('; ') : ''}`, {
-      value: s.signal,
+    // QEMU's own failure, not the kernel's: its words, not an errno (no "kexec failed: Exec format error").
+    throw new UsageError(`vkexec: ${name} died of ${s.signal}${qemuErrors.length ? ': ' + qemuErrors.join('; ') : ''}`, {
       hint: 'with KVM, try --accel tcg',
     });
   }
@@ -104,9 +105,16 @@ async function decideExit(s: QemuEnd, done: Done): Promise<RunResult> {
     const v = (s.code - 1) >> 1;
     return done('poweroff', `guest wrote ${hex(v)} to isa-debug-exit (port ${hex(DEBUG_EXIT_PORT)}); QEMU exit status ${s.code}`, v);
   }
-  const accelBroken = qemuErrors.some((l) => /kvm|accel/i.test(l));
-  throw new KexecError('ENOEXEC', 'qemu start', `${name} failed (exit status ${s.code}): ${qemuErrors.join('; ') || 'no message'}`, {
-    value: String(s.code),
-    hint: accelBroken ? 'KVM does not work here: use --accel tcg' : 'QEMU refused the machine: see its message',
+  throw new UsageError(`vkexec: ${name} could not run the machine (exit status ${s.code}): ${qemuErrors.join('; ') || 'no message'}`, {
+    hint: qemuFailureFix(qemuErrors),
   });
+}
+
+/** The fix for QEMU's own start failure, from its message: accelerator, disk image, or an option it refused. */
+function qemuFailureFix(errors: string[]): string {
+  const text = errors.join(' ');
+  if (/kvm|accel/i.test(text)) return 'KVM does not work here: use --accel tcg';
+  if (/Could not open|drive|file=/i.test(text)) return 'check the --disk image: it must exist and be readable and writable';
+  if (/invalid|unsupported|not supported|unknown/i.test(text)) return `QEMU refused an option: upgrade ${QEMU_DEBIAN_PACKAGE}, or see its message above`;
+  return 'see QEMU\'s message above; run with -d for its command line';
 }

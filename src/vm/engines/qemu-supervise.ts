@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { KexecError } from '../../errno.js';
+import { UsageError } from '../../errno.js';
 import type { BootOptions } from './engine.js';
 import { FileTail } from './file-tail.js';
 import { QEMU_INSTALL_HINT } from './qemu-binary.js';
@@ -148,7 +148,7 @@ class QemuRun {
     if (this.spawnError) {
       const missing = this.spawnError.code === 'ENOENT';
       const msg = missing ? `${binary} not found` : `${binary} did not start: ${this.spawnError.message}`;
-      throw new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: binary, hint: QEMU_INSTALL_HINT });
+      throw new UsageError(`vkexec: ${msg}`, { hint: QEMU_INSTALL_HINT });
     }
     const { stderr, watcher, stopping, timedOut, userQuit, interrupted, registers } = this;
     return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, interrupted, registers, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });

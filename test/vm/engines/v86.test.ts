@@ -178,6 +178,12 @@ test('an abort (vkexec got a signal) stops a looping guest: interrupted', async 
 test('a halt with interrupts off is a hang; a reset without a message is a triple-fault', async () => {
   const halted = await engine.boot(payloadImage(printPayload('stopping\n', 'halt')), entry32, { timeoutMs: 20000 });
   assert.equal(halted.status, 'hang', halted.details.join('\n'));
+  // Post-mortem: v86's CPU at the halt, inside the payload at 1 MiB, 32-bit protected mode, paging off.
+  assert.equal(halted.cpu?.mode, 'protected32');
+  assert.equal(halted.cpu?.halted, true);
+  assert.equal(halted.cpu?.handoffPaging, true);
+  const eip = BigInt(halted.cpu?.rip ?? '0');
+  assert.ok(eip >= 0x100000n && eip < 0x101000n, `EIP ${halted.cpu?.rip} lies in the payload`);
   const reset = await engine.boot(payloadImage(printPayload('resetting\n', 'reset')), entry32, { timeoutMs: 20000 });
   assert.equal(reset.status, 'triple-fault', reset.details.join('\n'));
 });
