@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled *.test.js under dist/test with node's test runner (helpers there are not tests).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,5 +22,20 @@ if (files.length === 0) {
 }
 const only = process.argv.slice(2);
 const chosen = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+// Every temporary file of the run (the tests' own, vkexec's, QEMU's) goes under one directory, removed at the end.
+// What vkexec itself leaves there (its run directories: vkexec-boot-*, vkexec-qemu-*, vkexec-kdump-size-*) is
+// a leak in vkexec and fails the run.
+const runTmp = mkdtempSync(join(tmpdir(), 'vkexec-test-run-'));
+let status;
+try {
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit', env: { ...process.env, TMPDIR: runTmp } });
+  status = r.status ?? 1;
+  const leaked = readdirSync(runTmp).filter((n) => /^vkexec-(boot|qemu|kdump-size)-/.test(n) && !n.includes('-test-'));
+  if (leaked.length > 0) {
+    console.error(`test/run.mjs: vkexec left temporary directories behind: ${leaked.join(', ')}`);
+    status ||= 1;
+  }
+} finally {
+  rmSync(runTmp, { recursive: true, force: true });
+}
+process.exit(status);

@@ -1,5 +1,7 @@
 // Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
 
+import * as fs from 'node:fs';
+import { UsageError, fileErrorText } from '../errno.js';
 import { CommandLineError, type LongOption } from './getopt.js';
 
 export type EngineChoice = 'auto' | 'qemu' | 'v86' | 'verify';
@@ -12,6 +14,8 @@ export interface EngineOptions {
   timeout: number | null;
   accel: 'auto' | 'kvm' | 'tcg';
   disks: string[];
+  /** --system-map FILE: kernel symbols (System.map or a vmlinux with symbols) for the post-mortem. */
+  systemMap: string | null;
 }
 
 export const ENGINE_LONGOPTS: LongOption[] = [
@@ -21,10 +25,11 @@ export const ENGINE_LONGOPTS: LongOption[] = [
   { name: 'timeout', hasArg: 1, id: 'vk:timeout' },
   { name: 'accel', hasArg: 1, id: 'vk:accel' },
   { name: 'disk', hasArg: 1, id: 'vk:disk' },
+  { name: 'system-map', hasArg: 1, id: 'vk:system-map' },
 ];
 
 export function defaultEngineOptions(): EngineOptions {
-  return { engine: 'auto', consoleLog: null, expect: null, timeout: null, accel: 'auto', disks: [] };
+  return { engine: 'auto', consoleLog: null, expect: null, timeout: null, accel: 'auto', disks: [], systemMap: null };
 }
 
 export function applyEngineOption(o: EngineOptions, id: string, value: string | null): void {
@@ -56,8 +61,29 @@ export function applyEngineOption(o: EngineOptions, id: string, value: string | 
       if (!['auto', 'kvm', 'tcg'].includes(value!)) throw new CommandLineError(`vkexec: --accel must be auto, kvm or tcg (got '${value}')`, false);
       o.accel = value as EngineOptions['accel'];
       return;
+    case 'vk:system-map':
+      try {
+        fs.accessSync(value!, fs.constants.R_OK);
+      } catch (e) {
+        throw new UsageError(`--system-map ${value}: ${fileErrorText(e)}`, { hint: "give the kernel's System.map, or its vmlinux with symbols (Debian: linux-image-*-dbg)" });
+      }
+      o.systemMap = value!;
+      return;
     case 'vk:disk':
+      checkDisk(value!); // before any engine starts: QEMU would only say "Could not open"
       o.disks.push(value!);
       return;
   }
+}
+
+/** --disk FILE: an existing raw image (regular file or block device) the guest may write. */
+export function checkDisk(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--disk ${file}: ${fileErrorText(e)}`, { hint: 'create the image first, e.g. truncate -s 2G dump.img (sparse; the dump is written from offset 0)' });
+  }
+  if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`--disk ${file}: not a regular file or block device`, { hint: 'give a raw disk image file' });
 }

@@ -7,11 +7,14 @@ import { readState, type MachineState } from '../vm/machine/machine.js';
 import type { MemoryImage } from '../vm/memory/memory-image.js';
 import { machineKexec } from '../vm/kernel/machine-kexec.js';
 import { tryLock } from '../vm/machine/lock.js';
-import { OUTCOME_EXIT, type BootOptions, type Outcome } from '../vm/engines/engine.js';
+import { EXIT_ENDED_UNMATCHED, EXIT_QUIT_UNMATCHED, outcomeExit, type BootOptions, type Outcome } from '../vm/engines/engine.js';
 import { selectEngine } from '../vm/engines/select.js';
 import type { EngineOptions } from './engine-options.js';
 import type { Out } from './output.js';
 import { reportFailure } from './report.js';
+import { catchInterrupts } from './signals.js';
+import { describePlacement, loadKernelSymbols, postMortem, type PostMortem } from './post-mortem.js';
+import { describeCpu } from '../vm/engines/cpu-state.js';
 
 /** Seconds an engine may run before --timeout's default gives up (a kernel boot under TCG takes ~10 s). */
 export const DEFAULT_TIMEOUT_S = 120;
@@ -23,11 +26,14 @@ export const DEFAULT_TIMEOUT_S = 120;
 export interface KernelKexecRequest {
   engine: EngineOptions;
   json: boolean;
+  /** -d: also the engine's verbose lines (its command line, why KVM was not used). */
+  debug?: boolean;
   crash?: boolean;
   prepare?: (state: MachineState, memory: MemoryImage) => { memory: MemoryImage; details: string[] };
 }
 
 export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, which: 'normal' | 'crash' = 'normal'): Promise<number> {
+  const abort = catchInterrupts();
   let lock;
   try {
     lock = tryLock(dir, which === 'normal' ? 'kernel_kexec' : '__crash_kexec');
@@ -59,20 +65,25 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     let prepared: string[] = [];
     if (r.prepare) ({ memory, details: prepared } = r.prepare(state, memory));
     const engine = await selectEngine(r.engine.engine, entry);
+    if (abort.aborted) return 128; // main() replaces it with the signal's status; the finally releases the lock
     const opts: BootOptions = {
       timeoutMs: (r.engine.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
       accel: r.engine.accel,
       disks: r.engine.disks,
+      abort,
       interactive: Boolean(process.stdin.isTTY) && !r.json && !r.engine.expect,
       ...(r.engine.expect ? { expect: new RegExp(r.engine.expect) } : {}),
       ...(r.engine.consoleLog ? { consoleLog: r.engine.consoleLog } : {}),
       ...(r.json || engine.name === 'verify' ? {} : { echo: process.stdout }),
     };
     if (!r.json) out.note(`executing the ${which} image on engine ${engine.name}${engine.name === 'verify' ? ' (checks only: no code runs)' : ''}`);
+    if (opts.interactive && engine.name !== 'verify') out.note('interactive console: Ctrl-A x leaves, Ctrl-A Ctrl-A sends Ctrl-A');
     const outcome = await engine.boot(memory, entry, opts);
     outcome.details.unshift(...prepared);
-    report(outcome, out, r.json);
-    return OUTCOME_EXIT[outcome.status];
+    const code = outcomeExit(outcome.status, opts.expect !== undefined);
+    const pm = code === 0 || outcome.status === 'interrupted' || outcome.engine === 'verify' ? null : postMortem(dir, image, outcome, r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null);
+    report(outcome, code, opts.expect, out, r.json, Boolean(r.debug), pm);
+    return code;
   } catch (e) {
     if (e instanceof KexecError) return reportFailure(e, out);
     return reportFailure(e, out);
@@ -81,21 +92,29 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
   }
 }
 
-function report(o: Outcome, out: Out, json: boolean): void {
+function report(o: Outcome, code: number, expect: RegExp | undefined, out: Out, json: boolean, debug: boolean, pm: PostMortem | null): void {
+  const unmatched = expect !== undefined && (code === EXIT_ENDED_UNMATCHED || code === EXIT_QUIT_UNMATCHED);
   if (json) {
-    out.emitJson(o);
+    out.emitJson({ ...o, exitStatus: code, ...(expect ? { expect: expect.source, expectMatched: o.status === 'matched' } : {}), ...(pm ? { postMortem: pm } : {}) });
     return;
   }
-  for (const d of o.details) out.note(d);
-  const verdict = `${o.engine}: ${o.status} after ${(o.wallMs / 1000).toFixed(2)} s`;
-  if (OUTCOME_EXIT[o.status] === 0) out.note(out.c.green(verdict));
-  else {
-    out.note(out.c.red(verdict));
-    if (o.consoleTail) out.note(`last console output:\n${o.consoleTail.split('\n').slice(-12).join('\n')}`);
-  }
+  for (const d of [...(debug ? (o.verbose ?? []) : []), ...o.details]) out.note(d);
+  const verdict = `${o.engine}: ${o.status}${unmatched ? ` without matching --expect ${String(expect)}` : ''} after ${(o.wallMs / 1000).toFixed(2)} s`;
+  if (code === 0) out.note(out.c.green(verdict));
+  else out.note(out.c.red(verdict));
   if (o.status === 'purgatory-mismatch') {
     // purgatory/purgatory.c verify_sha256_digest: the segments in memory are not the ones kexec_load hashed.
     out.note('purgatory: sha256 digests do not match: the purgatory refused to start the loaded image (its segments changed after loading)');
-    out.hint('load the image again: vkexec -u, then vkexec -l ...');
   }
+  if (pm) reportPostMortem(pm, out);
+}
+
+/** The post-mortem in words: CPU state, where RIP is, the last console lines, the diagnosis and its fix. */
+function reportPostMortem(pm: PostMortem, out: Out): void {
+  if (pm.cpu) out.note(describeCpu(pm.cpu));
+  if (pm.placement) out.note(`${pm.cpu?.mode === 'long64' ? 'RIP' : 'EIP'} is ${describePlacement(pm.placement)}`);
+  if (pm.lastConsoleLines.length) out.note(`last console lines:\n${pm.lastConsoleLines.join('\n')}`);
+  else out.note('the guest wrote nothing to the console');
+  out.note(`diagnosis: ${pm.diagnosis}`);
+  out.hint(pm.fix);
 }

@@ -21,6 +21,7 @@ import { defaultLoadOptions, type KexecLoadRequest } from '../kexec/load-request
 import { loadersFor } from '../loaders/index.js';
 import { readState } from '../vm/machine/machine.js';
 import { reportFailure } from './report.js';
+import { catchInterrupts } from './signals.js';
 import { engineOptionsFrom, panicRequest, type PanicCliOpts } from './panic-cmd.js';
 import type { Out } from './output.js';
 
@@ -109,6 +110,7 @@ class Sizer {
 
   async attempt(size: bigint, stage: 'load' | 'boot'): Promise<boolean> {
     const t0 = Date.now();
+    if (catchInterrupts().aborted) throw interruptedSearch();
     const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'vkexec-kdump-size-'));
     const dir = path.join(temp, 'machine');
     const record = (ok: boolean, status: string, detail: string) => {
@@ -136,6 +138,7 @@ class Sizer {
       if (!outcome) {
         throw new UsageError(`crashkernel=${sizeText(size)}: the panic did not run: ${out.text.join(' / ')}`, { hint: 'fix the engine problem above (machine panic shows the same message), then size again' });
       }
+      if (outcome.status === 'interrupted') throw interruptedSearch();
       const seen = outcome.status === 'matched' ? outcome.details.find((d) => d.startsWith('console matched')) : outcome.details[outcome.details.length - 1];
       return record(outcome.status === 'matched', outcome.status, seen ?? '');
     } finally {
@@ -143,6 +146,9 @@ class Sizer {
     }
   }
 }
+
+/** A signal (signals.ts) ends the search; main() turns it into 128 + signo. */
+const interruptedSearch = () => new UsageError('kdump-size was interrupted: the search stopped before it found a size', { hint: 'run kdump-size again; each try is independent' });
 
 /** Runs the search; returns the smallest working size, or null when none up to --max works. */
 export async function kdumpSize(o: KdumpSizeOptions, report: (t: KdumpTry) => void): Promise<{ size: bigint | null; tries: KdumpTry[] }> {
@@ -218,6 +224,7 @@ export function kdumpSizeCommand(g: () => GlobalOpts, out: Out, setExit: (code: 
     .option('--disk <file>', 'the disk each capture kernel writes to (default: a fresh sparse image per try)', collect, [])
     .option('--console-dir <dir>', 'keep each try\'s console as DIR/crashkernel-<N>M.log')
     .action(async (kernel: string, o: KdumpSizeCli) => {
+      catchInterrupts();
       if (o.s && o.c) throw new UsageError('give -s or -c, not both');
       const min = sizeOption(o.min, 'min');
       const max = sizeOption(o.max, 'max');

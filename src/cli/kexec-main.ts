@@ -23,6 +23,11 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     out.line(r.help ? usage() : versionText());
     return 0;
   }
+  return runKexecRequest(r, out);
+}
+
+/** main() after the parse: the modes of a parsed request on its machine (also `vkexec boot`: load, then exec). */
+export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number> {
   const m = openMachine(r.machine, out);
   if (r.printCkrSize) {
     const res = crashkRes(m.state.config);
@@ -87,7 +92,8 @@ function printLoad(res: KexecLoadResult, r: KexecRequest, out: Out): void {
   if (res.signature?.startsWith('signature not verified')) out.note(`warning: ${res.signature}`);
   else if (res.signature && r.debug) out.note(res.signature);
   if (!r.json || r.exec || r.shutdown || !res.image) return;
-  const segments = res.image.segments.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, sha256: s.blob }));
+  // Addresses and sizes as hex strings, all of them (they pass 2^53): bufsz too.
+  const segments = res.image.segments.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: BigInt(s.bufsz), sha256: s.blob }));
   const signature = res.syscall === 'kexec_file_load' ? { signature: res.signature } : {};
   out.emitJson({ syscall: res.syscall, type: res.type, image: res.image.type, entry: res.image.start, ...signature, segments });
 }

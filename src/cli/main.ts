@@ -8,7 +8,7 @@ import { makeOut, type Out } from './output.js';
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
 
 /** Splits leading global options (--machine DIR, --json) from the rest to find a subcommand word. */
-function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: number } {
+function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: number; first: number } {
   const global: GlobalOpts = { machine: null, json: false };
   let i = 0;
   while (i < argv.length) {
@@ -19,7 +19,7 @@ function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: n
     else break;
     i++;
   }
-  return { global, index: i < argv.length && SUBCOMMANDS.includes(argv[i]!) ? i : -1 };
+  return { global, index: i < argv.length && SUBCOMMANDS.includes(argv[i]!) ? i : -1, first: i };
 }
 
 async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: Out): Promise<number> {
@@ -29,7 +29,7 @@ async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: O
   const { VKEXEC_VERSION } = await import('./usage.js');
   let exitCode = 0;
   const program = new Command('vkexec')
-    .version(VKEXEC_VERSION)
+    .version(VKEXEC_VERSION, '-v, --version') // kexec's own -v (there is no -V)
     .description('kexec-tools for an emulated x86 machine')
     .option('--machine <dir>', 'machine directory (default $VKEXEC_MACHINE or ~/.local/state/vkexec/default)')
     .option('--json', 'machine-readable output')
@@ -50,16 +50,42 @@ async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: O
   return exitCode;
 }
 
+/** Edit distance (insertions, deletions, substitutions) between two short words. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The word after the global options when it is no file but a near-miss of a subcommand ("machin init"). */
+async function nearMissSubcommand(word: string | undefined): Promise<string | null> {
+  if (word === undefined || word.startsWith('-')) return null;
+  const { existsSync } = await import('node:fs');
+  if (existsSync(word)) return null;
+  const best = SUBCOMMANDS.map((c) => ({ c, d: distance(word, c) })).sort((x, y) => x.d - y.d)[0]!;
+  return best.d > 0 && best.d <= 2 ? best.c : null;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  const { global, index } = findSubcommand(argv);
+  const { global, index, first } = findSubcommand(argv);
   const out = await makeOut(global.json || argv.includes('--json'));
   try {
-    if (index >= 0) return await runSubcommand(argv, global, out);
-    const { kexecMain } = await import('./kexec-main.js');
-    return await kexecMain(argv, out);
+    const typo = index < 0 ? await nearMissSubcommand(argv[first]) : null;
+    if (typo) {
+      const { UsageError } = await import('../errno.js');
+      throw new UsageError(`vkexec: '${argv[first]}' is neither a file nor a vkexec command`, { hint: `did you mean: vkexec ${typo} ...?` });
+    }
+    const code = index >= 0 ? await runSubcommand(argv, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
+    // A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
+    return (await import('./signals.js')).interruptStatus() ?? code;
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.
     const { reportFailure } = await import('./report.js');
-    return reportFailure(e, out, 'vkexec');
+    const code = reportFailure(e, out, 'vkexec');
+    return (await import('./signals.js')).interruptStatus() ?? code;
   }
 }

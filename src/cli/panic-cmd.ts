@@ -3,9 +3,8 @@
 // vmcoreinfo is finalised, and machine_kexec enters the crash image with all of RAM left as it was. The
 // machine directory is not changed: the crash image stays loaded, so the same panic can be replayed.
 
-import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { UsageError, fileErrorText } from '../errno.js';
+import { UsageError } from '../errno.js';
 import { parseFillPattern, type FillPattern } from '../vm/memory/fill-pattern.js';
 import { crashKexecMemory } from '../vm/kernel/panic.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
@@ -14,6 +13,7 @@ import { applyEngineOption, defaultEngineOptions, type EngineOptions } from './e
 import { kernelKexec, type KernelKexecRequest } from './exec.js';
 import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
+import { catchInterrupts } from './signals.js';
 
 export interface PanicCliOpts {
   fill?: string;
@@ -23,31 +23,17 @@ export interface PanicCliOpts {
   console?: string;
   accel?: string;
   disk?: string[];
-}
-
-/** --disk FILE: an existing raw image (regular file or block device) the guest may write. */
-export function checkDisk(file: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
-  } catch (e) {
-    throw new UsageError(`--disk ${file}: ${fileErrorText(e)}`, { hint: 'create the image first, e.g. truncate -s 2G dump.img (sparse; the dump is written from offset 0)' });
-  }
-  if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`--disk ${file}: not a regular file or block device`, { hint: 'give a raw disk image file' });
+  systemMap?: string;
 }
 
 /** Engine options from commander's parsed values, checked as the kexec-style parser checks them. */
 export function engineOptionsFrom(o: PanicCliOpts): EngineOptions {
   const eng = defaultEngineOptions();
-  for (const [k, id] of [['engine', 'vk:engine'], ['expect', 'vk:expect'], ['timeout', 'vk:timeout'], ['console', 'vk:console'], ['accel', 'vk:accel']] as const) {
+  for (const [k, id] of [['engine', 'vk:engine'], ['expect', 'vk:expect'], ['timeout', 'vk:timeout'], ['console', 'vk:console'], ['accel', 'vk:accel'], ['systemMap', 'vk:system-map']] as const) {
     const v = o[k];
     if (v !== undefined) applyEngineOption(eng, id, v);
   }
-  for (const d of o.disk ?? []) {
-    checkDisk(d);
-    applyEngineOption(eng, 'vk:disk', d);
-  }
+  for (const d of o.disk ?? []) applyEngineOption(eng, 'vk:disk', d);
   return eng;
 }
 
@@ -73,7 +59,9 @@ export function panicCommand(g: () => GlobalOpts, out: Out, setExit: (code: numb
     .option('--console <file>', 'copy the guest console to FILE')
     .addOption(new Option('--accel <accel>').choices(['auto', 'kvm', 'tcg']))
     .option('--disk <file>', 'attach a raw disk image (virtio-blk on QEMU); repeatable', collect, [])
+    .option('--system-map <file>', "the crash kernel's System.map or vmlinux with symbols, for the post-mortem")
     .action(async (o: PanicCliOpts) => {
+      catchInterrupts();
       const dir = resolveMachineDir(g().machine ?? undefined);
       if (!machineExists(dir)) throw new UsageError(`no machine at ${dir}`, { hint: `create one with: vkexec --machine ${dir} machine init --crashkernel 256M` });
       const fill = o.fill === undefined ? null : parseFillPattern(o.fill);

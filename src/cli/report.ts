@@ -22,8 +22,27 @@ export function explain(e: KexecError, out: Out): void {
   if (e.hint) out.hint(e.hint);
 }
 
-/** Prints a failure and returns the exit status; anything else is a bug in vkexec, reported as one. */
+/**
+ * Prints a failure and returns the exit status; anything else is a bug in vkexec, reported as one. With --json
+ * the same failure is also an object on stdout (scripts read stdout): its lines, errno and rule, fix, status.
+ */
 export function reportFailure(e: unknown, out: Out, voice: Voice = 'kexec'): number {
+  if (!out.json) return reportText(e, out, voice);
+  const said: string[] = [];
+  let fix: string | null = null;
+  const tee: Out = {
+    ...out,
+    err: (t) => (said.push(t), out.err(t)),
+    note: (t) => (said.push(t), out.note(t)),
+    hint: (t) => ((fix = t), out.hint(t)),
+  };
+  const exitStatus = reportText(e, tee, voice);
+  const kernel = e instanceof KexecError ? e : e instanceof UsageError ? e.kernelError : undefined;
+  out.emitJson({ error: { message: said.join('\n'), ...(kernel ? { errno: kernel.errno, rule: kernel.rule } : {}), fix }, exitStatus });
+  return exitStatus;
+}
+
+function reportText(e: unknown, out: Out, voice: Voice): number {
   if (e instanceof UsageError) {
     // Messages of vkexec's own options already carry the prefix (they print as they are on the kexec line).
     if (voice === 'vkexec') out.err(e.message.startsWith('vkexec: ') ? e.message : `vkexec: ${e.message}`);

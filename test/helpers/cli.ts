@@ -15,8 +15,18 @@ export interface Run {
   stderr: string;
 }
 
+const made: string[] = [];
+let cleanupInstalled = false;
+
+/** A fresh temporary directory, removed when the test process exits (the suite leaves no temporary files). */
 export function tempDir(prefix = 'vkexec-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  if (!cleanupInstalled) {
+    cleanupInstalled = true;
+    process.on('exit', () => made.forEach((m) => fs.rmSync(m, { recursive: true, force: true })));
+  }
+  return d;
 }
 
 function env(machine: string | null, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

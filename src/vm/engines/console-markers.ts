@@ -30,7 +30,7 @@ export const CONSOLE_MARKERS: readonly ConsoleMarker[] = [
   // stops, so the power-off and halt lines are themselves the power-off.
   { text: REBOOT_NOTICE, status: 'reboot', detail: 'the kernel restarted the machine' },
   { text: 'reboot: Power down', status: 'poweroff', detail: 'the kernel powered the machine off' },
-  { text: 'reboot: System halted', status: 'poweroff', detail: 'the kernel halted the machine' },
+  { text: 'reboot: System halted', status: 'halt', detail: 'the kernel halted the machine' },
   // arch/x86/boot/cpu.c validate_cpu: an x86-64 kernel on a 32-bit CPU (v86); it halts after this line.
   { text: 'This kernel requires an x86-64 CPU', status: 'hang', detail: 'the kernel needs an x86-64 CPU but v86 emulates a 32-bit one: boot it with --engine qemu' },
   // src/arch/x86/stub: the firmware stub could not set up the hand-off state; it halts after this line.

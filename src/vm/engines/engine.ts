@@ -1,4 +1,5 @@
 import type { EntryState, MemoryImage } from '../memory/memory-image.js';
+import type { CpuState } from './cpu-state.js';
 
 export type EngineName = 'verify' | 'qemu' | 'v86';
 
@@ -17,6 +18,8 @@ export interface BootOptions {
   accel?: 'kvm' | 'tcg' | 'auto';
   /** Raw disk images to attach to the guest (virtio-blk on QEMU). */
   disks?: string[];
+  /** Aborted when the user's command is interrupted (SIGINT/SIGTERM/SIGHUP): the engine stops its guest and returns 'interrupted'. */
+  abort?: AbortSignal;
 }
 
 export type OutcomeStatus =
@@ -24,6 +27,9 @@ export type OutcomeStatus =
   | 'matched' // --expect matched on the console
   | 'poweroff' // guest powered off or asked to exit
   | 'reboot' // guest rebooted (engines stop at reboot)
+  | 'halt' // the kernel halted the machine (kernel_halt)
+  | 'quit' // the user left the interactive console (Ctrl-A x)
+  | 'interrupted' // vkexec itself got SIGINT, SIGTERM or SIGHUP and stopped the guest
   | 'panic' // "Kernel panic" seen on the console
   | 'purgatory-mismatch' // the purgatory refused the segments (sha256 digests do not match)
   | 'triple-fault' // CPU reset without a reboot request
@@ -36,17 +42,24 @@ export interface Outcome {
   engine: EngineName;
   /** Human lines describing what happened (checks performed, what was seen). */
   details: string[];
+  /** Lines for -d only: the engine's own command line, why an accelerator was not used. */
+  verbose?: string[];
   /** Last console output, for reports. */
   consoleTail?: string;
+  /** The CPU at the end of a run that did not succeed, where the engine could read it (post-mortem). */
+  cpu?: CpuState;
   wallMs: number;
 }
 
-/** Exit status of `vkexec -e` for each outcome (documented in man/vkexec.8, EXIT STATUS). */
+/** Exit status of `vkexec -e` for each outcome without --expect (documented in man/vkexec.8, EXIT STATUS). */
 export const OUTCOME_EXIT: Record<OutcomeStatus, number> = {
   verified: 0,
   matched: 0,
   poweroff: 0,
   reboot: 0,
+  halt: 0,
+  quit: 0,
+  interrupted: 130,
   panic: 3,
   'purgatory-mismatch': 4,
   'triple-fault': 5,
@@ -54,6 +67,22 @@ export const OUTCOME_EXIT: Record<OutcomeStatus, number> = {
   timeout: 124,
   'check-failed': 4,
 };
+
+/** The guest ended by itself (power-off, reboot, halt) although --expect had not matched. */
+export const EXIT_ENDED_UNMATCHED = 6;
+/** The user left the console (Ctrl-A x) before --expect matched. */
+export const EXIT_QUIT_UNMATCHED = 7;
+
+/**
+ * Exit status of an outcome. With --expect only a match is success: a guest that ended by itself without the
+ * marker is EXIT_ENDED_UNMATCHED, a user's quit EXIT_QUIT_UNMATCHED (a broken init must not pass CI).
+ */
+export function outcomeExit(status: OutcomeStatus, expectGiven: boolean): number {
+  if (!expectGiven) return OUTCOME_EXIT[status];
+  if (status === 'poweroff' || status === 'reboot' || status === 'halt') return EXIT_ENDED_UNMATCHED;
+  if (status === 'quit') return EXIT_QUIT_UNMATCHED;
+  return OUTCOME_EXIT[status];
+}
 
 export interface Engine {
   readonly name: EngineName;

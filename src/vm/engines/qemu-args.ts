@@ -17,6 +17,8 @@ export interface QemuArgsInput {
   ramFile: string;
   ramSize: bigint;
   qemuLog: string;
+  /** QMP socket for the post-mortem's CPU state. */
+  qmpSocket: string;
   disks: string[];
 }
 
@@ -33,6 +35,7 @@ export function qemuArgs(p: QemuArgsInput): string[] {
     '-chardev', 'stdio,id=vkexec-con,signal=off',
     '-serial', 'chardev:vkexec-con',
     '-device', `isa-debug-exit,iobase=${hex(DEBUG_EXIT_PORT)},iosize=1`,
+    '-qmp', `unix:${p.qmpSocket},server=on,wait=off`,
   ];
   // TCG logs "Triple fault" under cpu_reset; KVM has no such log.
   if (p.accel === 'tcg') args.push('-d', 'cpu_reset', '-D', p.qemuLog);

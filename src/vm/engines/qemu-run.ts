@@ -36,11 +36,13 @@ export async function runQemu(binary: string, image: MemoryImage, entry: QemuEnt
       rsi: entry.rsi ?? 0n,
       gib: identityMapGib(image.ramSize),
     }));
-    const args = qemuArgs({ accel, stub, ramFile, ramSize: image.ramSize, qemuLog, disks: opts.disks ?? [] });
-    details.push(`qemu: ${binary} ${args.join(' ')}`);
+    const qmpSocket = join(dir, 'qmp.sock');
+    const args = qemuArgs({ accel, stub, ramFile, ramSize: image.ramSize, qemuLog, qmpSocket, disks: opts.disks ?? [] });
+    const command = `qemu: ${binary} ${args.join(' ')}`;
     if (opts.consoleLog) log = await openLog(opts.consoleLog);
-    const r = await superviseQemu({ binary, args, opts, log, tcgLog: accel === 'tcg' ? qemuLog : null, consoleFile: join(dir, 'console') });
+    const r = await superviseQemu({ binary, args, opts, log, tcgLog: accel === 'tcg' ? qemuLog : null, qmpSocket, consoleFile: join(dir, 'console') });
     r.details = [...details, ...r.details];
+    r.verbose = [...(r.verbose ?? []), command];
     return r;
   } finally {
     if (log) await new Promise<void>((resolve) => log!.end(resolve));

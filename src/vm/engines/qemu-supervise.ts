@@ -5,12 +5,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { KexecError } from '../../errno.js';
+import { UsageError } from '../../errno.js';
 import type { BootOptions } from './engine.js';
 import { FileTail } from './file-tail.js';
 import { QEMU_INSTALL_HINT } from './qemu-binary.js';
 import { ConsoleWatcher } from './qemu-console.js';
 import { decideQemuOutcome, type RunResult } from './qemu-outcome.js';
+import { qmpInfoRegisters } from './qemu-qmp.js';
 import { attachConsoleInput } from './serial-input.js';
 
 /** After a panic or mismatch line starts, wait this long for the rest of the line before stopping QEMU. */
@@ -28,6 +29,8 @@ export interface SuperviseInput {
   tcgLog: string | null;
   /** Where QEMU's stdout (the console) goes. */
   consoleFile: string;
+  /** QEMU's QMP socket: the CPU registers are read there before a stop that is no success. */
+  qmpSocket: string;
 }
 
 /** Runs QEMU until the guest ends, a console event, the timeout, or the user leaves (Ctrl-A x). */
@@ -55,6 +58,13 @@ class QemuRun {
   private stopping = false;
   private timedOut = false;
   private userQuit = false;
+  private interrupted: string | null = null;
+  /** `info registers` read through QMP just before the stop (null: not read, or no answer). */
+  private registers: string | null = null;
+  private readonly onAbort = (): void => {
+    this.interrupted = String(this.p.opts.abort?.reason ?? 'a signal');
+    this.stop();
+  };
   /** QEMU has exited: what the final read finds is only recorded, no stop timers are started. */
   private ended = false;
   private midLine = false;
@@ -81,10 +91,12 @@ class QemuRun {
       stdin.on('error', () => {}); // QEMU gone: input no longer matters
       this.detachInput = attachConsoleInput((bytes) => stdin.write(bytes), () => {
         this.userQuit = true;
-        this.stop();
+        this.stop(false);
       });
     } else this.detachInput = () => {};
     tail.follow((chunk) => this.onConsole(chunk));
+    if (p.opts.abort?.aborted) this.onAbort();
+    else p.opts.abort?.addEventListener('abort', this.onAbort);
     child.stderr!.on('data', (chunk: Buffer) => {
       if (this.stderr.length < STDERR_KEEP) this.stderr += chunk.toString('utf8');
     });
@@ -94,11 +106,20 @@ class QemuRun {
     child.on('close', (code, signal) => this.onClose(code, signal).then(resolve, reject));
   }
 
-  private stop(): void {
+  /** Stops QEMU; unless the run succeeded, the CPU registers are read through QMP first (bounded wait). */
+  private stop(readState = true): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.child.kill('SIGTERM');
-    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
+    const kill = () => {
+      if (this.ended) return;
+      this.child.kill('SIGTERM');
+      this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    if (!readState || this.interrupted) return kill(); // a signal: stop at once
+    void qmpInfoRegisters(this.p.qmpSocket).then((r) => {
+      this.registers = r;
+      kill();
+    });
   }
 
   private onConsole(chunk: Uint8Array): void {
@@ -107,8 +128,9 @@ class QemuRun {
     this.midLine = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
     const ev = this.watcher.feed(chunk);
     if (!ev || this.stopping || this.ended) return;
-    if (ev.complete) this.stop();
-    else this.lineTimer ??= setTimeout(() => this.stop(), LINE_GRACE_MS);
+    const readState = ev.status !== 'matched';
+    if (ev.complete) this.stop(readState);
+    else this.lineTimer ??= setTimeout(() => this.stop(readState), LINE_GRACE_MS);
   }
 
   private async onClose(code: number | null, signal: NodeJS.Signals | null): Promise<RunResult> {
@@ -116,6 +138,7 @@ class QemuRun {
     clearTimeout(this.timeout);
     clearTimeout(this.lineTimer);
     clearTimeout(this.killTimer);
+    this.p.opts.abort?.removeEventListener('abort', this.onAbort);
     this.detachInput();
     // QEMU has ended: the rest of the console is in the file.
     await this.tail.finish();
@@ -125,9 +148,9 @@ class QemuRun {
     if (this.spawnError) {
       const missing = this.spawnError.code === 'ENOENT';
       const msg = missing ? `${binary} not found` : `${binary} did not start: ${this.spawnError.message}`;
-      throw new KexecError(missing ? 'ENOENT' : 'ENOEXEC', 'qemu start', msg, { value: binary, hint: QEMU_INSTALL_HINT });
+      throw new UsageError(`vkexec: ${msg}`, { hint: QEMU_INSTALL_HINT });
     }
-    const { stderr, watcher, stopping, timedOut, userQuit } = this;
-    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
+    const { stderr, watcher, stopping, timedOut, userQuit, interrupted, registers } = this;
+    return decideQemuOutcome({ binary, code, signal, stderr, watcher, stopping, timedOut, userQuit, interrupted, registers, tcgLog: this.p.tcgLog, timeoutMs: opts.timeoutMs, expect: opts.expect });
   }
 }

@@ -51,24 +51,29 @@ export class QemuEngine implements Engine {
     checkImageForQemu(image, entry);
 
     const details: string[] = [];
-    const accel = await this.chooseAccel(opts.accel ?? 'auto', details);
+    const verbose: string[] = [];
+    const accel = await this.chooseAccel(opts.accel ?? 'auto', details, verbose);
     const result = await runQemu(this.binary, image, entry, opts, accel, details);
     return {
       status: result.status,
       engine: 'qemu',
       details: result.details,
+      verbose: [...verbose, ...(result.verbose ?? [])],
       consoleTail: result.consoleTail,
+      ...(result.cpu ? { cpu: result.cpu } : {}),
       wallMs: Date.now() - started,
     };
   }
 
-  private async chooseAccel(wanted: 'kvm' | 'tcg' | 'auto', details: string[]): Promise<Accel> {
+  /** The accelerator line; why KVM was not used (often a QEMU abort message) is for -d only. */
+  private async chooseAccel(wanted: 'kvm' | 'tcg' | 'auto', details: string[], verbose: string[]): Promise<Accel> {
     if (wanted !== 'auto') {
       details.push(`accelerator: ${wanted}`);
       return wanted;
     }
     const reason = await kvmUnusable(this.binary);
-    details.push(reason ? `accelerator: tcg (KVM not used: ${reason})` : 'accelerator: kvm (probe guest ran)');
+    details.push(reason ? 'accelerator: tcg (KVM not usable here; -d says why)' : 'accelerator: kvm (probe guest ran)');
+    if (reason) verbose.push(`KVM not used: ${reason}`);
     return reason ? 'tcg' : 'kvm';
   }
 }

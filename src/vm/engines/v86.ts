@@ -12,6 +12,7 @@ import { hex } from '../../lib/hex.js';
 import { overlapsAny, type PhysRange } from '../../lib/range.js';
 import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js';
 import { writeMemoryImage } from '../memory/ram-writer.js';
+import type { CpuState } from './cpu-state.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
 import { PANIC_END_MARKER } from './console-markers.js';
 import { attachConsoleInput } from './serial-input.js';
@@ -227,6 +228,7 @@ function runUntilVerdict(
       finished = true;
       timers.forEach(clearTimeout);
       stopStdin?.();
+      opts.abort?.removeEventListener('abort', onAbort);
       con.flush();
       resolve({ status: v.status, detail: v.detail, firstByteMs });
     };
@@ -269,14 +271,44 @@ function runUntilVerdict(
     if (limit !== undefined) {
       timers.push(setTimeout(() => finish({ status: 'timeout', detail: `no verdict within ${opts.timeoutMs} ms` }), limit));
     }
+    const onAbort = (): void => finish({ status: 'interrupted', detail: `vkexec got ${String(opts.abort?.reason)}; v86 stopped` });
+    if (opts.abort?.aborted) onAbort();
+    else opts.abort?.addEventListener('abort', onAbort);
     if (opts.interactive) {
       stopStdin = attachConsoleInput(
         (bytes) => emulator.serial_send_bytes(0, bytes),
-        () => finish({ status: 'poweroff', detail: 'the user left the console (Ctrl-A x)' }),
+        () => finish({ status: 'quit', detail: 'the user left the console (Ctrl-A x)' }),
       );
     }
     void emulator.run();
   });
+}
+
+/** v86's CPU object as far as the post-mortem reads it (v86.d.ts does not declare it). */
+interface V86Cpu {
+  instruction_pointer: Int32Array;
+  reg32: Int32Array;
+  cr: Int32Array;
+  protected_mode: Int32Array;
+}
+
+/** The CPU state v86 holds at the end of a run (EIP is linear: CS base included), for the post-mortem. */
+function v86CpuState(emulator: V86Emulator, halted: boolean): CpuState | null {
+  const cpu = (emulator as unknown as { v86?: { cpu?: Partial<V86Cpu> } }).v86?.cpu;
+  if (!cpu?.instruction_pointer || !cpu.reg32 || !cpu.cr) return null;
+  const u = (v: number | undefined) => hex(BigInt((v ?? 0) >>> 0));
+  return {
+    rip: u(cpu.instruction_pointer[0]),
+    rsp: u(cpu.reg32[4]), // ESP
+    cr0: u(cpu.cr[0]),
+    cr3: u(cpu.cr[3]),
+    cr4: u(cpu.cr[4]),
+    efer: '0x0', // v86 has no long mode
+    mode: cpu.protected_mode?.[0] ? 'protected32' : 'real16',
+    halted,
+    handoffPaging: ((cpu.cr[0] ?? 0) & 0x80000000) === 0, // the stub enters with paging off
+    source: 'v86',
+  };
 }
 
 export class V86Engine implements Engine {
@@ -335,7 +367,8 @@ export class V86Engine implements Engine {
         ...(unplugged ? [] : ["warning: v86's kvm-unit-test ports are live (a guest write to port 0xF4 ends this process)"]),
         run.detail,
       ];
-      return { status: run.status, engine: 'v86', details, consoleTail: con.tail(), wallMs: performance.now() - t0 };
+      const cpu = run.status === 'matched' || run.status === 'interrupted' || run.status === 'quit' ? null : v86CpuState(emulator, run.status === 'hang');
+      return { status: run.status, engine: 'v86', details, consoleTail: con.tail(), ...(cpu ? { cpu } : {}), wallMs: performance.now() - t0 };
     } finally {
       await emulator?.destroy();
       con.close();

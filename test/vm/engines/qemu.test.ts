@@ -375,6 +375,7 @@ test('console watcher: markers split across chunks, first event wins, lines comp
   const p = new ConsoleWatcher();
   assert.equal(p.feed(Buffer.from('I\'m in purgatory\nsha256 digests do not match :(\n'))?.status, 'purgatory-mismatch');
   assert.equal(new ConsoleWatcher().feed(Buffer.from('[ 3.1] reboot: Power down\n'))?.status, 'poweroff');
+  assert.equal(new ConsoleWatcher().feed(Buffer.from('[ 3.1] reboot: System halted\n'))?.status, 'halt');
 });
 
 // --- QEMU runs -----------------------------------------------------------------------------------------------
@@ -429,6 +430,22 @@ test('(d) timeout: a guest that spins ends as timeout', async () => {
   assert.match(out.consoleTail ?? '', /spinning/);
 });
 
+test('an abort (vkexec got a signal) stops QEMU: interrupted, no QEMU left, run directory removed', async () => {
+  const code = assemble('spin-abort', 64, PAYLOAD, say('spinning\n', SPIN));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort('SIGINT'), 1500);
+  const out = await engine.boot(payloadImage(code), { mode: 'long64', entry: PAYLOAD }, tcg({ timeoutMs: 120000, abort: ac.signal }));
+  assert.equal(out.status, 'interrupted', out.details.join('\n'));
+  assert.match(lastDetail(out.details), /vkexec got SIGINT; QEMU stopped/);
+  const ram = /mem-path=(\S+)\/ram,/.exec((out.verbose ?? []).join('\n'));
+  assert.ok(ram, `the QEMU command line (for -d) names the run directory: ${(out.verbose ?? []).join('\n')}`);
+  assert.equal(existsSync(ram[1]!), false, `the run directory ${ram[1]} (RAM file, console) is removed`);
+  const already = new AbortController();
+  already.abort('SIGHUP');
+  const early = await engine.boot(payloadImage(code), { mode: 'long64', entry: PAYLOAD }, tcg({ timeoutMs: 120000, abort: already.signal }));
+  assert.equal(early.status, 'interrupted', 'a signal before QEMU starts stops it at once');
+});
+
 test('purgatory refusal on the console stops the run at once', async () => {
   const code = assemble('mismatch', 64, PAYLOAD, say('sha256 digests do not match :(\n', SPIN));
   const out = await engine.boot(payloadImage(code), { mode: 'long64', entry: PAYLOAD }, tcg({ timeoutMs: 60000 }));
@@ -480,8 +497,9 @@ test('accel auto probes KVM once and falls back to TCG when KVM cannot run the p
   const code = assemble('long64-auto', 64, PAYLOAD, LONG64_CHECKS);
   const out = await engine.boot(payloadImage(code), { mode: 'long64', entry: PAYLOAD, rsi: EXPECTED_RSI }, { timeoutMs: 20000, accel: 'auto' });
   assert.equal(out.status, 'poweroff', out.details.join('\n'));
-  assert.match(out.details[0] ?? '', /^accelerator: (kvm \(probe guest ran\)|tcg \(KVM not used: .+\))$/);
-  t.diagnostic(out.details[0] ?? '');
+  assert.match(out.details[0] ?? '', /^accelerator: (kvm \(probe guest ran\)|tcg \(KVM not usable here; -d says why\))$/);
+  if (out.details[0]?.startsWith('accelerator: tcg')) assert.match(out.verbose?.[0] ?? '', /^KVM not used: .+/, 'the reason is kept for -d');
+  t.diagnostic(`${out.details[0]} ${out.verbose?.[0] ?? ''}`);
 });
 
 test('interactive: stdin reaches the guest serial port; Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A x leaves', async () => {
@@ -515,7 +533,7 @@ process.stdout.write('\\nRESULT ' + JSON.stringify(out) + '\\n');
   assert.match(lastDetail(typed.details), /guest wrote 0x33/);
   assert.equal(typed.consoleTail, 'ping\x01pong\x01b');
   const left = await run('abc\x01x');
-  assert.equal(left.status, 'poweroff', left.details.join('\n'));
+  assert.equal(left.status, 'quit', left.details.join('\n'));
   assert.match(lastDetail(left.details), /Ctrl-A x/);
 });
 

@@ -158,6 +158,7 @@ test('console lines decide the outcome: probe poweroff, purgatory mismatch, kern
     ['purgatory: sha256 digests do not match\n', 'purgatory-mismatch'],
     ['[   19.1] reboot: Restarting system\n', 'reboot'],
     ['[   19.1] reboot: Power down\n', 'poweroff'],
+    ['[   19.1] reboot: System halted\n', 'halt'],
     ['This kernel requires an x86-64 CPU, but only detected an i686 CPU.\n', 'hang'],
   ] as const;
   for (const [line, status] of cases) {
@@ -166,9 +167,23 @@ test('console lines decide the outcome: probe poweroff, purgatory mismatch, kern
   }
 });
 
+test('an abort (vkexec got a signal) stops a looping guest: interrupted', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort('SIGTERM'), 300);
+  const out = await engine.boot(payloadImage(printPayload('looping\n', 'loop')), entry32, { timeoutMs: 60000, abort: ac.signal });
+  assert.equal(out.status, 'interrupted', out.details.join('\n'));
+  assert.match(out.details.join('\n'), /vkexec got SIGTERM; v86 stopped/);
+});
+
 test('a halt with interrupts off is a hang; a reset without a message is a triple-fault', async () => {
   const halted = await engine.boot(payloadImage(printPayload('stopping\n', 'halt')), entry32, { timeoutMs: 20000 });
   assert.equal(halted.status, 'hang', halted.details.join('\n'));
+  // Post-mortem: v86's CPU at the halt, inside the payload at 1 MiB, 32-bit protected mode, paging off.
+  assert.equal(halted.cpu?.mode, 'protected32');
+  assert.equal(halted.cpu?.halted, true);
+  assert.equal(halted.cpu?.handoffPaging, true);
+  const eip = BigInt(halted.cpu?.rip ?? '0');
+  assert.ok(eip >= 0x100000n && eip < 0x101000n, `EIP ${halted.cpu?.rip} lies in the payload`);
   const reset = await engine.boot(payloadImage(printPayload('resetting\n', 'reset')), entry32, { timeoutMs: 20000 });
   assert.equal(reset.status, 'triple-fault', reset.details.join('\n'));
 });
@@ -301,7 +316,7 @@ test('interactive: stdin reaches COM1, Ctrl-A x leaves', async () => {
       setTimeout(() => child.kill(), 60000).unref();
     });
   assert.match(await run('expect', 'VKEXEC-IN-OK\n'), /OUTCOME matched/);
-  assert.match(await run('none', 'abc\x01x'), /OUTCOME poweroff/);
+  assert.match(await run('none', 'abc\x01x'), /OUTCOME quit/);
 });
 
 // A 32-bit boot protocol hand-off built here (not by the project's loaders): boot_params page with the

@@ -8,6 +8,9 @@ export const STUB_PARAMS_ADDR = 0x500n;
  * Guest memory the stub reads or writes: parameter block 0x500-0x51f, stack 0x600-0xfff (RSP = 0x1000 at the
  * entry), PML4 at 0x1000 and PDPT at 0x2000 (long64). Below kexec's lowest placement (buf_min 0x3000).
  */
+/** The stub's PML4 (long64): CR3 still holds it while the purgatory or a wrongly entered image runs. */
+export const STUB_PML4 = 0x1000n;
+
 export const STUB_SCRATCH = { start: 0x500n, end: 0x3000n } as const;
 /** The stub identity-maps RAM with 1 GiB pages from one PDPT: at most 512 GiB. */
 export const STUB_MAX_GIB = 512;
