@@ -29,7 +29,7 @@ const BOOTLOADER = 'kexec';
 const BOOTLOADER_VERSION = KEXEC_TOOLS_VERSION;
 
 /** build_elf_exec_info: an executable ELF with program headers and no interpreter; null with the reason. */
-function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
+export function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
   let elf: ElfFile;
   try {
     elf = parseElf(buf);
@@ -100,7 +100,7 @@ function elfBootNotes(info: KexecInfo, maxAddr: bigint, cmdline: Uint8Array): bi
 }
 
 /** elf_exec_build_load: every PT_LOAD at p_paddr (+ a load base for ET_DYN, which the x86 loaders never move). */
-function elfExecBuildLoad(info: KexecInfo, elf: ElfFile): void {
+export function elfExecBuildLoad(info: KexecInfo, elf: ElfFile): void {
   for (const p of elf.programHeaders) {
     if (p.type !== PT_LOAD) continue;
     const size = p.filesz > p.memsz ? p.memsz : p.filesz;
