@@ -11,6 +11,7 @@ import { slurpFile, unpackKernel } from '../../kexec/my-load.js';
 import { concatCmdline } from '../../kexec/cmdline.js';
 import { KEXEC_TOOLS_VERSION } from '../../kexec/version.js';
 import { LoadFailed } from '../../kexec/file-type.js';
+import { elfExecBuildLoad } from './elf-x86.js';
 
 /** BOOTLOADER " " BOOTLOADER_VERSION: the name both loaders hand over. */
 export const BOOT_LOADER_NAME = `kexec ${KEXEC_TOOLS_VERSION}`;
@@ -101,11 +102,7 @@ export function elfExecLoadRelocatable(info: KexecInfo, elf: ElfFile, min: bigin
   if (!info.validMemoryRange(min > first ? min : first, max < last ? max : last)) {
     base = info.locateHole(last - first + 1n, align, min, max, 1) - first;
   }
-  for (const p of elf.programHeaders) {
-    if (p.type !== PT_LOAD) continue;
-    const size = p.filesz > p.memsz ? p.memsz : p.filesz;
-    info.addSegment({ kind: 'bytes', data: elf.segmentData(p).subarray(0, Number(size)) }, p.paddr + base, p.memsz);
-  }
+  elfExecBuildLoad(info, elf, base);
   return base;
 }
 
