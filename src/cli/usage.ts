@@ -47,6 +47,12 @@ Load a kernel into vkexec's emulated machine and boot it, as kexec does on a rea
                       given.
 
 Supported kernel file types and options:
+multiboot2-x86
+multiboot-x86
+    --command-line=STRING        Set the kernel command line to STRING.
+    --reuse-cmdline              Use kernel command line from running system.
+    --module="MOD arg1 arg2..."  Load module MOD with command-line "arg1..."
+                                 (can be used multiple times).
 elf-x86_64
 elf-x86
     --command-line=STRING The new kernel's command line.
