@@ -78,7 +78,6 @@ export function placeModule(info: KexecInfo, arg: string, min: bigint, max: bigi
   const file = space < 0 ? arg : arg.slice(0, space);
   const { data } = unpackKernel(slurpFile(file), file);
   const start = info.addBuffer({ kind: 'bytes', data }, BigInt(data.length), PAGE_SIZE, min, max, 1);
-  info.debug.print(`module ${file}: ${hex(data.length)} bytes at ${hex(start)}`);
   return { cmdline: arg, file, start, end: start + BigInt(data.length) };
 }
 
