@@ -20,6 +20,8 @@ import { modsigContentDigest, parseAppendedSignature } from '../sig/module-sig.j
 import { pkcs7ParseMessage } from '../sig/pkcs7.js';
 import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
+import { readMultibootFacts, type MultibootFacts } from './inspect-multiboot.js';
+import { readInitramfsFacts, type InitramfsFacts } from './inspect-initramfs.js';
 
 export interface ProbeAnswer {
   name: string;
@@ -67,6 +69,10 @@ export interface InspectReport {
   payload: PayloadFacts | null;
   elf: { class: number; machine: number; type: number; entry: bigint; programHeaders: number; loadSegments: number } | null;
   pe: PeDescription | null;
+  /** Multiboot v1 and v2 headers (multiboot-x86, multiboot2-x86). */
+  multiboot: MultibootFacts | null;
+  /** An initramfs (cpio at the start, plain or compressed): its archives, /init and modules. */
+  initramfs: InitramfsFacts | null;
   appendedSignature: AppendedSignatureFacts | null;
   problems: string[];
 }
@@ -195,7 +201,7 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   const report: InspectReport = {
     file, size: raw.length, compression: { format: null, decompressedSize: null, note: null },
     fileTypes: { arch: opts.arch, probes: [], chosen: null }, kexecFileOps: { probes: [], chosen: null },
-    setupHeader: null, payload: null, elf: null, pe: null, appendedSignature: null, problems,
+    setupHeader: null, payload: null, elf: null, pe: null, multiboot: null, initramfs: null, appendedSignature: null, problems,
   };
   // kexec-tools (and -s, through a memfd) decompress the whole file first; every probe sees the result.
   let kernel = raw;
@@ -233,6 +239,9 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   }
   if (report.setupHeader) report.payload = guard('payload', () => readPayload(kernel, opts.payload, problems));
   report.elf = guard('ELF', () => readElf(kernel));
+  report.multiboot = guard('multiboot', () => readMultibootFacts(kernel, problems));
+  const cpio = (b: Uint8Array) => Buffer.from(b.subarray(0, 5)).toString('latin1') === '07070';
+  if (cpio(raw) || cpio(kernel)) report.initramfs = guard('initramfs', () => readInitramfsFacts(raw, problems));
   if (kernel[0] === 0x4d && kernel[1] === 0x5a) report.pe = guard('PE', () => describePeSignatures(kernel));
   report.appendedSignature = guard('appended signature', () => readAppendedSignature(kernel, problems));
   return report;

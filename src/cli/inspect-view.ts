@@ -6,6 +6,8 @@ import { hex } from '../lib/hex.js';
 import type { PeDescription } from '../sig/verify-pefile.js';
 import type { InspectReport } from './inspect-model.js';
 import type { Out } from './output.js';
+import { renderMultiboot } from './inspect-multiboot.js';
+import { renderInitramfs } from './inspect-initramfs.js';
 
 /** The human-readable report, one fact per line. */
 export function render(r: InspectReport, out: Out): void {
@@ -14,10 +16,10 @@ export function render(r: InspectReport, out: Out): void {
   if (r.compression.format) L(`compression   ${r.compression.format}, ${r.compression.decompressedSize} bytes decompressed (probes see those)`);
   else if (r.compression.note) L(`compression   ${r.compression.note}`);
   L(`userspace file types (kexec_load, -c), ${r.fileTypes.arch} probe order:`);
-  for (const p of r.fileTypes.probes) L(`  ${p.name.padEnd(12)} ${p.accepts ? 'yes' : 'no '}  ${p.reason}`);
+  for (const p of r.fileTypes.probes) L(`  ${p.name.padEnd(14)} ${p.accepts ? 'yes' : 'no '}  ${p.reason}`);
   L(`  -> ${r.fileTypes.chosen ? `-c loads it as ${r.fileTypes.chosen}` : 'no userspace type takes it: -c fails with "Cannot determine the file type"'}`);
   L('kexec_file_ops (kexec_file_load, -s), probe chain:');
-  for (const p of r.kexecFileOps.probes) L(`  ${p.name.padEnd(12)} ${p.accepts ? 'yes' : 'no '}  ${p.errno ? `${p.errno}: ` : ''}${p.reason}`);
+  for (const p of r.kexecFileOps.probes) L(`  ${p.name.padEnd(14)} ${p.accepts ? 'yes' : 'no '}  ${p.errno ? `${p.errno}: ` : ''}${p.reason}`);
   L(`  -> ${r.kexecFileOps.chosen ? `-s loads it with ${r.kexecFileOps.chosen}` : 'no loader takes it: kexec_file_load fails with ENOEXEC (-a falls back to kexec_load)'}`);
   const h = r.setupHeader;
   if (h) {
@@ -41,6 +43,8 @@ export function render(r: InspectReport, out: Out): void {
       (p.decompressedSize !== undefined ? `, ${p.decompressedSize} bytes decompressed` : ''));
   }
   if (r.elf) L(`ELF           ELFCLASS${r.elf.class}, e_machine ${r.elf.machine}, e_type ${r.elf.type}, entry ${hex(r.elf.entry)}, ${r.elf.programHeaders} program headers (${r.elf.loadSegments} PT_LOAD)`);
+  if (r.multiboot) renderMultiboot(r.multiboot, L);
+  if (r.initramfs) renderInitramfs(r.initramfs, L);
   if (r.pe) renderPe(r.pe, L);
   const a = r.appendedSignature;
   if (a) {

@@ -55,6 +55,7 @@ export const KEXEC_LONGOPTS: LongOption[] = [
   { name: 'args-elf', hasArg: 0, id: 'loader:args-elf' },
   { name: 'args-linux', hasArg: 0, id: 'loader:args-linux' },
   { name: 'args-none', hasArg: 0, id: 'loader:args-none' },
+  { name: 'module', hasArg: 1, id: 'loader:module' }, // multiboot-x86, multiboot2-x86 (KEXEC_ALL_OPTIONS)
   // vkexec's own
   { name: 'fast', hasArg: 0, id: 'loader:fast' }, // a loader option: bzImage64 via kexec_load only
   { name: 'machine', hasArg: 1, id: 'vk:machine' },
@@ -253,6 +254,9 @@ function applyLoaderOption(r: KexecRequest, id: string, value: string): boolean 
       break;
     case 'loader:fast':
       r.fast = true;
+      break;
+    case 'loader:module':
+      r.modules = [...r.modules, value];
       break;
     default:
       return false;

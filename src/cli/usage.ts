@@ -9,6 +9,15 @@ export function versionText(): string {
   return `kexec-tools ${BOOTLOADER_VERSION}\nvkexec ${VKEXEC_VERSION} (kexec into an emulated x86 machine)`;
 }
 
+/** multiboot_x86_usage and multiboot2_x86_usage (identical), under both names, first in the x86_64 probe order. */
+const MULTIBOOT_USAGE = `multiboot2-x86
+multiboot-x86
+    --command-line=STRING        Set the kernel command line to STRING.
+    --reuse-cmdline              Use kernel command line from running system.
+    --module="MOD arg1 arg2..."  Load module MOD with command-line "arg1..."
+                                 (can be used multiple times).
+`;
+
 /**
  * `vkexec -h`: kexec's options in kexec-tools' order and grouping (generic, per file type, architecture), in
  * vkexec's own words, then vkexec's additions. The first line is kexec-tools' version line, as `kexec -h` starts.
@@ -47,7 +56,7 @@ Load a kernel into vkexec's emulated machine and boot it, as kexec does on a rea
                       given.
 
 Supported kernel file types and options:
-elf-x86_64
+${MULTIBOOT_USAGE}elf-x86_64
 elf-x86
     --command-line=STRING The new kernel's command line.
     --append=STRING       Same as --command-line.

@@ -40,6 +40,10 @@ export interface LoadRequest {
   coreHeaderType?: 'elf32' | 'elf64';
   passMemmapCmdline?: boolean;
   noefi?: boolean;
+  /** --module="FILE args" (multiboot loaders), in command-line order. */
+  modules?: readonly string[];
+  /** The --append/--command-line text alone (multiboot2-x86 drops --reuse-cmdline). */
+  append?: string | null;
   /** vkexec's --fast: a bzImage64's payload decompressed here and its vmlinux entered directly (bzimage64-fast.ts). */
   fast?: boolean;
 }
@@ -54,6 +58,8 @@ export interface LoadedLayout {
   kernelEntry: bigint;
   /** Lines kexec-tools prints on stdout while loading (add_memmap notes for a panic kernel). */
   stdout?: string[];
+  /** Lines kexec-tools prints on stderr while loading (the multiboot loaders' framebuffer notes). */
+  stderr?: string[];
   /** Crash loads: backup region handled by the purgatory. */
   backup?: { srcStart: bigint; srcSize: bigint; start: bigint };
 }

@@ -30,6 +30,8 @@ export interface KexecLoadOptions {
   realMode: boolean;
   entry32bit: boolean;
   argsMode: ArgsMode;
+  /** --module="FILE args", repeatable: the multiboot loaders' modules (other loaders ignore it, as kexec-tools). */
+  modules: string[];
   /** --fast: load a bzImage64's host-decompressed vmlinux (kexec_load path only). */
   fast: boolean;
   console: PurgatoryConsole;
@@ -76,6 +78,7 @@ export function defaultLoadOptions(): KexecLoadOptions {
     entry32bit: false,
     argsMode: 'elf',
     fast: false,
+    modules: [],
     console: { resetVga: false, consoleVga: false, consoleSerial: false, serialBase: 0x3f8, serialBaud: 115200 },
     coreHeaderType: null,
     passMemmapCmdline: false,

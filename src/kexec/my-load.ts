@@ -18,7 +18,7 @@ import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-r
 import { archUpdatePurgatory, updatePurgatory } from './purgatory-load.js';
 
 /** my_load's inputs: the -l/-p request (its kernel path, the assembled command line) and the machine's side. */
-export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'append' | 'reuseCmdline' | 'debug'> {
+export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'reuseCmdline' | 'debug'> {
   /** kexec-tools' file_type[] for this machine, in probe order. */
   fileTypes: readonly KexecFileType[];
   /** The assembled command line (reuse + append), null when none was given. */
@@ -141,6 +141,8 @@ function loadFileType(o: MyLoadOptions, type: KexecFileType, kernel: Uint8Array,
     entry32bit: o.entry32bit,
     realMode: o.realMode,
     fast: o.fast,
+    modules: o.modules,
+    append: o.append,
     argsMode: o.argsMode,
     ...(o.coreHeaderType ? { coreHeaderType: o.coreHeaderType } : {}),
     passMemmapCmdline: o.passMemmapCmdline,
@@ -176,6 +178,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
 
   const layout = loadFileType(o, chosen, kernel, info);
   for (const line of layout.stdout ?? []) o.stdout(line);
+  for (const line of layout.stderr ?? []) process.stderr.write(line + '\n');
   for (const s of info.segments) {
     if (!info.validMemoryRange(s.mem, s.mem + s.memsz - 1n)) {
       throw new UsageError([`Invalid memory segment ${ptr(s.mem)} - ${ptr(s.mem + s.memsz)}`], { exitCode: 255, hint: "the segment is not inside the machine's RAM" });

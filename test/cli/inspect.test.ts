@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { inspectImage } from '../../src/cli/inspect-model.js';
+import { buildCpio } from '../../src/formats/cpio.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 import { appendModsig, kernelSigned, kernelUnsigned, makePki, prng, removeDir, requireTool } from '../sig/sig-fixtures-lib.js';
@@ -206,8 +207,66 @@ describe('inspect on synthetic and hostile files', () => {
         b[lo + Math.floor(rnd() * (hi - lo))] = Math.floor(rnd() * 256);
       }
       const r = await inspectImage(`fuzz-${i}`, i % 4 === 3 ? b.subarray(0, Math.floor(rnd() * b.length)) : b, { arch: 'x86_64', payload: false });
-      assert.equal(r.fileTypes.probes.length, 4);
+      assert.equal(r.fileTypes.probes.length, 6, "multiboot2-x86, elf-x86_64, multiboot-x86, elf-x86, bzImage64, bzImage");
       assert.ok(Array.isArray(r.problems));
+    }
+  });
+});
+
+describe('inspect: multiboot headers and initramfs archives (issue 14)', () => {
+  it("shows Xen's multiboot v1 and v2 headers and tags, and -c's choice", () => {
+    const text = inspect(fixture('xen-4.17-amd64.gz'));
+    assert.match(text, /-> -c loads it as multiboot2-x86/);
+    assert.match(text, /multiboot     v1 header at file offset 0x88, flags 0x3 \[PAGE_ALIGN MEMORY_INFO\]/);
+    assert.match(text, /tag 10 relocatable\s+optional  0x200000 0xffffffff 0x200000 0x2/);
+    const j = inspectJson(fixture('xen-4.17-amd64.gz'));
+    assert.equal(j.multiboot.v2.offset, 0x98);
+    assert.deepEqual(j.multiboot.v2.tags.map((t: { type: number }) => t.type), [1, 6, 10, 4, 5, 7, 9, 0]);
+  });
+
+  it('lists an initramfs-tools style initrd: early microcode cpio, then a zstd (or gzip) main archive with /init and modules', () => {
+    const dir = tempDir();
+    try {
+      const micro = Buffer.from(buildCpio([{ type: 'file', path: 'kernel/x86/microcode/AuthenticAMD.bin', data: Buffer.alloc(300, 7) }]));
+      const main = Buffer.from(buildCpio([
+        { type: 'symlink', path: 'init', target: 'usr/sbin/init.sh' },
+        { type: 'file', path: 'usr/sbin/init.sh', data: Buffer.from('#!/bin/busybox sh\n') },
+        { type: 'file', path: 'bin/busybox', data: Buffer.alloc(10) },
+        { type: 'file', path: 'usr/lib/modules/6.1.0-99-amd64/kernel/drivers/block/virtio_blk.ko.xz', data: Buffer.alloc(10) },
+      ]));
+      const plain = join(dir, 'main.cpio');
+      writeFileSync(plain, main);
+      let packed: Buffer;
+      let fmt = 'zstd';
+      try {
+        packed = execFileSync('zstd', ['-q', '-c', plain]);
+      } catch {
+        fmt = 'gzip';
+        packed = gzipSync(main);
+      }
+      const img = join(dir, 'initrd.img');
+      writeFileSync(img, Buffer.concat([micro, packed]));
+      const j = inspectJson(img);
+      assert.deepEqual(j.initramfs.archives.map((a: { compression: string | null; entries: number }) => [a.compression, a.entries]), [[null, 1], [fmt, 4]]);
+      assert.deepEqual(j.initramfs.archives[0].microcode, ['kernel/x86/microcode/AuthenticAMD.bin']);
+      assert.deepEqual([j.initramfs.init.path, j.initramfs.init.kind, j.initramfs.init.interpreter, j.initramfs.init.interpreterPresent], ['/usr/sbin/init.sh', 'script', '/bin/busybox', true]);
+      assert.deepEqual([j.initramfs.modules.count, j.initramfs.modules.kernelVersions, j.initramfs.modules.names], [1, ['6.1.0-99-amd64'], ['virtio_blk']]);
+      assert.match(inspect(img), /archive 2 at 0x[0-9a-f]+: (zstd|gzip)-compressed, \d+ bytes -> \d+ bytes of cpio, 4 entries/);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("finds the test initramfs's /init script and says when /init is missing", () => {
+    const j = inspectJson(fixture('initramfs-busybox-amd64.cpio'));
+    assert.equal(j.initramfs.init.kind, 'script');
+    const dir = tempDir();
+    try {
+      const img = join(dir, 'noinit.cpio');
+      writeFileSync(img, Buffer.from(buildCpio([{ type: 'file', path: 'etc/x', data: Buffer.alloc(1) }])));
+      assert.match(inspect(img), /\/init\s+MISSING/);
+    } finally {
+      removeDir(dir);
     }
   });
 });

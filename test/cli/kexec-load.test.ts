@@ -166,7 +166,8 @@ test('bad input: missing, unreadable, truncated and garbage files', () => {
   fs.writeFileSync(garbage, randomBytes(65536));
   refuses(m, ['-c', '-l', garbage], 255, /Cannot determine the file type of/);
   refuses(m, ['-c', '-l', '-t', 'elf-x86_64', KERNEL], 255, /Wrong file type elf-x86_64, file matches type bzImage64/);
-  refuses(m, ['-c', '-l', '-t', 'multiboot-x86', KERNEL], 255, /Unsupported kernel type multiboot-x86/);
+  refuses(m, ['-c', '-l', '-t', 'multiboot-x86', KERNEL], 255, /Wrong file type multiboot-x86, file matches type bzImage64/);
+  refuses(m, ['-c', '-l', '-t', 'nbi-x86', KERNEL], 255, /Unsupported kernel type nbi-x86/);
 });
 
 test('bad input: absurd setup_sects and init_size', () => {

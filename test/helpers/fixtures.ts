@@ -14,6 +14,7 @@ export type FixtureName =
   | 'vmlinuz-612-amd64-unsigned'
   | 'busybox-amd64' // static busybox binaries
   | 'busybox-i386'
+  | 'xen-4.17-amd64.gz' // Debian's Xen hypervisor (xen-hypervisor-4.17-amd64): gzip'd ELF32 with multiboot v1 and v2 headers
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)

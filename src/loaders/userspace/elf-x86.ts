@@ -29,7 +29,7 @@ const BOOTLOADER = 'kexec';
 const BOOTLOADER_VERSION = KEXEC_TOOLS_VERSION;
 
 /** build_elf_exec_info: an executable ELF with program headers and no interpreter; null with the reason. */
-function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
+export function buildElfExecInfo(buf: Uint8Array): { elf: ElfFile } | { why: string } {
   let elf: ElfFile;
   try {
     elf = parseElf(buf);
@@ -99,12 +99,12 @@ function elfBootNotes(info: KexecInfo, maxAddr: bigint, cmdline: Uint8Array): bi
   return info.addBuffer({ kind: 'bytes', data: b }, BigInt(size), 4n, 0n, maxAddr, 1);
 }
 
-/** elf_exec_build_load: every PT_LOAD at p_paddr (+ a load base for ET_DYN, which the x86 loaders never move). */
-function elfExecBuildLoad(info: KexecInfo, elf: ElfFile): void {
+/** elf_exec_build_load (load_elf_segments): every PT_LOAD at p_paddr + base (+ a load base for ET_DYN, which the x86 loaders never move). */
+export function elfExecBuildLoad(info: KexecInfo, elf: ElfFile, base = 0n): void {
   for (const p of elf.programHeaders) {
     if (p.type !== PT_LOAD) continue;
     const size = p.filesz > p.memsz ? p.memsz : p.filesz;
-    info.addSegment({ kind: 'bytes', data: elf.segmentData(p).subarray(0, Number(size)) }, p.paddr, p.memsz);
+    info.addSegment({ kind: 'bytes', data: elf.segmentData(p).subarray(0, Number(size)) }, p.paddr + base, p.memsz);
   }
 }
 

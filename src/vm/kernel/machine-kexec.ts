@@ -107,15 +107,32 @@ export function relocateKernel(dir: string, image: Kimage): Extent[] {
   return out.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
 }
 
+/**
+ * The BIOS data area words a PC's firmware leaves below 0x500 and Linux never touches (it reserves page 0):
+ * 0x40e, the EBDA segment, and 0x413, the KiB of base memory, from the e820 RAM range that ends below 640 KiB.
+ * Images that read them after kexec (Xen's head.S places its trampoline from them) find what a PC has.
+ */
+function biosDataArea(e820: ReturnType<typeof firmwareE820>, extents: Extent[]): Extent[] {
+  const low = e820.find((r) => r.type === 1 && r.addr < 0x10000n && r.addr + r.size <= 0xa0000n);
+  if (!low || extents.some((e) => e.addr < 0x500n && e.addr + BigInt(e.length) > 0x400n)) return extents;
+  const top = low.addr + low.size;
+  const data = new Uint8Array(0x100);
+  const v = new DataView(data.buffer);
+  v.setUint16(0x0e, Number(top >> 4n), true);
+  v.setUint16(0x13, Number(top >> 10n), true);
+  return [{ addr: 0x400n, length: data.length, kind: 'bytes' as const, data }, ...extents];
+}
+
 /** machine_kexec: the memory the engine must present and the CPU state at image->start. */
 export function machineKexec(dir: string, state: MachineState, image: Kimage): { memory: MemoryImage; entry: EntryState } {
+  const e820 = firmwareE820(state.config.iomem);
   return {
     memory: {
       // The RAM the engine backs: a whole number of MiB. A machine cloned from a SeaBIOS guest ends its RAM
       // below a MiB boundary (the firmware reserves the top 128 KiB of the guest's RAM); that memory exists.
       ramSize: alignUp(state.config.memBytes, 1n << 20n),
-      e820: firmwareE820(state.config.iomem),
-      extents: relocateKernel(dir, image),
+      e820,
+      extents: biosDataArea(e820, relocateKernel(dir, image)),
       segments: image.segments.map((s) => ({ start: s.mem, end: s.mem + s.memsz })),
     },
     entry: { mode: image.arch === 'x86_64' ? 'long64' : 'protected32', entry: image.start },
