@@ -12,6 +12,7 @@ export type FixtureName =
   | 'vmlinuz-686' // Debian's 32-bit 686 kernel
   | 'busybox-amd64' // static busybox binaries
   | 'busybox-i386'
+  | 'kexec-amd64' // Debian's real kexec binary (kexec-tools 2.0.25 on Debian 12), for test/differential
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)

@@ -30,6 +30,7 @@ const PACKAGES = {
   'kernel-686': { meta: 'linux-image-686:i386', foreign: 'i386' },
   'busybox-amd64': { name: 'busybox-static:amd64' },
   'busybox-i386': { name: 'busybox-static:i386', foreign: 'i386' },
+  'kexec-tools': { name: 'kexec-tools' }, // the real kexec for test/differential (Debian 12: 2.0.25)
 };
 
 /** The marker line the test initramfs prints once /init runs; the kernel command line follows it. */
@@ -89,6 +90,7 @@ const FIXTURES = [
   { name: 'vmlinuz-686', pkg: 'kernel-686', member: /^\.?\/boot\/vmlinuz-/ },
   { name: 'busybox-amd64', pkg: 'busybox-amd64', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
+  { name: 'kexec-amd64', pkg: 'kexec-tools', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies

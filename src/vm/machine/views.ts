@@ -7,6 +7,7 @@ import { rangeLength } from '../../lib/range.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
+import { kallsymsView, kcoreView } from './running-kernel.js';
 
 /** e820 type numbers and the names Linux gives them in /proc/iomem and /sys/firmware/memmap (e820_type_to_string). */
 export const E820_TYPES: Record<string, number> = {
@@ -40,6 +41,8 @@ export function firmwareE820(iomem: readonly Resource[]): E820Record[] {
 export const VIEW_PATHS = [
   '/proc/iomem',
   '/proc/cmdline',
+  '/proc/kallsyms',
+  '/proc/kcore',
   '/sys/firmware/memmap',
   '/sys/kernel/kexec_loaded',
   '/sys/kernel/kexec_crash_loaded',
@@ -63,6 +66,10 @@ export function readView(state: MachineState, file: string): string | null {
       return formatIomem(config.iomem);
     case '/proc/cmdline':
       return config.cmdline + '\n';
+    case '/proc/kallsyms':
+      return kallsymsView(config);
+    case '/proc/kcore':
+      return kcoreView(config);
     case '/sys/kernel/kexec_loaded':
       return (images.normal ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_loaded':
