@@ -15,7 +15,7 @@ import { type Debug } from './debug.js';
 import { hex16, hex, ptr } from '../lib/hex.js';
 import { KexecInfo } from './kexec-info.js';
 import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-ranges.js';
-import { archUpdatePurgatory, updatePurgatory } from './purgatory-load.js';
+import { archUpdatePurgatory, finishPurgatorySegment, updatePurgatory } from './purgatory-load.js';
 
 /** my_load's inputs: the -l/-p request (its kernel path, the assembled command line) and the machine's side. */
 export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'append' | 'reuseCmdline' | 'debug'> {
@@ -185,6 +185,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   if (layout.purgatory) {
     archUpdatePurgatory(layout.purgatory, o.console, layout.backup ?? { srcStart: 0n, srcSize: 0n, start: 0n }, o.crash);
     updatePurgatory(info, layout.purgatory, o.skipChecks);
+    finishPurgatorySegment(info, layout.purgatory, o.arch);
   }
   if (o.entry !== null && o.entry !== 0n) info.entry = o.entry;
   o.debug.print(`kexec_load: entry = ${ptr(info.entry)} flags = ${hex(flags)}`);

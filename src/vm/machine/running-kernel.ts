@@ -17,6 +17,8 @@ export const X86_64_PAGE_OFFSET = 0xffff888000000000n;
 export const I386_PAGE_OFFSET = 0xc0000000n;
 /** The .brk area after "Kernel bss" (Debian's 6.1 amd64 kernel: _end - _text = 0x3430000 with 0x30000 of brk). */
 export const KERNEL_BRK_SIZE = 0x30000n;
+/** include/uapi/linux/elf.h */
+const NT_PRPSINFO = 3;
 /** _stext: .text starts after .head.text (one page on Debian's 6.1 kernel). */
 const HEAD_TEXT_SIZE = 0x1000n;
 
@@ -55,13 +57,24 @@ export function kcoreView(config: MachineConfig): string {
   const k = runningKernel(config);
   const x64 = config.arch === 'x86_64';
   const pageOffset = x64 ? X86_64_PAGE_OFFSET : I386_PAGE_OFFSET;
-  const phdrs = [{ type: PT_NOTE, flags: 0, offset: 0x1000n, vaddr: 0n, paddr: 0n, filesz: 0x1000n, memsz: 0n, align: 4n }];
-  let offset = 0x2000n;
+  // One note, as the first of kcore's: "CORE" NT_PRPSINFO with a zeroed struct elf_prpsinfo (136 bytes on
+  // x86_64, 124 on i386), right after the headers.
+  const note = new Uint8Array(12 + 8 + (x64 ? 136 : 124));
+  const dv = new DataView(note.buffer);
+  dv.setUint32(0, 5, true);
+  dv.setUint32(4, note.length - 20, true);
+  dv.setUint32(8, NT_PRPSINFO, true);
+  note.set([0x43, 0x4f, 0x52, 0x45], 12);
+  const nLoads = (k && x64 ? 1 : 0) + config.iomem.filter((r) => r.name === 'System RAM').length;
+  const headerSize = BigInt(x64 ? 64 + 56 * (1 + nLoads) : 52 + 32 * (1 + nLoads));
+  const phdrs = [{ type: PT_NOTE, flags: 0, offset: headerSize, vaddr: 0n, paddr: 0n, filesz: BigInt(note.length), memsz: 0n, align: 4n }];
+  let offset = 0x1000n;
   const load = (vaddr: bigint, paddr: bigint, size: bigint) => {
     phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset, vaddr, paddr, filesz: size, memsz: size, align: 0x1000n });
     offset += size;
   };
   if (k && x64) load(k.text, k.textPhys, k.end - k.text);
   for (const r of config.iomem) if (r.name === 'System RAM') load(pageOffset + r.start, r.start, resourceRange(r).end - r.start);
-  return Buffer.from(writeElfCoreHeader(x64 ? 64 : 32, x64 ? EM_X86_64 : EM_386, phdrs, 1n)).toString('latin1');
+  const headers = writeElfCoreHeader(x64 ? 64 : 32, x64 ? EM_X86_64 : EM_386, phdrs, 1n);
+  return Buffer.concat([headers, note]).toString('latin1');
 }
