@@ -92,7 +92,9 @@ const VARIANTS: Case[] = [
   { name: 'ELF vmlinux --args-none', init: ['--mem', '1G'], args: ['--args-none', '-k', VMLINUX] },
   { name: '-p --pass-memmap-cmdline', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p', '--pass-memmap-cmdline'] },
   { name: '-p --elf32-core-headers (ignored on x86_64)', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p', '--elf32-core-headers'] },
-  { name: '-p --reuse-cmdline with crashkernel=', init: ['--mem', '2G', '--crashkernel', '256M', '--cmdline', 'root=/dev/sda1 crashkernel=256M ro'], args: ['-p', '--reuse-cmdline', '--initrd', INITRD] },
+  // machine init appends crashkernel=256M to /proc/cmdline: one crashkernel= word, removed alike by 2.0.25 and
+  // 2.0.32 (several are a version difference: test/kexec/cmdline.test.ts checks 2.0.32's rule).
+  { name: '-p --reuse-cmdline with crashkernel=', init: ['--mem', '2G', '--crashkernel', '256M', '--cmdline', 'BOOT_IMAGE=/vmlinuz root=/dev/sda1  ro'], args: ['-p', '--reuse-cmdline', '--initrd', INITRD] },
 ];
 
 /**

@@ -22,8 +22,9 @@ const ELF32_MAX = 0xffffffffn;
 const ELF64_MAX = ULONG_MAX;
 // include/boot/elf_boot.h
 const ELF_BOOT_MAGIC = 0x0e1fb007;
-const EBN_BOOTLOADER_NAME = 1;
-const EBN_BOOTLOADER_VERSION = 2;
+// include/boot/elf_boot.h (1 is EBN_FIRMWARE_TYPE, which kexec-tools does not write).
+const EBN_BOOTLOADER_NAME = 2;
+const EBN_BOOTLOADER_VERSION = 3;
 const EBN_COMMAND_LINE = 4;
 const BOOTLOADER = 'kexec';
 const BOOTLOADER_VERSION = KEXEC_TOOLS_VERSION;
