@@ -155,3 +155,30 @@ function runCase(tools: ReturnType<typeof prepareRealKexec>, work: string, c: Ca
   const missing = expected.filter((re) => !diffs.some((d) => re.test(d))).map((re) => `expected version difference ${re} did not occur`);
   return [...unexplained, ...missing].map((d) => `${where}: ${d}`);
 }
+
+test('kernel files kexec cannot read: the real kexec\'s messages and exit status', { timeout: 120_000 }, () => {
+  const work = tempDir('vkexec-differential-');
+  try {
+    const tools = prepareRealKexec(work);
+    const dir = makeMachine(work, 'errors', { name: 'errors', init: [], args: [] });
+    fs.mkdirSync(path.join(work, 'a-directory'));
+    fs.writeFileSync(path.join(work, 'empty'), '');
+    fs.writeFileSync(path.join(work, 'junk'), 'not a kernel\n');
+    const failures: string[] = [];
+    for (const name of ['a-directory', 'empty', 'junk', 'missing']) {
+      const args = ['-c', '-l', path.join(work, name)];
+      const real = runRealKexec(tools, dir, args, work);
+      const mine = vkexec(dir, args);
+      // kexec's die("Cannot read %s") has no newline; vkexec ends every line and adds its own vkexec: lines.
+      const theirs = real.stderr.split('\n').filter(Boolean);
+      const ours = mine.stderr.split('\n').filter((l) => l && !l.startsWith('vkexec:'));
+      if (real.code !== mine.code || JSON.stringify(theirs) !== JSON.stringify(ours)) {
+        failures.push(`${name}: kexec exit ${real.code} ${JSON.stringify(theirs)}, vkexec exit ${mine.code} ${JSON.stringify(ours)}`);
+      }
+      assert.equal(real.dump, null, `${name}: the real kexec must not have loaded anything`);
+    }
+    assert.deepEqual(failures, []);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
