@@ -49,6 +49,16 @@ ff000000-ffffffff : Reserved
 480000000-4bfffffff : Reserved
 `;
 
+/** QEMU pc's firmware e820 for 2 GiB: RAM from 0 (Linux's /proc/iomem reserves page 0 on top of it). */
+const QEMU_MEMMAP = `0000000000000000-000000000009fbff : System RAM
+000000000009fc00-000000000009ffff : Reserved
+00000000000f0000-00000000000fffff : Reserved
+0000000000100000-000000007ffdffff : System RAM
+000000007ffe0000-000000007fffffff : Reserved
+00000000feffc000-00000000feffffff : Reserved
+00000000fffc0000-00000000ffffffff : Reserved
+`;
+
 /** Many small RAM ranges between reserved holes (fragmented), kernel in the largest. */
 function fragmentedIomem(holes: number): string {
   const lines = ['00000000-00000fff : Reserved', '00001000-0009fbff : System RAM', '0009fc00-0009ffff : Reserved', '000f0000-000fffff : Reserved'];
@@ -69,6 +79,8 @@ interface Case {
   init: string[];
   args: string[];
   iomem?: string;
+  /** The firmware map (/sys/firmware/memmap) as text, given to machine init --memmap. */
+  memmap?: string;
   /** Differences due to the version alone (2.0.25 here, 2.0.32 in vkexec): each must occur, nothing else. */
   versionDiffs?: RegExp[];
 }
@@ -80,6 +92,8 @@ const MAPS: Case[] = [
   { name: 'server map: ACPI, NVS, PCI hole, RAM above 4 GiB', init: [], args: [], iomem: SERVER_IOMEM },
   { name: 'fragmented: 20 RAM pieces', init: [], args: [], iomem: fragmentedIomem(20) },
   { name: 'many reserved holes: 140 e820 entries (SETUP_E820_EXT)', init: [], args: [], iomem: fragmentedIomem(66) },
+  { name: 'firmware map from 0 (QEMU pc e820), /proc/iomem derived as Linux does', init: [], args: [], memmap: QEMU_MEMMAP },
+  { name: 'firmware map from 0, crash load (crashkernel=256M)', init: ['--crashkernel', '256M'], args: ['-p'], memmap: QEMU_MEMMAP },
   { name: 'crash region low (2 GiB, crashkernel=256M)', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p'] },
   { name: 'crash region high (8 GiB, crashkernel=512M,high)', init: ['--mem', '8G', '--crashkernel', '512M,high'], args: ['-p'] },
   { name: 'crash on the server map (crashkernel=384M)', init: ['--crashkernel', '384M'], args: ['-p'], iomem: SERVER_IOMEM },
@@ -128,9 +142,10 @@ test('vkexec -c equals the real kexec (Debian kexec-tools 2.0.25) segment for se
 function makeMachine(work: string, tag: string, c: Case): string {
   const dir = path.join(work, `m-${tag}`);
   const init = [...c.init];
-  if (c.iomem) {
-    fs.writeFileSync(path.join(work, `iomem-${tag}`), c.iomem);
-    init.push('--iomem', path.join(work, `iomem-${tag}`));
+  for (const [opt, text] of [['iomem', c.iomem], ['memmap', c.memmap]] as const) {
+    if (text === undefined) continue;
+    fs.writeFileSync(path.join(work, `${opt}-${tag}`), text);
+    init.push(`--${opt}`, path.join(work, `${opt}-${tag}`));
   }
   const r = vkexec(dir, ['machine', 'init', ...init]);
   assert.equal(r.code, 0, `machine init ${init.join(' ')}: ${r.stderr}`);
