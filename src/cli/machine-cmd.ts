@@ -56,7 +56,7 @@ function applyCrashkernel(state: MachineState, spec: string): void {
   state.config.cmdline = `${state.config.cmdline} ${spec.split(/\s+/).map((s) => `crashkernel=${s}`).join(' ')}`;
 }
 
-interface InitOpts {
+export interface InitOpts {
   mem?: string;
   iomem?: string;
   memmap?: string;

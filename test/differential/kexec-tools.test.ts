@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type InitOpts, initMachine } from '../../src/cli/machine-cmd.js';
 import { tempDir, vkexec } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { compareLoads, vkexecLoaded } from './compare.js';
@@ -147,8 +148,10 @@ function makeMachine(work: string, tag: string, c: Case): string {
     fs.writeFileSync(path.join(work, `${opt}-${tag}`), text);
     init.push(`--${opt}`, path.join(work, `${opt}-${tag}`));
   }
-  const r = vkexec(dir, ['machine', 'init', ...init]);
-  assert.equal(r.code, 0, `machine init ${init.join(' ')}: ${r.stderr}`);
+  // machine init in-process (what `vkexec machine init` runs): the load itself goes through the CLI.
+  const opts: Record<string, string> = {};
+  for (let i = 0; i < init.length; i += 2) opts[init[i]!.slice(2)] = init[i + 1]!;
+  initMachine(dir, opts as InitOpts);
   return dir;
 }
 
