@@ -60,6 +60,7 @@ export interface InitOpts {
   mem?: string;
   iomem?: string;
   memmap?: string;
+  acpiRsdp?: string;
   crashkernel?: string;
   cmdline?: string;
   cpus?: string;
@@ -90,6 +91,7 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
     config.memBytes = mem;
     config.iomem = defaultIomem(mem);
   }
+  if (o.acpiRsdp !== undefined) config.acpiRsdp = parseSize(o.acpiRsdp, '--acpi-rsdp');
   if (o.cmdline !== undefined) config.cmdline = o.cmdline;
   else config.cmdline = DEFAULT_CMDLINE;
   if (o.cpus) {
@@ -198,6 +200,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .description('create a machine (default: 512 MiB x86_64, QEMU pc-style memory map)')
     .option('--mem <size>', 'RAM size, e.g. 512M, 2G')
     .option('--iomem <file>', 'memory map in /proc/iomem format (clone a real machine)')
+    .option('--acpi-rsdp <addr>', "the running kernel's ACPI RSDP address (boot_params.acpi_rsdp_addr), e.g. 0xf5a80")
     .option('--memmap <path>', 'firmware e820: a saved /sys/firmware/memmap tree or its "START-END : TYPE" lines (with --iomem: clone both)')
     .option('--crashkernel <spec>', 'crashkernel= reservation: SIZE[@OFFSET], RANGE:SIZE,..., "SIZE,high SIZE,low"')
     .option('--cmdline <text>', "the running kernel's command line (/proc/cmdline)")

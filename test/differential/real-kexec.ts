@@ -62,7 +62,7 @@ function viewFiles(machineDir: string): Map<string, string> {
     const text = readView(state, p);
     if (text !== null) out.set(p, text);
   };
-  for (const p of ['/proc/iomem', '/proc/cmdline', '/proc/kcore', '/proc/kallsyms', '/sys/kernel/kexec_loaded', '/sys/kernel/kexec_crash_loaded', '/sys/kernel/kexec_crash_size', '/sys/kernel/vmcoreinfo', '/sys/kernel/boot_params/data']) add(p);
+  for (const p of ['/proc/iomem', '/proc/cmdline', '/proc/kcore', '/proc/kallsyms', '/proc/mounts', '/sys/kernel/kexec_loaded', '/sys/kernel/kexec_crash_loaded', '/sys/kernel/kexec_crash_size', '/sys/kernel/vmcoreinfo', '/sys/kernel/boot_params/data']) add(p);
   const entries = (readView(state, '/sys/firmware/memmap') ?? '').split('\n').filter(Boolean);
   for (const n of entries) for (const f of ['start', 'end', 'type']) add(`/sys/firmware/memmap/${n}/${f}`);
   for (let cpu = 0; cpu < state.config.cpus; cpu++) for (const f of ['crash_notes', 'crash_notes_size']) add(`/sys/devices/system/cpu/cpu${cpu}/${f}`);
@@ -71,11 +71,13 @@ function viewFiles(machineDir: string): Map<string, string> {
 
 /**
  * A shell script that replaces /proc and /sys with tmpfs copies of the rendered tree, then runs kexec: the
- * real kexec sees the machine's files and nothing of the host's (kexec needs no other /proc or /sys file).
+ * real kexec sees the machine's files and nothing of the host's (kexec needs no other /proc, /sys or /dev file).
  */
 function mountScript(root: string): string {
   const lines = ['set -e'];
   for (const d of ['/proc', '/sys']) lines.push(`mount -t tmpfs vkexec-views ${d}`, `cp -a ${root}${d}/. ${d}/`);
+  // An empty /dev: no host framebuffer (/dev/fb0) for setup_linux_vesafb to find; the machine has none.
+  lines.push('mount -t tmpfs vkexec-dev /dev');
   lines.push('exec "$@"');
   return lines.join('\n');
 }

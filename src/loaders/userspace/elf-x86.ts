@@ -145,7 +145,7 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   writeField(hdr, SETUP_HEADER.cmdline_size, COMMAND_LINE_SIZE);
   const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   setupLinuxBootloaderParameters(info, hdr, paramBase, FAKED_CMDLINE_OFFSET, cmdlineBytes(cmdline), req.initrd, false);
-  setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline), req.files);
   if (long64) setEntry64Regs(p, { rbx: 0n, rsi: paramBase, rip: entry, rsp: p.symbolAddr('stack_end') });
   else setEntry32Regs(p, { ebx: 0, esi: Number(paramBase), eip: Number(entry), esp: Number(p.symbolAddr('stack_end')) });
   return { purgatory: p, kernelAddr: entry, bootParamsAddr: paramBase, kernelEntry: entry, backup, stdout };

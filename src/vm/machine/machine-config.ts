@@ -25,6 +25,8 @@ export interface MachineConfig {
    * machine cloned with machine init --memmap); absent: read off iomem.
    */
   firmwareMap?: FirmwareMapEntry[];
+  /** The running kernel's boot_params.acpi_rsdp_addr (machine init --acpi-rsdp); absent: 0, no ACPI. */
+  acpiRsdp?: bigint;
   lockdown: Lockdown;
   secureBoot: boolean;
   sigEnforce: boolean;

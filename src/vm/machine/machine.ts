@@ -146,6 +146,7 @@ function validateState(raw: unknown, dir: string): string | null {
   if (c.firmwareMap !== undefined && (!Array.isArray(c.firmwareMap) || !c.firmwareMap.every((e) => isObj(e) && isBig(e.start) && isBig(e.end) && typeof e.type === 'string'))) {
     return 'config.firmwareMap is not a list of {start, end, type}';
   }
+  if (c.acpiRsdp !== undefined && !isBig(c.acpiRsdp)) return 'config.acpiRsdp is not a u64';
   if (!['none', 'integrity', 'confidentiality'].includes(c.lockdown as string)) return 'config.lockdown is invalid';
   for (const k of ['secureBoot', 'sigEnforce', 'imaAppraise'] as const) if (typeof c[k] !== 'boolean') return `config.${k} is not a boolean`;
   const s = raw.sysctl;

@@ -4,6 +4,7 @@
 // the direct map of each System RAM range at PAGE_OFFSET). kexec-tools' crash path reads the last two
 // (get_kernel_vaddr_and_size, get_kernel_sym), so they are kept consistent with /proc/iomem here.
 
+import { BOOT_PARAMS_SIZE, type E820Record, setBp, writeE820 } from '../../arch/x86/boot-params.js';
 import { EM_386, EM_X86_64, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE } from '../../formats/elf.js';
 import { writeElfCoreHeader } from '../../formats/elf-core.js';
 import { hexPad } from '../../lib/hex.js';
@@ -77,4 +78,31 @@ export function kcoreView(config: MachineConfig): string {
   for (const r of config.iomem) if (r.name === 'System RAM') load(pageOffset + r.start, r.start, resourceRange(r).end - r.start);
   const headers = writeElfCoreHeader(x64 ? 64 : 32, x64 ? EM_X86_64 : EM_386, phdrs, 1n);
   return Buffer.concat([headers, note]).toString('latin1');
+}
+
+/** /proc/mounts: the mounts kexec-tools looks through (find_mnt_by_type): sysfs on /sys, proc on /proc. */
+export const MOUNTS_VIEW = 'sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n';
+
+/**
+ * /sys/kernel/boot_params/data: the boot_params the running kernel was started with (4096 bytes, latin1):
+ * a VGA text screen_info (mode 3, 80x25, 16-point font), ext_mem_k/alt_mem_k and the e820 table from the
+ * firmware map as a BIOS reports them, and acpi_rsdp_addr (the decompressor's find; 0 when the machine has
+ * no ACPI tables, as the default machine).
+ */
+export function bootParamsView(config: MachineConfig, firmware: readonly E820Record[]): string {
+  const bp = new Uint8Array(BOOT_PARAMS_SIZE);
+  setBp(bp, 'orig_video_mode', 3);
+  setBp(bp, 'orig_video_cols', 80);
+  setBp(bp, 'orig_video_lines', 25);
+  setBp(bp, 'orig_video_isVGA', 1);
+  setBp(bp, 'orig_video_points', 16);
+  const low = firmware.find((e) => e.type === 1 && e.addr <= 0x100000n && e.addr + e.size - 1n > 0x100000n);
+  if (low) {
+    const memK = ((low.addr + low.size - 1n) >> 10n) - 1024n;
+    setBp(bp, 'ext_mem_k', memK > 0xfc00n ? 0xfc00 : Number(memK));
+    setBp(bp, 'alt_mem_k', memK > 0xffffffffn ? 0xffffffff : Number(memK));
+  }
+  writeE820(bp, firmware);
+  setBp(bp, 'acpi_rsdp_addr', config.acpiRsdp ?? 0n);
+  return Buffer.from(bp).toString('latin1');
 }

@@ -8,7 +8,7 @@ import type { FirmwareMapEntry } from './firmware-map.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
-import { kallsymsView, kcoreView } from './running-kernel.js';
+import { MOUNTS_VIEW, bootParamsView, kallsymsView, kcoreView } from './running-kernel.js';
 
 /** e820 type numbers and the names Linux gives them in /proc/iomem and /sys/firmware/memmap (e820_type_to_string). */
 export const E820_TYPES: Record<string, number> = {
@@ -44,6 +44,8 @@ export const VIEW_PATHS = [
   '/proc/cmdline',
   '/proc/kallsyms',
   '/proc/kcore',
+  '/proc/mounts',
+  '/sys/kernel/boot_params/data',
   '/sys/firmware/memmap',
   '/sys/kernel/kexec_loaded',
   '/sys/kernel/kexec_crash_loaded',
@@ -71,6 +73,10 @@ export function readView(state: MachineState, file: string): string | null {
       return kallsymsView(config);
     case '/proc/kcore':
       return kcoreView(config);
+    case '/proc/mounts':
+      return MOUNTS_VIEW;
+    case '/sys/kernel/boot_params/data':
+      return bootParamsView(config, machineMemmap(config).map((e) => ({ addr: e.start, size: e.end - e.start + 1n, type: E820_TYPES[e.type] ?? 2 })));
     case '/sys/kernel/kexec_loaded':
       return (images.normal ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_loaded':

@@ -15,6 +15,7 @@ import type { Debug } from '../../debug.js';
 import { hex, hex16 } from '../../../lib/hex.js';
 import { alignDown, alignUp } from '../../../lib/align.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
+import { getAcpiRsdp } from './bootparam.js';
 import { getKernelVaddrAndSize } from './kcore.js';
 import { type MemoryRange, RANGE, type RangeType, type SystemFiles, crashKernelRanges } from '../../memory-ranges.js';
 
@@ -244,20 +245,12 @@ function cmdlineAddElfcorehdr(cmdline: string, addr: bigint, debug: Debug): stri
 }
 
 /**
- * cmdline_add_efi: " acpi_rsdp=0x%lx" when the RSDP address is known. kexec-tools asks boot_params
- * (/sys/kernel/boot_params/data, not among the machine's views: its acpi_rsdp_addr is 0 anyway) and then
- * /sys/firmware/efi/systab (ACPI20= or ACPI=). With neither, as on this machine, nothing is added.
+ * cmdline_add_efi: " acpi_rsdp=0x%lx" when get_acpi_rsdp finds the running kernel's RSDP (2.0.32: its
+ * boot_params first, then the EFI systab; 2.0.25 asks only the systab).
  */
 function cmdlineAddEfi(cmdline: string, files: SystemFiles): string {
-  const systab = files('/sys/firmware/efi/systab');
-  if (systab === null) return cmdline;
-  for (const l of systab.split('\n')) {
-    if (!l.includes('ACPI20=') && !l.includes('ACPI=')) continue;
-    const m = /^0x([0-9a-fA-F]+)/.exec(l.slice(l.indexOf('=') + 1));
-    const rsdp = m ? BigInt('0x' + m[1]) : 0n;
-    return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=${hex(rsdp)}`);
-  }
-  return cmdline;
+  const rsdp = getAcpiRsdp(files);
+  return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=${hex(rsdp)}`);
 }
 
 /** bzImage_support_efi_boot: set by bzImage64's probe for a kernel with XLF_EFI_KEXEC. */

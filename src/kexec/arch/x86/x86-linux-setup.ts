@@ -18,7 +18,8 @@ import { readField, writeField } from '../../../formats/struct.js';
 import type { ByteSource } from '../../../vm/machine/store.js';
 import type { Initrd } from '../../file-type.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
-import { type MemoryRange, RANGE } from '../../memory-ranges.js';
+import { type MemoryRange, RANGE, type SystemFiles } from '../../memory-ranges.js';
+import { copyRunningScreenInfo, getAcpiRsdp } from './bootparam.js';
 import { hex, hex16 } from '../../../lib/hex.js';
 import type { Debug } from '../../debug.js';
 
@@ -128,7 +129,7 @@ function addSetupData(info: KexecInfo, realMode: Uint8Array, type: number, paylo
  * table (extra entries past 128 through SETUP_E820_EXT), a 32-byte RNG seed, acpi_rsdp_addr (the machine has
  * no ACPI tables: 0). `ranges` is the memory map to hand over (the crash map for a panic kernel).
  */
-export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array, ranges: readonly MemoryRange[]): void {
+export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array, ranges: readonly MemoryRange[], files: SystemFiles): void {
   setBp(realMode, 'orig_x', 0);
   setBp(realMode, 'orig_y', 0);
   setBp(realMode, 'orig_video_page', 0);
@@ -138,6 +139,7 @@ export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array
   setBp(realMode, 'orig_video_ega_bx', 0);
   setBp(realMode, 'orig_video_isVGA', 1);
   setBp(realMode, 'orig_video_points', 16);
+  copyRunningScreenInfo(realMode, files);
   setBp(realMode, 'ext_mem_k', 0);
   setBp(realMode, 'alt_mem_k', 0);
   setBp(realMode, 'root_flags', 0xffff);
@@ -154,7 +156,7 @@ export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array
   addSetupData(info, realMode, SETUP_RNG_SEED, randomBytes(32));
   // setup_edd_info: the machine has no /sys/firmware/edd.
   info.debug.print('/sys/firmware/edd does not exist.');
-  setBp(realMode, 'acpi_rsdp_addr', 0n);
+  setBp(realMode, 'acpi_rsdp_addr', getAcpiRsdp(files)); // "Always try to fill acpi_rsdp_addr" (2.0.32)
 }
 
 /** setup_e820's choice: a panic kernel gets the crash map, unless --pass-memmap-cmdline passes it on the command line. */
