@@ -4,8 +4,9 @@ import { DEFAULT_KERNEL_RELEASE, KERNEL_RELEASES, isKernelRelease, kernelRelease
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError, fileErrorText } from '../errno.js';
-import { IomemParseError, formatIomem, parseIomem, systemRam, type Resource } from '../vm/machine/iomem.js';
+import { UsageError } from '../errno.js';
+import { applyMapOptions } from './machine-memmap.js';
+import { formatIomem, systemRam, type Resource } from '../vm/machine/iomem.js';
 import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/machine/crashkernel.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
@@ -56,9 +57,11 @@ function applyCrashkernel(state: MachineState, spec: string): void {
   state.config.cmdline = `${state.config.cmdline} ${spec.split(/\s+/).map((s) => `crashkernel=${s}`).join(' ')}`;
 }
 
-interface InitOpts {
+export interface InitOpts {
   mem?: string;
   iomem?: string;
+  memmap?: string;
+  acpiRsdp?: string;
   crashkernel?: string;
   cmdline?: string;
   cpus?: string;
@@ -79,23 +82,9 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
   }
   const config = defaultConfig();
   if (o.arch) config.arch = o.arch;
-  if (o.iomem) {
-    if (o.mem) throw new UsageError('--mem and --iomem both describe the RAM: give one of them');
-    let text: string;
-    try {
-      text = fs.readFileSync(o.iomem, 'utf8');
-    } catch (e) {
-      throw new UsageError(`cannot read --iomem file ${o.iomem}: ${fileErrorText(e)}`);
-    }
-    try {
-      config.iomem = parseIomem(text, o.iomem);
-    } catch (e) {
-      if (e instanceof IomemParseError) throw new UsageError(e.message, { hint: 'the file must look like /proc/iomem: "START-END : NAME" lines, children indented by two spaces' });
-      throw e;
-    }
-    if (!systemRam(config.iomem).some((r) => r.end >= 0x100000n)) {
-      throw new UsageError(`${o.iomem}: no System RAM above 1 MiB`, { hint: 'copy /proc/iomem from a machine as root (addresses read as zero otherwise)' });
-    }
+  if (o.iomem || o.memmap) {
+    if (o.mem) throw new UsageError(`--mem and --${o.iomem ? 'iomem' : 'memmap'} both describe the RAM: give one of them`);
+    applyMapOptions(config, o.iomem, o.memmap);
     config.memBytes = memBytesFor(config.iomem);
   } else {
     const mem = o.mem ? parseSize(o.mem, '--mem') : DEFAULT_MEM;
@@ -104,6 +93,7 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
     config.memBytes = mem;
     config.iomem = defaultIomem(mem);
   }
+  if (o.acpiRsdp !== undefined) config.acpiRsdp = parseSize(o.acpiRsdp, '--acpi-rsdp');
   if (o.cmdline !== undefined) config.cmdline = o.cmdline;
   else config.cmdline = DEFAULT_CMDLINE;
   if (o.cpus) {
@@ -218,6 +208,8 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .description('create a machine (default: 512 MiB x86_64, QEMU pc-style memory map)')
     .option('--mem <size>', 'RAM size, e.g. 512M, 2G')
     .option('--iomem <file>', 'memory map in /proc/iomem format (clone a real machine)')
+    .option('--acpi-rsdp <addr>', "the running kernel's ACPI RSDP address (boot_params.acpi_rsdp_addr), e.g. 0xf5a80")
+    .option('--memmap <path>', 'firmware e820: a saved /sys/firmware/memmap tree or its "START-END : TYPE" lines (with --iomem: clone both)')
     .option('--crashkernel <spec>', 'crashkernel= reservation: SIZE[@OFFSET], RANGE:SIZE,..., "SIZE,high SIZE,low"')
     .option('--cmdline <text>', "the running kernel's command line (/proc/cmdline)")
     .option('--cpus <n>', 'CPUs (one crash_notes buffer each)')

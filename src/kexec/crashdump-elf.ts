@@ -15,6 +15,7 @@
 
 import { UsageError } from '../errno.js';
 import { PT_LOAD, PT_NOTE, PF_R, PF_W, PF_X, type ElfClass } from '../formats/elf.js';
+import { alignUp } from '../lib/align.js';
 import { type CorePhdr, storedPhdr, writeElfCoreHeader } from '../formats/elf-core.js';
 import type { Debug } from './debug.js';
 import { hex } from '../lib/hex.js';
@@ -151,5 +152,14 @@ export function crashCreateElfHeaders(
     if (elfInfo.lowmemLimit !== 0n && r.end > elfInfo.lowmemLimit - 1n) vaddr = mask(-1n, 64); // highmem has no linear address
     add('Elf header', { type: PT_LOAD, flags: rwx, offset, paddr: r.start, vaddr, filesz: size, memsz: size, align: 0n });
   }
-  return { buf: writeElfCoreHeader(cls, elfInfo.machine, phdrs, align), phdrs };
+  // FUNC's buffer size (kexec/crashdump-elf.c, 2.0.25 and 2.0.32): room for a phdr per configured CPU, the
+  // vmcoreinfo note, the kernel text and every crash memory range of any type (not only the PT_LOADs
+  // written), rounded up to `align`; the unused tail stays zero.
+  const written = writeElfCoreHeader(cls, elfInfo.machine, phdrs, align);
+  const sizes = cls === 64 ? { ehdr: 64, phdr: 56 } : { ehdr: 52, phdr: 32 };
+  const slots = nrCpus + (vmcoreinfo ? 1 : 0) + ranges.length + (elfInfo.kernSize !== 0n ? 1 : 0);
+  const size = Number(alignUp(BigInt(sizes.ehdr + slots * sizes.phdr), align));
+  const buf = new Uint8Array(Math.max(size, written.length));
+  buf.set(written);
+  return { buf, phdrs };
 }

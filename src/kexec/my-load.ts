@@ -15,7 +15,7 @@ import { type Debug } from './debug.js';
 import { hex16, hex, ptr } from '../lib/hex.js';
 import { KexecInfo } from './kexec-info.js';
 import { type SystemFiles, crashKernelRanges, getMemoryRanges } from './memory-ranges.js';
-import { archUpdatePurgatory, updatePurgatory } from './purgatory-load.js';
+import { archUpdatePurgatory, finishPurgatorySegment, updatePurgatory } from './purgatory-load.js';
 
 /** my_load's inputs: the -l/-p request (its kernel path, the assembled command line) and the machine's side. */
 export interface MyLoadOptions extends Omit<KexecLoadRequest, 'syscall' | 'reuseCmdline' | 'debug'> {
@@ -41,17 +41,29 @@ export function unpackKernel(raw: Uint8Array, path: string): ReturnType<typeof d
   }
 }
 
-/** slurp_file: the whole file, with kexec-tools' die() messages (exit 1) for what cannot be read. */
+/**
+ * slurp_file (kexec-tools 2.0.32 slurp_file_generic + slurp_fd; 2.0.25 alike, checked by test/differential):
+ * open(2) failing dies "Cannot open `F': ERR"; a directory opens, its read(2) fails with EISDIR ("Read on F
+ * failed: Is a directory", then die "Cannot read F"); an empty file gets a NULL buffer from xmalloc(0) and
+ * dies "Cannot read F". die() exits 1.
+ */
 export function slurpFile(path: string): Buffer {
+  let st: fs.Stats;
   try {
-    const st = fs.statSync(path);
-    if (st.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
-    return fs.readFileSync(path);
+    st = fs.statSync(path);
+    if (!st.isDirectory()) fs.accessSync(path, fs.constants.R_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'EISDIR' ? 'Is a directory' : (e as Error).message;
-    throw new UsageError(`Cannot open \`${path}': ${why}`, { hint: code === 'ENOENT' ? 'check the path' : code === 'EACCES' ? 'make the file readable' : 'give a regular file' });
+    const why = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'ENOTDIR' ? 'Not a directory' : (e as Error).message;
+    throw new UsageError(`Cannot open \`${path}': ${why}`, { hint: code === 'EACCES' ? 'make the file readable' : 'check the path' });
   }
+  if (st.isDirectory()) {
+    const lines = [...(st.size > 0 ? [`Read on ${path} failed: Is a directory`] : []), `Cannot read ${path}`];
+    throw new UsageError(lines, { hint: 'give the kernel image file, not a directory' });
+  }
+  const data = fs.readFileSync(path);
+  if (data.length === 0) throw new UsageError(`Cannot read ${path}`, { hint: 'the kernel file is empty' });
+  return data;
 }
 
 /** Size of a file to be streamed (the initrd), with the same messages as slurp_file. */
@@ -188,6 +200,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
   if (layout.purgatory) {
     archUpdatePurgatory(layout.purgatory, o.console, layout.backup ?? { srcStart: 0n, srcSize: 0n, start: 0n }, o.crash);
     updatePurgatory(info, layout.purgatory, o.skipChecks);
+    finishPurgatorySegment(info, layout.purgatory, o.arch);
   }
   if (o.entry !== null && o.entry !== 0n) info.entry = o.entry;
   o.debug.print(`kexec_load: entry = ${ptr(info.entry)} flags = ${hex(flags)}`);

@@ -11,17 +11,46 @@ import type { MachineArch } from '../vm/machine/machine-config.js';
 import { segmentsSha256 } from '../vm/machine/store.js';
 import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';
 
+/**
+ * kexec-tools' purgatory footprint: the segment its own purgatory object makes, so that everything placed
+ * after it lands where kexec-tools puts it. elf_rel_load (kexec/kexec-elf-rel.c) calls add_buffer with the
+ * unpadded data size as bufsz and data + bss as memsz (page-rounded by add_buffer), aligned to the largest
+ * section alignment. x86_64: kexec-tools 2.0.32 built by Debian's gcc 12 (issue 10), and Debian's 2.0.25
+ * measured by test/differential (same numbers): .text, a 4 KiB-aligned .data holding its stack, 4 KiB .bss.
+ * i386: vkexec's own object's footprint (kexec-tools' i386 purgatory is not measured yet).
+ */
+export const KEXEC_TOOLS_PURGATORY: Record<MachineArch, { bufsz: number; memsz: bigint; align: bigint } | null> = {
+  x86_64: { bufsz: 0x70e0, memsz: 0x9000n, align: 0x1000n },
+  i386: null,
+};
+
 export function elfRelBuildLoad(info: KexecInfo, arch: MachineArch, min: bigint, max: bigint = ULONG_MAX, end: HoleEnd = -1): RelocatedPurgatory {
   const layout = layoutPurgatory(readPurgatoryObject(arch));
+  const fp = KEXEC_TOOLS_PURGATORY[arch];
+  if (fp && (layout.memsz > fp.bufsz || fp.align % BigInt(layout.align) !== 0n)) {
+    throw new Error(`vkexec's ${arch} purgatory (memsz ${layout.memsz}, align ${layout.align}) outgrew kexec-tools' footprint`);
+  }
   info.sortSegments();
-  const base = info.addBuffer(null, BigInt(layout.memsz), BigInt(layout.align), min, max, end);
+  const base = info.addBuffer(null, fp?.memsz ?? BigInt(layout.memsz), fp?.align ?? BigInt(layout.align), min, max, end);
   const p = relocatePurgatory(layout, base);
-  // The segment's bytes are the relocated image; set them now and again after every symbol patch.
   const seg = info.segments.find((s) => s.mem === base)!;
   seg.buf = { kind: 'bytes', data: p.buf };
   seg.bufsz = p.buf.length;
   info.entry = p.entry;
   return p;
+}
+
+/**
+ * The purgatory segment's final bytes once every symbol is patched: vkexec's relocated image, zero-filled to
+ * kexec-tools' bufsz (its bss falls in that zero fill or in memsz beyond it, zero either way).
+ */
+export function finishPurgatorySegment(info: KexecInfo, p: RelocatedPurgatory, arch: MachineArch): void {
+  const seg = info.segments.find((s) => s.mem === p.loadAddr)!;
+  const fp = KEXEC_TOOLS_PURGATORY[arch];
+  const data = new Uint8Array(fp?.bufsz ?? p.buf.length);
+  data.set(p.buf);
+  seg.buf = { kind: 'bytes', data };
+  seg.bufsz = data.length;
 }
 
 const u8 = (v: number) => Uint8Array.of(v);

@@ -15,6 +15,7 @@ export type FixtureName =
   | 'busybox-amd64' // static busybox binaries
   | 'busybox-i386'
   | 'xen-4.17-amd64.gz' // Debian's Xen hypervisor (xen-hypervisor-4.17-amd64): gzip'd ELF32 with multiboot v1 and v2 headers
+  | 'kexec-amd64' // Debian's real kexec binary (kexec-tools 2.0.25 on Debian 12), for test/differential
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)

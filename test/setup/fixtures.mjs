@@ -34,6 +34,7 @@ const PACKAGES = {
   'busybox-amd64': { name: 'busybox-static:amd64' },
   'busybox-i386': { name: 'busybox-static:i386', foreign: 'i386' },
   'xen-amd64': { name: 'xen-hypervisor-4.17-amd64' }, // a multiboot v1 + v2 image (issue 14)
+  'kexec-tools': { name: 'kexec-tools' }, // the real kexec for test/differential (Debian 12: 2.0.25)
 };
 
 /** The marker line the test initramfs prints once /init runs; the kernel command line follows it. */
@@ -97,6 +98,7 @@ const FIXTURES = [
   { name: 'busybox-amd64', pkg: 'busybox-amd64', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'xen-4.17-amd64.gz', pkg: 'xen-amd64', member: /^\.?\/boot\/xen-4\.17-amd64\.gz$/ },
+  { name: 'kexec-amd64', pkg: 'kexec-tools', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies

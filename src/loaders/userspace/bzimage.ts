@@ -85,7 +85,7 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
   setupLinuxBootloaderParameters(info, realMode, setupBase, kern16Needed, line, req.initrd, false);
   setEntry32Regs(p, { eax: 0, ebx: 0, ecx: 0, edx: 0, esi: Number(setupBase), edi: 0, esp: Number(p.symbolAddr('stack_end')), ebp: 0, eip: Number(addr) });
   setCmdlineEnd(p, setupBase + BigInt(kern16Needed + line.length - 1));
-  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  setupLinuxSystemParameters(info, realMode, handoverRanges(info, req.crash, req.passMemmapCmdline), req.files);
   return { purgatory: p, kernelAddr: addr, bootParamsAddr: setupBase, kernelEntry: addr, backup, stdout };
 }
 

@@ -55,7 +55,7 @@ export function bzImage64FinishSetup(req: LoadRequest, info: KexecInfo, s: BzIma
   setupLinuxBootloaderParameters(info, s.realMode, s.setupBase, s.kern16Needed, s.line, req.initrd, true);
   setEntry64Regs(p, { rbx: 0n, rsi: s.setupBase, rip: entry, rsp: p.symbolAddr('stack_end') });
   setCmdlineEnd(p, s.setupBase + BigInt(s.kern16Needed + s.line.length - 1));
-  setupLinuxSystemParameters(info, s.realMode, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  setupLinuxSystemParameters(info, s.realMode, handoverRanges(info, req.crash, req.passMemmapCmdline), req.files);
   return { purgatory: p, kernelAddr, bootParamsAddr: s.setupBase, kernelEntry: entry, backup: s.backup, stdout: s.stdout };
 }
 

@@ -22,8 +22,9 @@ const ELF32_MAX = 0xffffffffn;
 const ELF64_MAX = ULONG_MAX;
 // include/boot/elf_boot.h
 const ELF_BOOT_MAGIC = 0x0e1fb007;
-const EBN_BOOTLOADER_NAME = 1;
-const EBN_BOOTLOADER_VERSION = 2;
+// include/boot/elf_boot.h (1 is EBN_FIRMWARE_TYPE, which kexec-tools does not write).
+const EBN_BOOTLOADER_NAME = 2;
+const EBN_BOOTLOADER_VERSION = 3;
 const EBN_COMMAND_LINE = 4;
 const BOOTLOADER = 'kexec';
 const BOOTLOADER_VERSION = KEXEC_TOOLS_VERSION;
@@ -144,7 +145,7 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   writeField(hdr, SETUP_HEADER.cmdline_size, COMMAND_LINE_SIZE);
   const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   setupLinuxBootloaderParameters(info, hdr, paramBase, FAKED_CMDLINE_OFFSET, cmdlineBytes(cmdline), req.initrd, false);
-  setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline));
+  setupLinuxSystemParameters(info, hdr, handoverRanges(info, req.crash, req.passMemmapCmdline), req.files);
   if (long64) setEntry64Regs(p, { rbx: 0n, rsi: paramBase, rip: entry, rsp: p.symbolAddr('stack_end') });
   else setEntry32Regs(p, { ebx: 0, esi: Number(paramBase), eip: Number(entry), esp: Number(p.symbolAddr('stack_end')) });
   return { purgatory: p, kernelAddr: entry, bootParamsAddr: paramBase, kernelEntry: entry, backup, stdout };

@@ -2,6 +2,7 @@
 // policy knobs a real kernel has (lockdown, sysctls). Defaults mirror a QEMU pc guest's map.
 
 import { type PhysRange, rangeLength } from '../../lib/range.js';
+import type { FirmwareMapEntry } from './firmware-map.js';
 import { type Resource, insertResource, resourceRange, walkResources } from './iomem.js';
 
 export type MachineArch = 'x86_64' | 'i386';
@@ -19,6 +20,13 @@ export interface MachineConfig {
   cmdline: string;
   /** The resource tree printed as /proc/iomem; top level mirrors the firmware map. */
   iomem: Resource[];
+  /**
+   * The firmware's e820 as /sys/firmware/memmap shows it, when it differs from iomem's top level (a real
+   * machine cloned with machine init --memmap); absent: read off iomem.
+   */
+  firmwareMap?: FirmwareMapEntry[];
+  /** The running kernel's boot_params.acpi_rsdp_addr (machine init --acpi-rsdp); absent: 0, no ACPI. */
+  acpiRsdp?: bigint;
   lockdown: Lockdown;
   secureBoot: boolean;
   sigEnforce: boolean;
@@ -39,7 +47,7 @@ export const DEFAULT_MEM = 512n * MiB;
 export const DEFAULT_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro console=ttyS0';
 
 /** The running kernel's own footprint, nested under System RAM as Linux shows it (no KASLR). */
-const KERNEL_RESOURCES: [bigint, bigint, string][] = [
+export const KERNEL_RESOURCES: [bigint, bigint, string][] = [
   [0x01000000n, 0x01e01fffn, 'Kernel code'],
   [0x02000000n, 0x0257cfffn, 'Kernel rodata'],
   [0x02600000n, 0x02a4b57fn, 'Kernel data'],

@@ -145,6 +145,10 @@ function validateState(raw: unknown, dir: string): string | null {
   if (typeof c.cmdline !== 'string') return 'config.cmdline is not a string';
   const r = validateResources(c.iomem, 'config.iomem');
   if (r) return r;
+  if (c.firmwareMap !== undefined && (!Array.isArray(c.firmwareMap) || !c.firmwareMap.every((e) => isObj(e) && isBig(e.start) && isBig(e.end) && typeof e.type === 'string'))) {
+    return 'config.firmwareMap is not a list of {start, end, type}';
+  }
+  if (c.acpiRsdp !== undefined && !isBig(c.acpiRsdp)) return 'config.acpiRsdp is not a u64';
   if (!['none', 'integrity', 'confidentiality'].includes(c.lockdown as string)) return 'config.lockdown is invalid';
   for (const k of ['secureBoot', 'sigEnforce', 'imaAppraise'] as const) if (typeof c[k] !== 'boolean') return `config.${k} is not a boolean`;
   if (c.kernelRelease !== undefined && !isKernelRelease(c.kernelRelease)) return 'config.kernelRelease is not 6.1 or 6.12';

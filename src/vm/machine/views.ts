@@ -4,9 +4,11 @@
 import type { E820Record } from '../../arch/x86/boot-params.js';
 import { hex } from '../../lib/hex.js';
 import { rangeLength } from '../../lib/range.js';
+import type { FirmwareMapEntry } from './firmware-map.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
+import { MOUNTS_VIEW, bootParamsView, kallsymsView, kcoreView } from './running-kernel.js';
 
 /** e820 type numbers and the names Linux gives them in /proc/iomem and /sys/firmware/memmap (e820_type_to_string). */
 export const E820_TYPES: Record<string, number> = {
@@ -20,16 +22,16 @@ export const E820_TYPES: Record<string, number> = {
   'Soft Reserved': 0xefffffff,
 };
 
-export interface FirmwareMapEntry {
-  start: bigint;
-  /** Inclusive. */
-  end: bigint;
-  type: string;
-}
+export type { FirmwareMapEntry };
 
-/** /sys/firmware/memmap: the firmware (e820) map, i.e. the top-level resources with an e820 type. */
+/** A firmware map read off /proc/iomem: its top-level resources with an e820 type (machines cloned from iomem alone). */
 export function firmwareMemmap(iomem: readonly Resource[]): FirmwareMapEntry[] {
   return iomem.filter((r) => r.name in E820_TYPES).map((r) => ({ start: r.start, end: r.end, type: r.name }));
+}
+
+/** /sys/firmware/memmap: the machine's firmware e820 when it has one (machine init --memmap), else read off iomem. */
+export function machineMemmap(config: MachineState['config']): FirmwareMapEntry[] {
+  return config.firmwareMap ?? firmwareMemmap(config.iomem);
 }
 
 /** The firmware map as an e820 table (what setup_e820_entries copies into boot_params and the engines boot with). */
@@ -40,6 +42,10 @@ export function firmwareE820(iomem: readonly Resource[]): E820Record[] {
 export const VIEW_PATHS = [
   '/proc/iomem',
   '/proc/cmdline',
+  '/proc/kallsyms',
+  '/proc/kcore',
+  '/proc/mounts',
+  '/sys/kernel/boot_params/data',
   '/sys/firmware/memmap',
   '/sys/kernel/kexec_loaded',
   '/sys/kernel/kexec_crash_loaded',
@@ -66,6 +72,14 @@ export function readView(state: MachineState, file: string): string | null {
       return config.cmdline + '\n';
     case '/proc/sys/kernel/osrelease':
       return config.osrelease + '\n';
+    case '/proc/kallsyms':
+      return kallsymsView(config);
+    case '/proc/kcore':
+      return kcoreView(config);
+    case '/proc/mounts':
+      return MOUNTS_VIEW;
+    case '/sys/kernel/boot_params/data':
+      return bootParamsView(config, machineMemmap(config).map((e) => ({ addr: e.start, size: e.end - e.start + 1n, type: E820_TYPES[e.type] ?? 2 })));
     case '/sys/kernel/kexec_loaded':
       return (images.normal ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_loaded':
@@ -81,7 +95,7 @@ export function readView(state: MachineState, file: string): string | null {
     case '/proc/sys/kernel/kexec_load_limit_reboot':
       return `${sysctl.kexec_load_limit_reboot}\n`;
     case '/sys/firmware/memmap':
-      return firmwareMemmap(config.iomem).map((_, i) => `${i}`).join('\n') + '\n';
+      return machineMemmap(config).map((_, i) => `${i}`).join('\n') + '\n';
   }
   if (file === '/sys/kernel/vmcoreinfo') return `${vmcoreinfoNoteAddr().toString(16)} ${VMCOREINFO_NOTE_SIZE.toString(16)}\n`;
   const cpu = /^\/sys\/devices\/system\/cpu\/cpu(\d+)\/(crash_notes|crash_notes_size)$/.exec(file);
@@ -92,7 +106,7 @@ export function readView(state: MachineState, file: string): string | null {
   }
   const m = /^\/sys\/firmware\/memmap\/(\d+)(?:\/(start|end|type))?$/.exec(file);
   if (m) {
-    const entry = firmwareMemmap(config.iomem)[Number(m[1])];
+    const entry = machineMemmap(config)[Number(m[1])];
     if (!entry) return null;
     if (m[2] === undefined) return 'start\nend\ntype\n';
     return (m[2] === 'type' ? entry.type : hex(m[2] === 'start' ? entry.start : entry.end)) + '\n';

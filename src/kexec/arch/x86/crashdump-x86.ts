@@ -15,15 +15,15 @@ import type { Debug } from '../../debug.js';
 import { hex, hex16 } from '../../../lib/hex.js';
 import { alignDown, alignUp } from '../../../lib/align.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
+import { getAcpiRsdp } from './bootparam.js';
+import { getKernelVaddrAndSize } from './kcore.js';
 import { type MemoryRange, RANGE, type RangeType, type SystemFiles, crashKernelRanges } from '../../memory-ranges.js';
 
 // kexec/arch/i386/crashdump-x86.h
-const X86_64__START_KERNEL_map = 0xffffffff80000000n;
 const X86_64_PAGE_OFFSET = 0xffff888000000000n;
 const X86_PAGE_OFFSET = 0xc0000000n;
 /** X86_MAXMEM: -PAGE_OFFSET - 128 MiB of vmalloc reserve, in 32 bits: the end of i386 lowmem. */
 const X86_MAXMEM = (1n << 32n) - X86_PAGE_OFFSET - (128n << 20n);
-const X86_64_KERN_VADDR_ALIGN = 0x100000n;
 const CRASH_MAX_MEMMAP_NR = 1024;
 const CRASH_MAX_MEMORY_RANGES = 32768;
 /** Backup region: the first 640 KiB, when no RAM range below 0xa0000 is found. */
@@ -33,10 +33,6 @@ const BACKUP_SRC_END = 0x9ffffn;
 const CRASH_RESERVED_MEM_NR = 8;
 /** include/x86/x86-linux.h */
 export const COMMAND_LINE_SIZE = 2048;
-/** The running kernel's link address (CONFIG_PHYSICAL_START): _text's virtual address is
- *  __START_KERNEL_map + this wherever the kernel sits physically, as the machine runs without KASLR. */
-const CONFIG_PHYSICAL_START = 0x1000000n;
-const PAGE = 4096n;
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
 /** printf("%#llx"): 0 prints without the prefix. */
@@ -156,23 +152,6 @@ function getKernelPaddr(lines: readonly IomemLine[], debug: Debug): bigint {
 }
 
 /**
- * get_kernel_vaddr_and_size (x86_64). kexec-tools takes the kernel-text PT_LOAD of /proc/kcore, which Linux
- * makes [_text, _end); the machine has no kcore, so that header is derived from its kernel resources:
- * _text from "Kernel code", _end from the end of the last "Kernel *" resource (bss; no brk area is modelled).
- * Like kexec-tools, the start is rounded down to 1 MiB and the size up to a page.
- */
-function getKernelVaddrAndSize(lines: readonly IomemLine[], paddr: bigint, debug: Debug): { vaddr: bigint; size: bigint } {
-  const image = lines.filter((l) => ['Kernel code', 'Kernel rodata', 'Kernel data', 'Kernel bss'].includes(l.name));
-  const physEnd = image.reduce((m, l) => (l.end + 1n > m ? l.end + 1n : m), paddr);
-  const text = X86_64__START_KERNEL_map + CONFIG_PHYSICAL_START;
-  const end = text + (physEnd - paddr);
-  const vaddr = alignDown(text, X86_64_KERN_VADDR_ALIGN);
-  const size = alignUp(end - vaddr, PAGE);
-  debug.print(`kernel vaddr = ${hex(vaddr)} size = ${hex(size)}`);
-  return { vaddr, size };
-}
-
-/**
  * The capture kernel's memory map (kexec-tools memmap_p): sorted, non-overlapping, at most 1024 entries;
  * add_memmap/delete_memmap keep kexec-tools' rules, including its silent refusals (returned as false).
  */
@@ -266,20 +245,12 @@ function cmdlineAddElfcorehdr(cmdline: string, addr: bigint, debug: Debug): stri
 }
 
 /**
- * cmdline_add_efi: " acpi_rsdp=0x%lx" when the RSDP address is known. kexec-tools asks boot_params
- * (/sys/kernel/boot_params/data, not among the machine's views: its acpi_rsdp_addr is 0 anyway) and then
- * /sys/firmware/efi/systab (ACPI20= or ACPI=). With neither, as on this machine, nothing is added.
+ * cmdline_add_efi: " acpi_rsdp=0x%lx" when get_acpi_rsdp finds the running kernel's RSDP (2.0.32: its
+ * boot_params first, then the EFI systab; 2.0.25 asks only the systab).
  */
 function cmdlineAddEfi(cmdline: string, files: SystemFiles): string {
-  const systab = files('/sys/firmware/efi/systab');
-  if (systab === null) return cmdline;
-  for (const l of systab.split('\n')) {
-    if (!l.includes('ACPI20=') && !l.includes('ACPI=')) continue;
-    const m = /^0x([0-9a-fA-F]+)/.exec(l.slice(l.indexOf('=') + 1));
-    const rsdp = m ? BigInt('0x' + m[1]) : 0n;
-    return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=${hex(rsdp)}`);
-  }
-  return cmdline;
+  const rsdp = getAcpiRsdp(files);
+  return rsdp === 0n ? cmdline : appendToCmdline(cmdline, ` acpi_rsdp=${hex(rsdp)}`);
 }
 
 /** bzImage_support_efi_boot: set by bzImage64's probe for a kernel with XLF_EFI_KEXEC. */
@@ -319,7 +290,9 @@ export function crashHandoff(info: KexecInfo, req: LoadRequest, cmdline: string 
 function crashElfInfo(req: LoadRequest, lines: readonly IomemLine[], memRange: readonly MemoryRange[], lowmemLimit: bigint, debug: Debug): CrashElfInfo {
   const x86_64 = req.arch === 'x86_64';
   const machine = x86_64 ? EM_X86_64 : EM_386;
-  const cls: ElfClass = req.coreHeaderType === 'elf32' ? 32 : req.coreHeaderType === 'elf64' ? 64 : getCoreType(machine, memRange);
+  // x86_64's arch_options start at CORE_TYPE_ELF64 and its option parser has no --elf32-core-headers: the
+  // option is accepted and ignored (kexec/arch/x86_64/kexec-x86_64.c, 2.0.25 and 2.0.32).
+  const cls: ElfClass = x86_64 ? 64 : req.coreHeaderType === 'elf32' ? 32 : req.coreHeaderType === 'elf64' ? 64 : getCoreType(machine, memRange);
   const elfInfo: CrashElfInfo = {
     class: cls,
     machine,
@@ -333,7 +306,7 @@ function crashElfInfo(req: LoadRequest, lines: readonly IomemLine[], memRange: r
   if (x86_64) {
     // An i386 kernel is linearly mapped: its text needs no PT_LOAD of its own.
     elfInfo.kernPaddrStart = getKernelPaddr(lines, debug);
-    const k = getKernelVaddrAndSize(lines, elfInfo.kernPaddrStart, debug);
+    const k = getKernelVaddrAndSize(req.files, debug);
     elfInfo.kernVaddrStart = k.vaddr;
     elfInfo.kernSize = k.size;
   }

@@ -18,8 +18,10 @@ import { readField, writeField } from '../../../formats/struct.js';
 import type { ByteSource } from '../../../vm/machine/store.js';
 import type { Initrd } from '../../file-type.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec-info.js';
-import { type MemoryRange, RANGE } from '../../memory-ranges.js';
-import { hex } from '../../../lib/hex.js';
+import { type MemoryRange, RANGE, type SystemFiles } from '../../memory-ranges.js';
+import { copyRunningScreenInfo, getAcpiRsdp } from './bootparam.js';
+import { hex, hex16 } from '../../../lib/hex.js';
+import type { Debug } from '../../debug.js';
 
 export const INITRD_BASE = 0x1000000n; // 16 MiB
 export const KERN32_BASE = 0x100000n; // 1 MiB
@@ -95,6 +97,24 @@ export function e820FromRanges(ranges: readonly MemoryRange[]): E820Record[] {
   }));
 }
 
+/**
+ * add_e820_map_from_mr's side effects (kexec-tools 2.0.25 and 2.0.32 alike): one debug line per entry, and
+ * ext_mem_k/alt_mem_k from the RAM range spanning 1 MiB: (end >> 10) - 1024 with end inclusive, ext_mem_k
+ * capped at 0xfc00 (64 MiB), alt_mem_k at 0xffffffff.
+ */
+function addE820MapFromMr(realMode: Uint8Array, ranges: readonly MemoryRange[], debug: Debug): E820Record[] {
+  const e820 = e820FromRanges(ranges);
+  e820.forEach((e, i) => {
+    debug.print(`${hex16(e.addr)}-${hex16(e.addr + e.size - 1n)} (${e.type})`);
+    const r = ranges[i]!;
+    if (r.type !== RANGE.RAM || !(r.start <= 0x100000n && r.end > 0x100000n)) return;
+    const memK = (r.end >> 10n) - (0x100000n >> 10n);
+    setBp(realMode, 'ext_mem_k', memK > 0xfc00n ? 0xfc00 : Number(memK));
+    setBp(realMode, 'alt_mem_k', memK > 0xffffffffn ? 0xffffffff : Number(memK));
+  });
+  return e820;
+}
+
 /** add_setup_data: a page-aligned segment as low as possible above 1 MiB, prepended to the list. */
 function addSetupData(info: KexecInfo, realMode: Uint8Array, type: number, payload: Uint8Array): bigint {
   const next = readField(realMode, SETUP_HEADER.setup_data) as bigint;
@@ -109,7 +129,7 @@ function addSetupData(info: KexecInfo, realMode: Uint8Array, type: number, paylo
  * table (extra entries past 128 through SETUP_E820_EXT), a 32-byte RNG seed, acpi_rsdp_addr (the machine has
  * no ACPI tables: 0). `ranges` is the memory map to hand over (the crash map for a panic kernel).
  */
-export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array, ranges: readonly MemoryRange[]): void {
+export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array, ranges: readonly MemoryRange[], files: SystemFiles): void {
   setBp(realMode, 'orig_x', 0);
   setBp(realMode, 'orig_y', 0);
   setBp(realMode, 'orig_video_page', 0);
@@ -119,18 +139,24 @@ export function setupLinuxSystemParameters(info: KexecInfo, realMode: Uint8Array
   setBp(realMode, 'orig_video_ega_bx', 0);
   setBp(realMode, 'orig_video_isVGA', 1);
   setBp(realMode, 'orig_video_points', 16);
+  copyRunningScreenInfo(realMode, files);
   setBp(realMode, 'ext_mem_k', 0);
   setBp(realMode, 'alt_mem_k', 0);
   setBp(realMode, 'root_flags', 0xffff);
   setBp(realMode, 'root_dev', 0x0300);
   setBp(realMode, 'aux_device_info', 0);
-  const e820 = e820FromRanges(ranges);
-  writeE820(realMode, e820);
-  if (e820.length > E820_MAX) {
-    addSetupData(info, realMode, SETUP_E820_EXT, encodeE820(e820.slice(E820_MAX)));
+  // setup_e820: the first E820MAX entries in boot_params, the rest through a SETUP_E820_EXT node.
+  info.debug.print('E820 memmap:');
+  writeE820(realMode, addE820MapFromMr(realMode, ranges.slice(0, E820_MAX), info.debug));
+  if (ranges.length > E820_MAX) {
+    info.debug.print('extra E820 memmap are passed via setup_data');
+    info.debug.print('Extended E820 via setup_data:');
+    addSetupData(info, realMode, SETUP_E820_EXT, encodeE820(addE820MapFromMr(realMode, ranges.slice(E820_MAX), info.debug)));
   }
   addSetupData(info, realMode, SETUP_RNG_SEED, randomBytes(32));
-  setBp(realMode, 'acpi_rsdp_addr', 0n);
+  // setup_edd_info: the machine has no /sys/firmware/edd.
+  info.debug.print('/sys/firmware/edd does not exist.');
+  setBp(realMode, 'acpi_rsdp_addr', getAcpiRsdp(files)); // "Always try to fill acpi_rsdp_addr" (2.0.32)
 }
 
 /** setup_e820's choice: a panic kernel gets the crash map, unless --pass-memmap-cmdline passes it on the command line. */

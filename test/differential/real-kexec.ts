@@ -1,0 +1,131 @@
+// The real kexec-tools binary (Debian's kexec, a test fixture) run on a vkexec machine's views: the views are
+// rendered into a temporary tree and bind-mounted over /proc and /sys in a private mount namespace
+// (`unshare -m`, root only), and kexec-shim.c, preloaded, dumps the kexec_load call instead of making it.
+// Nothing here may pass quietly: a missing tool, a non-root run or a failed mount throws with what to do.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readState } from '../../src/vm/machine/machine.js';
+import { readView } from '../../src/vm/machine/views.js';
+import { fixture } from '../helpers/fixtures.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The C sources live beside the .ts files (tsc does not copy them to dist/). */
+const SOURCE_DIR = path.resolve(HERE.replace(`${path.sep}dist${path.sep}`, path.sep));
+
+export interface DumpSegment {
+  mem: bigint;
+  memsz: bigint;
+  bufsz: number;
+  bytes: Buffer;
+}
+
+export interface KexecLoadDump {
+  entry: bigint;
+  flags: bigint;
+  segments: DumpSegment[];
+}
+
+export class HarnessError extends Error {}
+
+function must(cmd: string, args: string[], what: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error) throw new HarnessError(`${what}: cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new HarnessError(`${what}: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Builds the shim and the libxenctrl stand-in with gcc and copies the kexec fixture into `dir`. */
+export function prepareRealKexec(dir: string): { kexec: string; libDir: string; shim: string } {
+  if (process.getuid?.() !== 0) throw new HarnessError('the differential test must run as root (it bind-mounts views in a private mount namespace with unshare -m); CI runs it as root');
+  must('unshare', ['-m', 'true'], 'unshare -m (util-linux) is needed to give the real kexec private /proc and /sys views');
+  const kexec = path.join(dir, 'kexec');
+  fs.copyFileSync(fixture('kexec-amd64'), kexec);
+  fs.chmodSync(kexec, 0o755);
+  const shim = path.join(dir, 'kexec-shim.so');
+  must('gcc', ['-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-o', shim, path.join(SOURCE_DIR, 'kexec-shim.c'), '-ldl'], 'building kexec-shim.c');
+  const libDir = path.join(dir, 'lib');
+  fs.mkdirSync(libDir);
+  const map = path.join(dir, 'vers.map');
+  fs.writeFileSync(map, 'VERS_4.17.0 { global: *; };\n');
+  must('gcc', ['-O2', '-shared', '-fPIC', '-Wall', `-Wl,--version-script=${map}`, '-Wl,-soname,libxenctrl.so.4.17', '-o', path.join(libDir, 'libxenctrl.so.4.17'), path.join(SOURCE_DIR, 'xenctrl-stub.c')], 'building xenctrl-stub.c');
+  return { kexec, libDir, shim };
+}
+
+/** Every file kexec-tools reads on x86, as the machine's views render them (null: absent on this machine). */
+function viewFiles(machineDir: string): Map<string, string> {
+  const state = readState(machineDir);
+  const out = new Map<string, string>();
+  const add = (p: string) => {
+    const text = readView(state, p);
+    if (text !== null) out.set(p, text);
+  };
+  for (const p of ['/proc/iomem', '/proc/cmdline', '/proc/kcore', '/proc/kallsyms', '/proc/mounts', '/sys/kernel/kexec_loaded', '/sys/kernel/kexec_crash_loaded', '/sys/kernel/kexec_crash_size', '/sys/kernel/vmcoreinfo', '/sys/kernel/boot_params/data']) add(p);
+  const entries = (readView(state, '/sys/firmware/memmap') ?? '').split('\n').filter(Boolean);
+  for (const n of entries) for (const f of ['start', 'end', 'type']) add(`/sys/firmware/memmap/${n}/${f}`);
+  for (let cpu = 0; cpu < state.config.cpus; cpu++) for (const f of ['crash_notes', 'crash_notes_size']) add(`/sys/devices/system/cpu/cpu${cpu}/${f}`);
+  return out;
+}
+
+/**
+ * A shell script that replaces /proc and /sys with tmpfs copies of the rendered tree, then runs kexec: the
+ * real kexec sees the machine's files and nothing of the host's (kexec needs no other /proc, /sys or /dev file).
+ */
+function mountScript(root: string): string {
+  const lines = ['set -e'];
+  for (const d of ['/proc', '/sys']) lines.push(`mount -t tmpfs vkexec-views ${d}`, `cp -a ${root}${d}/. ${d}/`);
+  // An empty /dev: no host framebuffer (/dev/fb0) for setup_linux_vesafb to find; the machine has none.
+  lines.push('mount -t tmpfs vkexec-dev /dev');
+  lines.push('exec "$@"');
+  return lines.join('\n');
+}
+
+export interface RealRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  dump: KexecLoadDump | null;
+}
+
+/** Runs `kexec ARGS` (the real one) on the machine's views; the dump is null when kexec made no kexec_load call. */
+export function runRealKexec(tools: ReturnType<typeof prepareRealKexec>, machineDir: string, args: string[], work: string): RealRun {
+  const root = fs.mkdtempSync(path.join(work, 'views-'));
+  const files = viewFiles(machineDir);
+  for (const [p, text] of files) {
+    fs.mkdirSync(path.dirname(root + p), { recursive: true });
+    fs.writeFileSync(root + p, Buffer.from(text, 'latin1'));
+  }
+  for (const d of ['proc', 'sys']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const out = path.join(root, 'dump.bin');
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', mountScript(root), 'sh', tools.kexec, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LD_LIBRARY_PATH: tools.libDir, LD_PRELOAD: tools.shim, VKEXEC_SHIM_OUT: out },
+  });
+  if (r.error) throw new HarnessError(`cannot run unshare: ${r.error.message}`);
+  if (/mount: /.test(r.stderr)) throw new HarnessError(`mounting the views failed: ${r.stderr.trim()}`);
+  const dump = fs.existsSync(out) ? parseDump(fs.readFileSync(out)) : null;
+  fs.rmSync(root, { recursive: true, force: true });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, dump };
+}
+
+/** kexec-shim.c's format: "VKXSHIM1", entry, flags, nr, then per segment mem, memsz, bufsz and the bytes. */
+export function parseDump(b: Buffer): KexecLoadDump {
+  if (b.subarray(0, 8).toString('latin1') !== 'VKXSHIM1') throw new HarnessError('kexec-shim dump: bad magic');
+  const entry = b.readBigUInt64LE(8);
+  const flags = b.readBigUInt64LE(16);
+  const nr = Number(b.readBigUInt64LE(24));
+  const segments: DumpSegment[] = [];
+  let off = 32;
+  for (let i = 0; i < nr; i++) {
+    const mem = b.readBigUInt64LE(off);
+    const memsz = b.readBigUInt64LE(off + 8);
+    const bufsz = Number(b.readBigUInt64LE(off + 16));
+    off += 24;
+    segments.push({ mem, memsz, bufsz, bytes: b.subarray(off, off + bufsz) });
+    off += bufsz;
+  }
+  if (off !== b.length) throw new HarnessError(`kexec-shim dump: ${b.length - off} trailing bytes`);
+  return { entry, flags, segments };
+}
