@@ -42,7 +42,13 @@ export function strerror(name: ErrnoName): string {
 }
 
 /** Host file errors that are no kexec errno, with glibc's texts. */
-const HOST_ERRNO_TEXT: Record<string, string> = { EISDIR: 'Is a directory', ENOTDIR: 'Not a directory' };
+const HOST_ERRNO_TEXT: Record<string, string> = {
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ENOSPC: 'No space left on device',
+  EROFS: 'Read-only file system',
+  EDQUOT: 'Disk quota exceeded',
+};
 
 /** strerror() of a failed host file operation (a Node ErrnoException), as a C tool would print it. */
 export function fileErrorText(e: unknown): string {

@@ -12,6 +12,9 @@ import { startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine, type OpenMachine } from './machine-open.js';
 import { reportFailure } from './report.js';
 
+/** `-S` could not tell (no machine, a corrupt one): neither 1 (loaded) nor 0 (not loaded). See EXIT STATUS. */
+export const STATUS_ERROR = 2;
+
 export async function kexecMain(argv: readonly string[], out: Out): Promise<number> {
   let r: KexecRequest;
   try {
@@ -23,7 +26,13 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     out.line(r.help ? usage() : versionText());
     return 0;
   }
-  const m = openMachine(r.machine, out);
+  let m: OpenMachine;
+  try {
+    m = openMachine(r.machine, out);
+  } catch (e) {
+    const code = reportFailure(e, out, 'vkexec');
+    return r.status ? STATUS_ERROR : code;
+  }
   if (r.printCkrSize) {
     const res = crashkRes(m.state.config);
     out.line(res ? (res.end - res.start + 1n).toString() : '0');
