@@ -73,6 +73,13 @@ export function ownerAlive(pid: number): boolean {
   return pid === process.pid || processAlive(pid);
 }
 
+/** A host error of a write through a descriptor carries no path: give it the file's, for the report. */
+export function withPath(e: unknown, p: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof err.code === 'string' && !err.path) err.path = p;
+  return e;
+}
+
 export interface HeldLock {
   release(): void;
 }
@@ -185,7 +192,7 @@ function makeCandidate(dir: string, name: string, what: string): string {
     }
   } catch (e) {
     fs.rmSync(cand, { recursive: true, force: true });
-    throw e;
+    throw withPath(e, path.join(cand, name));
   }
   return cand;
 }

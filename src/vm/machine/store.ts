@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
-import { ownerAlive } from './lock.js';
+import { ownerAlive, withPath } from './lock.js';
 
 // node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
 let cryptoModule: typeof import('node:crypto') | undefined;
@@ -66,7 +66,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true }); // a full disk or a read-only one: the old file stays as it was
-    throw e;
+    throw withPath(e, tmp);
   }
   fsyncDir(path.dirname(file));
 }
@@ -208,7 +208,8 @@ export function putBlob(dir: string, src: ByteSource): string {
     return sha;
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    rmdirIfEmpty(blobs); // as it was before the first blob
+    throw withPath(e, tmp);
   }
 }
 
@@ -226,5 +227,14 @@ export function collectBlobs(dir: string, referenced: Set<string>): void {
     if (temp && ownerAlive(Number(temp[1]))) continue;
     const p = path.join(blobs, name);
     if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) fs.rmSync(p, { force: true });
+  }
+  if (referenced.size === 0) rmdirIfEmpty(blobs);
+}
+
+function rmdirIfEmpty(d: string): void {
+  try {
+    fs.rmdirSync(d);
+  } catch {
+    /* holds other files */
   }
 }
