@@ -49,7 +49,7 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
       if (r.operands.length === 0) throw new UsageError('No kernel specified', { exitCode: 255, usage: true });
       const { loadersFor } = await import('../loaders/index.js');
       const { doLoad } = await import('../kexec/load.js');
-      const res = doLoad({ ...r, syscall, kernelPath: r.operands[0]! }, m, await loadersFor(m.state.config.arch), (l) => out.line(l));
+      const res = doLoad({ ...r, syscall, kernelPath: r.operands[0]! }, m, await loadersFor(m.state.config.arch, undefined, { dir: m.dir, config: m.state.config, trustedLoaders: m.state.trustedLoaders ?? [] }), (l) => out.line(l));
       printLoad(res, r, out);
     }
   } catch (e) {

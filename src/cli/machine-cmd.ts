@@ -16,6 +16,7 @@ import { hex } from '../lib/hex.js';
 import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
 import { destroyMachine, reportDestroy } from './machine-destroy.js';
+import { trustLoaderCommand } from './machine-trust.js';
 
 export type { GlobalOpts };
 
@@ -269,6 +270,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
       reportDestroy(dir, destroyMachine(dir), out, g().json);
     });
   cmd.addCommand(keysCommand(g, out));
+  cmd.addCommand(trustLoaderCommand(g, out));
   cmd.addCommand(panicCommand(g, out, setExit));
   return cmd;
 }

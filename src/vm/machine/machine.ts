@@ -23,6 +23,8 @@ export interface MachineState {
   /** The kernel's keyrings as src/sig/keyring.ts serialises them; null until a key is added. */
   keyrings: SerializedKeyrings | null;
   images: { normal: Kimage | null; crash: Kimage | null };
+  /** sha256 of the VKEXEC_LOADERS modules a signature-enforcing machine runs (machine trust-loader). */
+  trustedLoaders?: string[];
 }
 
 export function defaultConfig(): MachineConfig {

@@ -162,6 +162,8 @@ export function validateState(raw: unknown, dir: string): string | null {
       return `keyrings: ${(e as Error).message}`;
     }
   }
+  const tl = raw.trustedLoaders;
+  if (tl !== undefined && (!Array.isArray(tl) || tl.length > 256 || !tl.every(isBlobName))) return bad('trustedLoaders', tl, 'a list of sha256 digests (64 lowercase hex digits)');
   const imgs = raw.images;
   if (!isObj(imgs)) return bad('images', imgs, '{normal, crash}');
   return checkImage(dir, imgs.normal ?? null, 'normal') ?? checkImage(dir, imgs.crash ?? null, 'crash');
