@@ -228,7 +228,6 @@ export function collectBlobs(dir: string, referenced: Set<string>): void {
     const p = path.join(blobs, name);
     if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) fs.rmSync(p, { force: true });
   }
-  if (referenced.size === 0) rmdirIfEmpty(blobs);
 }
 
 function rmdirIfEmpty(d: string): void {
