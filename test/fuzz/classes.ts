@@ -48,9 +48,8 @@ function decompressor(fmt: CompressionFormat, tool: string, args: string[]): Fuz
   };
 }
 
-/** A directory for the machine.json class (blobs are looked up under it and must not exist). */
-const machineDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vkexec-fuzz-'));
-process.on('exit', () => fs.rmSync(machineDir, { recursive: true, force: true }));
+/** The machine directory of the machine.json class: never created, so every blob it names is missing. */
+const machineDir = path.join(os.tmpdir(), `vkexec-fuzz-no-such-dir-${process.pid}`);
 
 const head = (name: Parameters<typeof fixture>[0], n: number) => (): Uint8Array => new Uint8Array(fs.readFileSync(fixture(name)).subarray(0, n));
 
