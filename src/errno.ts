@@ -17,6 +17,7 @@ export const ERRNO = {
   ETXTBSY: [26, 'Text file busy'],
   EFBIG: [27, 'File too large'],
   ENOSYS: [38, 'Function not implemented'],
+  ELOOP: [40, 'Too many levels of symbolic links'],
   ENODATA: [61, 'No data available'],
   ENOPKG: [65, 'Package not installed'],
   EBADMSG: [74, 'Bad message'],
@@ -41,7 +42,13 @@ export function strerror(name: ErrnoName): string {
 }
 
 /** Host file errors that are no kexec errno, with glibc's texts. */
-const HOST_ERRNO_TEXT: Record<string, string> = { EISDIR: 'Is a directory', ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links' };
+const HOST_ERRNO_TEXT: Record<string, string> = {
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ENOSPC: 'No space left on device',
+  EROFS: 'Read-only file system',
+  EDQUOT: 'Disk quota exceeded',
+};
 
 /** strerror() of a failed host file operation (a Node ErrnoException), as a C tool would print it. */
 export function fileErrorText(e: unknown): string {

@@ -99,7 +99,7 @@ class Sizer {
     const request: KexecLoadRequest = { ...defaultLoadOptions(), kernelPath: this.o.kernel, syscall: this.o.syscall, crash: true, append: this.o.append, initrd: this.o.initrd };
     try {
       const state = readState(dir);
-      doLoad(request, { dir, state }, await loadersFor(state.config.arch), () => {});
+      doLoad(request, { dir, state }, await loadersFor(state.config.arch, undefined, { dir, config: state.config, trustedLoaders: state.trustedLoaders ?? [] }), () => {});
       return null;
     } catch (e) {
       const out = quietOut();

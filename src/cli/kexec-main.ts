@@ -12,6 +12,9 @@ import { startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine, type OpenMachine } from './machine-open.js';
 import { reportFailure } from './report.js';
 
+/** `-S` could not tell (no machine, a corrupt one): neither 1 (loaded) nor 0 (not loaded). See EXIT STATUS. */
+export const STATUS_ERROR = 2;
+
 export async function kexecMain(argv: readonly string[], out: Out): Promise<number> {
   let r: KexecRequest;
   try {
@@ -28,7 +31,13 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
 
 /** main() after the parse: the modes of a parsed request on its machine (also `vkexec boot`: load, then exec). */
 export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number> {
-  const m = openMachine(r.machine, out);
+  let m: OpenMachine;
+  try {
+    m = openMachine(r.machine, out);
+  } catch (e) {
+    const code = reportFailure(e, out, 'vkexec');
+    return r.status ? STATUS_ERROR : code;
+  }
   if (r.printCkrSize) {
     const res = crashkRes(m.state.config);
     out.line(res ? (res.end - res.start + 1n).toString() : '0');
@@ -45,7 +54,7 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
       if (r.operands.length === 0) throw new UsageError('No kernel specified', { exitCode: 255, usage: true });
       const { loadersFor } = await import('../loaders/index.js');
       const { doLoad } = await import('../kexec/load.js');
-      const res = doLoad({ ...r, syscall, kernelPath: r.operands[0]! }, m, await loadersFor(m.state.config.arch), (l) => out.line(l));
+      const res = doLoad({ ...r, syscall, kernelPath: r.operands[0]! }, m, await loadersFor(m.state.config.arch, undefined, { dir: m.dir, config: m.state.config, trustedLoaders: m.state.trustedLoaders ?? [] }), (l) => out.line(l));
       printLoad(res, r, out);
     }
   } catch (e) {

@@ -2,7 +2,6 @@
 
 import { DEFAULT_KERNEL_RELEASE, KERNEL_RELEASES, isKernelRelease, kernelRelease, osreleaseFor } from '../vm/machine/kernel-release.js';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errno.js';
 import { applyMapOptions } from './machine-memmap.js';
@@ -10,7 +9,7 @@ import { formatIomem, systemRam, type Resource } from '../vm/machine/iomem.js';
 import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/machine/crashkernel.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
-import { STATE_FILE, resolveMachineDir } from '../vm/machine/store.js';
+import { resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
 import { VIEW_PATHS, readView } from '../vm/machine/views.js';
 import type { GlobalOpts } from './global-opts.js';
@@ -18,6 +17,8 @@ import type { Out } from './output.js';
 import { hex } from '../lib/hex.js';
 import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
+import { destroyMachine, reportDestroy } from './machine-destroy.js';
+import { trustLoaderCommand } from './machine-trust.js';
 
 export type { GlobalOpts };
 
@@ -267,17 +268,10 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .description('delete the machine directory')
     .action(() => {
       const dir = resolveMachineDir(g().machine ?? undefined);
-      if (!fs.existsSync(path.join(dir, STATE_FILE))) throw new UsageError(`no machine at ${dir} (${STATE_FILE} missing): nothing deleted`);
-      const lock = tryLock(dir, 'machine destroy');
-      try {
-        for (const name of fs.readdirSync(dir)) if (name !== 'lock') fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-      } finally {
-        lock.release();
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-      if (!g().json) out.line(`destroyed ${dir}`);
+      reportDestroy(dir, destroyMachine(dir), out, g().json);
     });
   cmd.addCommand(keysCommand(g, out));
+  cmd.addCommand(trustLoaderCommand(g, out));
   cmd.addCommand(panicCommand(g, out, setExit));
   return cmd;
 }

@@ -1,4 +1,6 @@
-// The machine a command acts on: --machine DIR, $VKEXEC_MACHINE or the default, created on first use.
+// The machine a command acts on: --machine DIR, $VKEXEC_MACHINE or the default. Only the default machine is
+// created on first use: a named directory that holds no machine is an error (a mistyped path, or one whose
+// `machine init` failed, must not silently become a default 512 MiB machine).
 
 import * as fs from 'node:fs';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
@@ -10,12 +12,17 @@ export interface OpenMachine {
   state: MachineState;
 }
 
-/** Opens the machine, creating a default one in an empty or missing directory (never over other files). */
+/** Whether the machine was named (--machine DIR or $VKEXEC_MACHINE) rather than the default one. */
+export function machineNamed(explicit: string | null | undefined): boolean {
+  return Boolean(explicit) || Boolean(process.env.VKEXEC_MACHINE);
+}
+
+/** Opens the machine; the default one is created in a missing or empty directory (never over other files). */
 export function openMachine(explicit: string | null, out: Out): OpenMachine {
   const dir = resolveMachineDir(explicit ?? undefined);
-  if (!machineExists(dir)) {
+  if (!machineNamed(explicit) && !machineExists(dir)) {
     if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
-      throw new MachineDirError(dir, `${dir} is not empty and holds no machine (machine.json is missing)`, 'point --machine at an empty or new directory, or at an existing machine');
+      throw new MachineDirError(dir, `${dir} is not empty and holds no machine (machine.json is missing)`, 'point --machine at an existing machine, or move the files away');
     }
     fs.mkdirSync(dir, { recursive: true });
     writeState(dir, newState(defaultConfig()));

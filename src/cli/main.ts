@@ -3,7 +3,7 @@
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
 import type { GlobalOpts } from './global-opts.js';
-import { makeOut, type Out } from './output.js';
+import { makeOut, quietOnEpipe, type Out } from './output.js';
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
 
@@ -71,6 +71,7 @@ async function nearMissSubcommand(word: string | undefined): Promise<string | nu
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  quietOnEpipe();
   const { global, index, first } = findSubcommand(argv);
   const out = await makeOut(global.json || argv.includes('--json'));
   try {

@@ -36,6 +36,36 @@ export function spinnerAllowed(out: Out): boolean {
   return !out.json && out.color && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0;
 }
 
+/**
+ * User-controlled text (file names, values from files) with control characters escaped, so a name holding a
+ * newline or an escape sequence cannot forge a line (a fake `vkexec: fix:`) or drive the terminal.
+ */
+export function safeText(t: string): string {
+  return t.replace(/[\x00-\x08\x0a-\x1f\x7f\x9b]/g, (ch) => (ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+/**
+ * A reader that goes away (`vkexec machine show | head -1`) ends the output quietly: EPIPE on stdout or
+ * stderr turns later writes to that stream into no-ops and the command finishes as it would have (lock
+ * released, state written), with its own exit status. Never a stack trace.
+ */
+export function quietOnEpipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', () => broken.add(stream)); // EPIPE, or any other end of the reader
+
+  }
+}
+const broken = new Set<NodeJS.WriteStream>();
+function write(stream: NodeJS.WriteStream, text: string): void {
+  if (broken.has(stream)) return;
+  try {
+    stream.write(text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+    broken.add(stream);
+  }
+}
+
 export async function makeOut(json: boolean): Promise<Out> {
   const color = wantsColor(process.stderr);
   let c = plain;
@@ -47,12 +77,11 @@ export async function makeOut(json: boolean): Promise<Out> {
     json,
     color,
     c,
-    line: (t) => void process.stdout.write(t + '\n'),
-    err: (t) => void process.stderr.write(t + '\n'),
-    note: (t) => void process.stderr.write(c.yellow('vkexec: ') + t + '\n'),
-    hint: (t) => void process.stderr.write(c.cyan('vkexec: fix: ') + t + '\n'),
-    emitJson: (v) =>
-      void process.stdout.write(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
+    line: (t) => write(process.stdout, t + '\n'),
+    err: (t) => write(process.stderr, t + '\n'),
+    note: (t) => write(process.stderr, c.yellow('vkexec: ') + t + '\n'),
+    hint: (t) => write(process.stderr, c.cyan('vkexec: fix: ') + safeText(t) + '\n'),
+    emitJson: (v) => write(process.stdout, JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
   };
 }
 

@@ -309,6 +309,12 @@ export function describePeSignatures(image: Uint8Array, opts: Pkcs7Options = {})
         entry.problems.push(`WIN_CERTIFICATE length ${entry.length} is shorter than its header; the rest of the table is unreadable`);
         break;
       }
+      // The length is a u32 from the file: checked against the table before it moves the walk (rounded up in
+      // 32-bit arithmetic, as `(len + 7) & ~7`, 0xfffffff9 wraps to 0 and the walk never ends).
+      if (entry.length > end - at) {
+        entry.problems.push(`WIN_CERTIFICATE length ${hex(entry.length)} runs past the end of the certificate table (${end - at} bytes left)`);
+        break;
+      }
       at += alignUp(entry.length, 8);
     }
     try {

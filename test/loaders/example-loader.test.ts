@@ -105,6 +105,11 @@ describe('third-party kexec_file loader through VKEXEC_LOADERS', () => {
   it('is held to signature enforcement through its verify_sig: unsigned refused, modsig-signed by a trusted CA loaded', () => {
     const m = newMachine('--sig-enforce', 'on');
     ok(vkexec(m, ['machine', 'keys', 'add', '--keyring', 'secondary', pki.caCert]));
+    // A machine that enforces signatures runs only the loader modules it trusts (issue 11 item 7).
+    const untrusted = vkexec(m, ['-s', '-l', toy], WITH_LOADER);
+    assert.equal(untrusted.code, 1, untrusted.stderr);
+    assert.match(untrusted.stderr, /is not trusted by this machine, which enforces signatures \(sig-enforce\)\nvkexec: fix: .*machine trust-loader/);
+    ok(vkexec(m, ['machine', 'trust-loader', LOADER]));
     const r = vkexec(m, ['-s', '-l', toy], WITH_LOADER);
     assert.equal(r.code, 255);
     assert.match(r.stderr, /^kexec_file_load failed: Key was rejected by service\nvkexec: verify_appended_signature: .*no appended signature/);
@@ -114,5 +119,16 @@ describe('third-party kexec_file loader through VKEXEC_LOADERS', () => {
     assert.match(s.stderr, /toy image signed by "CN=toy test signer", trusted through \.secondary_trusted_keys/);
     // The signature is not part of what is loaded.
     assert.match(s.stderr, new RegExp(`Loaded toy payload at 0x[0-9a-f]+ bufsz=0x${CODE.length.toString(16)}$`, 'm'));
+  });
+
+  it("reports a loader module's failure on import as the loader's error, never as a bug in vkexec", () => {
+    const m = newMachine();
+    const broken = join(work, 'broken-loader.mjs');
+    writeFileSync(broken, "throw 'boom from the loader';\n");
+    const r = vkexec(m, ['-s', '-l', toy], { VKEXEC_LOADERS: broken });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the loader module .*broken-loader\.mjs failed while it was imported: boom from the loader/);
+    assert.match(r.stderr, /vkexec: fix: this is an error of that loader module, not of vkexec/);
+    assert.doesNotMatch(r.stderr, /internal error|bug in vkexec/);
   });
 });

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
-import { processAlive } from './lock.js';
+import { ownerAlive, withPath } from './lock.js';
 
 // node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
 let cryptoModule: typeof import('node:crypto') | undefined;
@@ -43,7 +43,8 @@ export function decodeJson(text: string): unknown {
   return JSON.parse(text, (_k, v) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const keys = Object.keys(v);
-      if (keys.length === 1 && keys[0] === '$u64' && typeof v.$u64 === 'string' && /^0x[0-9a-f]+$/.test(v.$u64)) {
+      // Only what encodeJson writes: lowercase hex of at most 64 bits (anything else stays an object and fails validation).
+      if (keys.length === 1 && keys[0] === '$u64' && typeof v.$u64 === 'string' && /^0x[0-9a-f]{1,16}$/.test(v.$u64)) {
         return BigInt(v.$u64);
       }
     }
@@ -54,15 +55,51 @@ export function decodeJson(text: string): unknown {
 /** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.${process.pid}.${crypto().randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a full disk or a read-only one: the old file stays as it was
+    throw withPath(e, tmp);
+  }
+  fsyncDir(path.dirname(file));
+}
+
+/** The refusal for a path inside the machine directory that is a symbolic link or not what vkexec makes. */
+function notOurs(dir: string, p: string, what: string): MachineDirError {
+  return new MachineDirError(dir, `${p} is ${what}; vkexec never follows links or uses foreign files inside a machine directory`, `remove it, or recreate the machine: vkexec --machine ${dir} machine init`);
+}
+
+/** Bound on machine.json: a real one is a few KiB (keyrings hold certificates). */
+const STATE_MAX_BYTES = 16 << 20;
+
+/** The text of DIR/machine.json, read without following a link and within a size bound. */
+export function readStateText(dir: string): string {
+  const file = path.join(dir, STATE_FILE);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MachineDirError(dir, `no machine at ${dir} (${STATE_FILE} is missing)`, `create one with: vkexec --machine ${dir} machine init`);
+    if (code === 'ENOTDIR') throw new MachineDirError(dir, `${dir} is not a directory, so it is no machine`, 'point --machine at a machine directory');
+    throw e;
+  }
+  if (st.isSymbolicLink()) throw notOurs(dir, file, 'a symbolic link');
+  if (!st.isFile()) throw notOurs(dir, file, 'not a regular file');
+  if (st.size > STATE_MAX_BYTES) throw notOurs(dir, file, `${st.size} bytes, more than a machine state can be (${STATE_MAX_BYTES})`);
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd, 'utf8');
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
 }
 
 function fsyncDir(dir: string): void {
@@ -140,42 +177,83 @@ export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufs
   return hash.digest();
 }
 
-/** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
-export function putBlob(dir: string, src: ByteSource): string {
-  const blobs = path.join(dir, BLOB_DIR);
-  fs.mkdirSync(blobs, { recursive: true });
-  const tmp = path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
-  const hash = crypto().createHash('sha256');
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    forEachChunk(src, (chunk) => {
-      hash.update(chunk);
-      fs.writeSync(fd, chunk);
-    });
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  const sha = hash.digest('hex');
-  const final = path.join(blobs, sha);
-  if (fs.existsSync(final)) fs.rmSync(tmp);
-  else fs.renameSync(tmp, final);
-  return sha;
+const BLOB_NAME = /^[0-9a-f]{64}$/;
+const BLOB_TEMP = /^\.in\.([1-9][0-9]{0,9})\.[0-9a-f]{8}$/;
+
+/** A blob name as vkexec writes them: the sha256 of the bytes, 64 lowercase hex digits. */
+export function isBlobName(v: unknown): v is string {
+  return typeof v === 'string' && BLOB_NAME.test(v);
 }
 
-/** Removes blobs no state references (and stray temporaries of dead writers). */
-export function collectBlobs(dir: string, referenced: Set<string>): void {
+/** DIR/blobs as a real directory (created when `create`); null when missing. Never a link. */
+function blobDir(dir: string, create: boolean): string | null {
   const blobs = path.join(dir, BLOB_DIR);
-  if (!fs.existsSync(blobs)) return;
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(blobs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (st === null) {
+    if (!create) return null;
+    fs.mkdirSync(blobs, { mode: 0o755 });
+    return blobs;
+  }
+  if (st.isSymbolicLink()) throw notOurs(dir, blobs, 'a symbolic link');
+  if (!st.isDirectory()) throw notOurs(dir, blobs, 'not a directory');
+  return blobs;
+}
+
+/** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
+export function putBlob(dir: string, src: ByteSource): string {
+  const blobs = blobDir(dir, true)!;
+  const tmp = path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
+  const hash = crypto().createHash('sha256');
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      forEachChunk(src, (chunk) => {
+        hash.update(chunk);
+        fs.writeSync(fd, chunk);
+      });
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const sha = hash.digest('hex');
+    const final = path.join(blobs, sha);
+    const have = fs.lstatSync(final, { throwIfNoEntry: false });
+    if (have?.isFile() && have.size === byteSourceLength(src)) fs.rmSync(tmp);
+    else fs.renameSync(tmp, final); // replaces a damaged or foreign entry of that name, never follows it
+    return sha;
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    rmdirIfEmpty(blobs); // as it was before the first blob
+    throw withPath(e, tmp);
+  }
+}
+
+/**
+ * Removes blobs no state references, and temporaries of dead writers; only names vkexec writes (a sha256,
+ * `.in.PID.RANDOM`) and only regular files: nothing else in blobs/ is ours to delete.
+ */
+export function collectBlobs(dir: string, referenced: Set<string>): void {
+  const blobs = blobDir(dir, false);
+  if (!blobs) return;
   for (const name of fs.readdirSync(blobs)) {
     if (referenced.has(name)) continue;
-    if (name.startsWith('.in.')) {
-      const pid = Number(name.split('.')[2]);
-      if (pid === process.pid || processAlive(pid)) continue;
-    }
-    fs.rmSync(path.join(blobs, name), { force: true });
+    const temp = BLOB_TEMP.exec(name);
+    if (!BLOB_NAME.test(name) && !temp) continue;
+    if (temp && ownerAlive(Number(temp[1]))) continue;
+    const p = path.join(blobs, name);
+    if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) fs.rmSync(p, { force: true });
+  }
+}
+
+function rmdirIfEmpty(d: string): void {
+  try {
+    fs.rmdirSync(d);
+  } catch {
+    /* holds other files */
   }
 }

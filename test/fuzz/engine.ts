@@ -1,0 +1,86 @@
+// Seeded mutation and one class's run inside a worker thread: mutation i of class C under seed S is the same
+// bytes on every machine (xorshift seeded from S, C and i), so any failure replays alone.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { CLASSES, type FuzzClass } from './classes.js';
+
+function rng(seed: number, cls: string, i: number): () => number {
+  let x = (seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0;
+  for (const ch of cls) x = (Math.imul(x ^ ch.charCodeAt(0), 0x85ebca6b) + 0x6b) >>> 0;
+  if (x === 0) x = 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+const INTERESTING = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe, 0x30, 0x81, 0x82, 0x84, 0xf9, 0x20, 0x0a, 0x2d, 0x3a, 0x40];
+
+/** 1 to 8 changes: bit flips, interesting bytes, 32-bit extremes, cuts, duplicated runs. */
+export function mutate(base: Uint8Array, seed: number, cls: FuzzClass, i: number): Uint8Array {
+  const r = rng(seed, cls.name, i);
+  let out = new Uint8Array(base);
+  const n = 1 + Math.floor(r() * 8);
+  for (let k = 0; k < n && out.length > 0; k++) {
+    const at = Math.floor(r() * out.length);
+    const op = r();
+    if (op < 0.35) out[at] = out[at]! ^ (1 << Math.floor(r() * 8));
+    else if (op < 0.6) out[at] = cls.text && r() < 0.5 ? 0x30 + Math.floor(r() * 10) : INTERESTING[Math.floor(r() * INTERESTING.length)]!;
+    else if (op < 0.75) {
+      const v = [0xffffffff, 0x80000000, 0xfffffff9, 0x7fffffff, 0][Math.floor(r() * 5)]!;
+      for (let b = 0; b < 4 && at + b < out.length; b++) out[at + b] = (v >>> (8 * b)) & 0xff;
+    } else if (op < 0.85) out[at] = Math.floor(r() * 256);
+    else if (op < 0.93) out = out.subarray(0, at);
+    else {
+      const len = Math.min(64, out.length - at);
+      const copy = new Uint8Array(out.length + len);
+      copy.set(out.subarray(0, at + len));
+      copy.set(out.subarray(at, at + len), at + len);
+      copy.set(out.subarray(at + len), at + 2 * len);
+      out = copy;
+    }
+  }
+  return out;
+}
+
+const CRASH_NAMES = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'EvalError', 'URIError']);
+
+/** Whether a thrown value is a crash rather than a parser's own refusal. */
+export function isCrash(e: unknown): boolean {
+  if (!(e instanceof Error)) return true;
+  return CRASH_NAMES.has(e.constructor.name) || e.constructor === SyntaxError;
+}
+
+export interface WorkerJob {
+  cls: string;
+  seed: number;
+  from: number;
+  to: number;
+  progress: SharedArrayBuffer;
+}
+
+function runJob(job: WorkerJob): void {
+  const cls = CLASSES.find((c) => c.name === job.cls)!;
+  const base = cls.base();
+  const progress = new Int32Array(job.progress);
+  for (let i = job.from; i < job.to; i++) {
+    Atomics.store(progress, 0, i);
+    const input = mutate(base, job.seed, cls, i);
+    try {
+      cls.run(input);
+    } catch (e) {
+      if (isCrash(e)) {
+        const message = `${(e as Error)?.constructor?.name}: ${(e as Error)?.message ?? String(e)}`;
+        parentPort!.postMessage({ kind: 'crash', index: i, message, input: input.length <= 1 << 20 ? Buffer.from(input).toString('base64') : null });
+      }
+    }
+  }
+  Atomics.store(progress, 0, job.to);
+  parentPort!.postMessage({ kind: 'done' });
+}
+
+if (parentPort && workerData) runJob(workerData as WorkerJob);
