@@ -68,7 +68,7 @@ export function reportFailure(e: unknown, out: Out, voice: Voice = 'kexec'): num
 function reportText(e: unknown, out: Out, voice: Voice): number {
   if (e instanceof UsageError) {
     // Messages of vkexec's own options already carry the prefix (they print as they are on the kexec line).
-    if (voice === 'vkexec') out.err(safeText(e.message.startsWith('vkexec: ') ? e.message : `vkexec: ${e.message}`));
+    if (voice === 'vkexec') e.lines.forEach((l, i) => out.err(safeText(i > 0 || l.startsWith('vkexec: ') ? l : `vkexec: ${l}`)));
     else for (const l of e.lines) out.err(safeText(l));
     if (e.usage) out.line(usage());
     if (e.kernelError) explain(e.kernelError, out);

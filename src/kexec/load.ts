@@ -21,12 +21,12 @@ import { myLoad } from './my-load.js';
  */
 export function loadSyscall(o: KexecLoadOptions, state: MachineState): SyscallChoice {
   if (o.crash && !crashkRes(state.config)) {
-    throw new UsageError(['Memory for crashkernel is not reserved\nPlease reserve memory by passing"crashkernel=Y@X" parameter to kernel\nThen try to loading kdump kernel'], {
+    throw new UsageError(['Memory for crashkernel is not reserved', 'Please reserve memory by passing"crashkernel=Y@X" parameter to kernel', 'Then try to loading kdump kernel'], {
       hint: 'the reservation is made at boot: create the machine with one, e.g. vkexec --machine DIR machine init --crashkernel 256M',
     });
   }
   if (o.preserveContext && o.memMax === null) {
-    throw new UsageError(['Please specify memory range used by kexeced kernel\nto preserve the context of original kernel with \n"--mem-max" parameter']);
+    throw new UsageError(['Please specify memory range used by kexeced kernel', 'to preserve the context of original kernel with ', '"--mem-max" parameter']);
   }
   if (!o.fast) return o.syscall;
   // kexec_file_load has no loader for a host-decompressed vmlinux: --fast is a kexec_load layout.

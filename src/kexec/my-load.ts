@@ -167,7 +167,8 @@ function loadFileType(o: MyLoadOptions, type: KexecFileType, kernel: Uint8Array,
   } catch (e) {
     if (!(e instanceof LoadFailed)) throw e;
     const noCrash = e instanceof NoCrashKernelSegment;
-    throw new UsageError([e.reason, ...(noCrash ? [] : [`Cannot load ${o.kernelPath}`])], { exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) });
+    // kexec-tools' ENOCRASHKERNEL text is two lines of its own (no user text in it): print them as two.
+    throw new UsageError([...(noCrash ? e.reason.split('\n') : [e.reason]), ...(noCrash ? [] : [`Cannot load ${o.kernelPath}`])], { exitCode: e.exitCode, ...(e.hint ? { hint: e.hint } : {}) });
   }
 }
 

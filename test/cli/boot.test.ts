@@ -91,6 +91,7 @@ test('boot --help describes boot, and its fix lines name options boot accepts', 
 
 test('--json: a failure is a JSON object on stdout with its exit status; a load gives bufsz as hex like mem', () => {
   const m = path.join(tempDir(), 'j');
+  assert.equal(vkexec(m, ['machine', 'init']).code, 0, '--machine DIR must hold a machine (issue 11)');
   const bad = vkexec(m, ['--json', '-l', path.join(tempDir(), 'missing-kernel')]);
   assert.notEqual(bad.code, 0);
   const o = JSON.parse(bad.stdout) as { error: { message: string; fix: string | null }; exitStatus: number };
