@@ -130,7 +130,15 @@ export class KexecInfo {
   addBuffer(buf: ByteSource | null, memsz: bigint, align: bigint, min: bigint, max: bigint, end: HoleEnd): bigint {
     this.sortSegments();
     const size = alignUp(memsz, PAGE_SIZE);
-    const base = this.locateHole(size, align, min, max, end);
+    let base: bigint;
+    try {
+      base = this.locateHole(size, align, min, max, end);
+    } catch (e) {
+      // add_buffer_phys_virt (kexec/kexec.c, 2.0.25 and 2.0.32): die("locate_hole failed\n") after
+      // locate_hole's own message.
+      if (!(e instanceof UsageError)) throw e;
+      throw new UsageError([...e.lines, 'locate_hole failed'], { exitCode: e.exitCode, hint: e.hint });
+    }
     this.addSegment(buf, base, size);
     return base;
   }

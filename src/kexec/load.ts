@@ -7,13 +7,13 @@ import { KexecError, UsageError, strerror } from '../errno.js';
 import { readView } from '../vm/machine/views.js';
 import { crashkRes } from '../vm/machine/machine-config.js';
 import type { MachineState } from '../vm/machine/machine.js';
-import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, kexecLoad } from '../vm/kernel/kexec-load.js';
+import { KEXEC_ON_CRASH, kexecLoad } from '../vm/kernel/kexec-load.js';
 import { concatCmdline, reuseCommandLine } from './cmdline.js';
 import { makeDebug } from './debug.js';
 import type { Loaders } from './file-type.js';
 import type { KexecLoadOptions, KexecLoadRequest, KexecLoadResult, LoadMachine, SyscallChoice } from './load-request.js';
 import { FileLoadFallback, doKexecFileLoad, kexecFileUnload } from './file-load.js';
-import { myLoad } from './my-load.js';
+import { kexecArchFlag, myLoad } from './my-load.js';
 
 /**
  * main()'s checks before a load, and the system call it will use: a panic load needs a crash reservation, and
@@ -85,7 +85,7 @@ export function doUnload(syscall: SyscallChoice, crash: boolean, m: LoadMachine)
 
 /** k_unload: kexec_load with no segments frees the (crash) image. */
 function kUnload(dir: string, crash: boolean, arch: 'x86_64' | 'i386'): void {
-  const flags = (crash ? KEXEC_ON_CRASH : 0) | (arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386);
+  const flags = (crash ? KEXEC_ON_CRASH : 0) | kexecArchFlag(arch);
   try {
     kexecLoad(dir, 0n, [], flags, { syscall: 'kexec_load' });
   } catch (e) {

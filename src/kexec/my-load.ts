@@ -9,7 +9,7 @@ import { type KexecFileType, type LoadRequest, type LoadedLayout, KEXEC_TOOLS_TY
 import type { KexecLoadRequest } from './load-request.js';
 
 import type { MachineArch } from '../vm/machine/machine-config.js';
-import { KEXEC_ARCH_386, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kernel/kexec-load.js';
+import { KEXEC_ARCH_DEFAULT, KEXEC_ARCH_X86_64, KEXEC_ON_CRASH, KEXEC_PRESERVE_CONTEXT, kexecLoad } from '../vm/kernel/kexec-load.js';
 import type { Kimage } from '../vm/machine/kimage.js';
 import { type Debug } from './debug.js';
 import { hex16, hex, ptr } from '../lib/hex.js';
@@ -172,6 +172,16 @@ function loadFileType(o: MyLoadOptions, type: KexecFileType, kernel: Uint8Array,
   }
 }
 
+/**
+ * The arch bits of kexec_load's flags, as physical_arch finds them from uname's machine (kexec-tools
+ * kexec/arch/i386/kexec-x86.c and x86_64/kexec-x86_64.c arches[], 2.0.25 and 2.0.32 alike): "x86_64" gives
+ * KEXEC_ARCH_X86_64; "i686" (an i386 machine) gives KEXEC_ARCH_DEFAULT, "for compatibility with older
+ * patches", which the kernel accepts as its own arch (kexec_load_check).
+ */
+export function kexecArchFlag(arch: MachineArch): number {
+  return arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_DEFAULT;
+}
+
 export function myLoad(o: MyLoadOptions): MyLoadResult {
   const raw = slurpFile(o.kernelPath);
   const { data: kernel, format, fallback } = unpackKernel(raw, o.kernelPath);
@@ -186,7 +196,7 @@ export function myLoad(o: MyLoadOptions): MyLoadResult {
     const what = chosen.name !== 'bzImage64' ? `${o.kernelPath} is loaded as ${chosen.name}` : `--${o.entry32bit ? 'entry-32bit' : 'real-mode'} enters the bzImage's own setup code`;
     throw new UsageError([`--fast needs a relocatable 64-bit bzImage entered at 64 bits: ${what}`], { exitCode: 255, hint: 'drop --fast, or give an x86_64 machine a bzImage64 without --entry-32bit/--real-mode' });
   }
-  flags |= o.arch === 'x86_64' ? KEXEC_ARCH_X86_64 : KEXEC_ARCH_386;
+  flags |= kexecArchFlag(o.arch);
   info.kexecFlags = flags;
 
   const layout = loadFileType(o, chosen, kernel, info);

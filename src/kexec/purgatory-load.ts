@@ -17,11 +17,13 @@ import { type HoleEnd, type KexecInfo, ULONG_MAX } from './kexec-info.js';
  * unpadded data size as bufsz and data + bss as memsz (page-rounded by add_buffer), aligned to the largest
  * section alignment. x86_64: kexec-tools 2.0.32 built by Debian's gcc 12 (issue 10), and Debian's 2.0.25
  * measured by test/differential (same numbers): .text, a 4 KiB-aligned .data holding its stack, 4 KiB .bss.
- * i386: vkexec's own object's footprint (kexec-tools' i386 purgatory is not measured yet).
+ * i386: Debian's kexec-tools 2.0.25 i386 binary (its embedded purgatory.ro: .text 0x38c4, .rodata, .eh_frame,
+ * then a 4 KiB-aligned .data of 0x2080 and a 4 KiB .bss), measured by test/differential; 2.0.32's i386
+ * purgatory sources differ only in where `.arch i386` stands, which changes no size.
  */
 export const KEXEC_TOOLS_PURGATORY: Record<MachineArch, { bufsz: number; memsz: bigint; align: bigint } | null> = {
   x86_64: { bufsz: 0x70e0, memsz: 0x9000n, align: 0x1000n },
-  i386: null,
+  i386: { bufsz: 0x6080, memsz: 0x8000n, align: 0x1000n },
 };
 
 export function elfRelBuildLoad(info: KexecInfo, arch: MachineArch, min: bigint, max: bigint = ULONG_MAX, end: HoleEnd = -1): RelocatedPurgatory {

@@ -4,21 +4,50 @@
  * `nm -D sbin/kexec`). This shim catches that call, writes what the kernel would have received to the file
  * named by $VKEXEC_SHIM_OUT and returns success without entering the kernel. kexec_file_load is refused with
  * ENOSYS (the -c path never makes it), reboot(2) is refused with EPERM (nothing here may reboot the host), and
- * getrandom(2) answers a fixed byte pattern so that a seed the loader asks for is reproducible.
+ * getrandom(2) answers a fixed byte pattern so that a seed the loader asks for is reproducible. When
+ * $VKEXEC_SHIM_MACHINE is set, uname(2) reports it as the machine (Debian's i386 kexec on an x86_64 host
+ * would otherwise see "x86_64" and load for KEXEC_ARCH_X86_64, where an i386 machine says "i686").
+ *
+ * Built for x86_64 and for i386 (gcc -m32): the build host has no 32-bit libc headers, so this file includes
+ * none; it declares the few glibc functions it calls itself (they resolve against the real libc at run time).
  *
  * Dump format, all integers little-endian u64: "VKXSHIM1" magic, entry, flags, nr_segments, then per segment
  * mem, memsz, bufsz followed by bufsz bytes.
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
+
+typedef __SIZE_TYPE__ size_t;
+typedef long ssize_t;
+typedef struct shim_file FILE;
+
+extern char *getenv(const char *name);
+extern FILE *fopen(const char *path, const char *mode);
+extern size_t fwrite(const void *p, size_t size, size_t n, FILE *f);
+extern int fclose(FILE *f);
+extern int fprintf(FILE *f, const char *fmt, ...);
+extern FILE *stderr;
+extern char *strerror(int e);
+extern char *strncpy(char *d, const char *s, size_t n);
+extern int *__errno_location(void);
+extern void *dlsym(void *handle, const char *name);
+#define RTLD_NEXT ((void *)-1l)
+#define errno (*__errno_location())
+#define EPERM 1
+#define EIO 5
+#define EINVAL 22
+#define ENOSYS 38
+
+/* Syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, syscall_32.tbl); i386 has no kexec_file_load. */
+#ifdef __x86_64__
+#define NR_KEXEC_LOAD 246
+#define NR_KEXEC_FILE_LOAD 320
+#define NR_REBOOT 169
+#else
+#define NR_KEXEC_LOAD 283
+#define NR_KEXEC_FILE_LOAD (-1)
+#define NR_REBOOT 88
+#endif
 
 /* struct kexec_segment (include/uapi/linux/kexec.h). */
 struct shim_segment {
@@ -26,6 +55,11 @@ struct shim_segment {
 	size_t bufsz;
 	const void *mem;
 	size_t memsz;
+};
+
+/* struct utsname (glibc: six fields of _UTSNAME_LENGTH 65). */
+struct shim_utsname {
+	char sysname[65], nodename[65], release[65], version[65], machine[65], domainname[65];
 };
 
 static int put_u64(FILE *f, uint64_t v)
@@ -80,10 +114,10 @@ long syscall(long nr, ...)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 
-	if (nr == SYS_kexec_load)
+	if (nr == NR_KEXEC_LOAD)
 		return dump_kexec_load((unsigned long)a[0], (unsigned long)a[1], (const struct shim_segment *)a[2], (unsigned long)a[3]);
-	if (nr == SYS_kexec_file_load || nr == SYS_reboot) {
-		errno = nr == SYS_reboot ? EPERM : ENOSYS;
+	if (nr == NR_KEXEC_FILE_LOAD || nr == NR_REBOOT) {
+		errno = nr == NR_REBOOT ? EPERM : ENOSYS;
 		return -1;
 	}
 	if (!real)
@@ -104,4 +138,20 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
 	for (size_t i = 0; i < len; i++)
 		((unsigned char *)buf)[i] = (unsigned char)(0xa5 ^ i);
 	return (ssize_t)len;
+}
+
+int uname(struct shim_utsname *u)
+{
+	static int (*real)(struct shim_utsname *);
+	const char *machine = getenv("VKEXEC_SHIM_MACHINE");
+	int r;
+
+	if (!real)
+		real = (int (*)(struct shim_utsname *))dlsym(RTLD_NEXT, "uname");
+	r = real(u);
+	if (r == 0 && machine) {
+		strncpy(u->machine, machine, sizeof(u->machine) - 1);
+		u->machine[sizeof(u->machine) - 1] = 0;
+	}
+	return r;
 }

@@ -17,7 +17,7 @@ import { type InitOpts, initMachine } from '../../src/cli/machine-cmd.js';
 import { tempDir, vkexec } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { compareLoads, vkexecLoaded } from './compare.js';
-import { prepareRealKexec, runRealKexec } from './real-kexec.js';
+import { prepareRealKexec, type RealKexecTools, runRealKexec } from './real-kexec.js';
 
 const KERNEL = fixture('vmlinuz-amd64');
 const VMLINUX = fixture('vmlinux-amd64');
@@ -155,7 +155,7 @@ function makeMachine(work: string, tag: string, c: Case): string {
   return dir;
 }
 
-function runCase(tools: ReturnType<typeof prepareRealKexec>, work: string, c: Case, i: number): string[] {
+function runCase(tools: RealKexecTools, work: string, c: Case, i: number): string[] {
   const dir = makeMachine(work, String(i), c);
   const crash = c.args.includes('-p');
   const kernelArgs = c.args.includes('-k') ? c.args.filter((a) => a !== '-k') : [...c.args, KERNEL];

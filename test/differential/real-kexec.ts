@@ -37,21 +37,44 @@ function must(cmd: string, args: string[], what: string): string {
   return r.stdout;
 }
 
-/** Builds the shim and the libxenctrl stand-in with gcc and copies the kexec fixture into `dir`. */
-export function prepareRealKexec(dir: string): { kexec: string; libDir: string; shim: string } {
+export type KexecArch = 'x86_64' | 'i386';
+
+export interface RealKexecTools {
+  arch: KexecArch;
+  kexec: string;
+  libDir: string;
+  shim: string;
+  /** i386: the fixture's ld-linux.so.2, which runs kexec with --preload and --library-path (no multilib). */
+  loader: string | null;
+}
+
+/**
+ * Builds the shim (and, for x86_64, the libxenctrl stand-in) with gcc and copies the kexec fixture into `dir`.
+ * i386: Debian's i386 kexec needs only libc.so.6; it runs under the fixture's own ld-linux.so.2 and the shim is
+ * built with gcc -m32 without libc headers or libraries (the host has no 32-bit multilib).
+ */
+export function prepareRealKexec(dir: string, arch: KexecArch = 'x86_64'): RealKexecTools {
   if (process.getuid?.() !== 0) throw new HarnessError('the differential test must run as root (it bind-mounts views in a private mount namespace with unshare -m); CI runs it as root');
   must('unshare', ['-m', 'true'], 'unshare -m (util-linux) is needed to give the real kexec private /proc and /sys views');
-  const kexec = path.join(dir, 'kexec');
-  fs.copyFileSync(fixture('kexec-amd64'), kexec);
+  const kexec = path.join(dir, `kexec-${arch}`);
+  fs.copyFileSync(fixture(arch === 'i386' ? 'kexec-i386' : 'kexec-amd64'), kexec);
   fs.chmodSync(kexec, 0o755);
-  const shim = path.join(dir, 'kexec-shim.so');
-  must('gcc', ['-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-o', shim, path.join(SOURCE_DIR, 'kexec-shim.c'), '-ldl'], 'building kexec-shim.c');
-  const libDir = path.join(dir, 'lib');
+  const shim = path.join(dir, `kexec-shim-${arch}.so`);
+  const libDir = path.join(dir, `lib-${arch}`);
   fs.mkdirSync(libDir);
+  if (arch === 'i386') {
+    must('gcc', ['-m32', '-ffreestanding', '-nostdlib', '-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-o', shim, path.join(SOURCE_DIR, 'kexec-shim.c')], 'building kexec-shim.c for i386 (gcc -m32)');
+    const loader = path.join(libDir, 'ld-linux.so.2');
+    fs.copyFileSync(fixture('ld-linux-i386.so.2'), loader);
+    fs.chmodSync(loader, 0o755);
+    fs.copyFileSync(fixture('libc-i386.so.6'), path.join(libDir, 'libc.so.6'));
+    return { arch, kexec, libDir, shim, loader };
+  }
+  must('gcc', ['-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-o', shim, path.join(SOURCE_DIR, 'kexec-shim.c'), '-ldl'], 'building kexec-shim.c');
   const map = path.join(dir, 'vers.map');
   fs.writeFileSync(map, 'VERS_4.17.0 { global: *; };\n');
   must('gcc', ['-O2', '-shared', '-fPIC', '-Wall', `-Wl,--version-script=${map}`, '-Wl,-soname,libxenctrl.so.4.17', '-o', path.join(libDir, 'libxenctrl.so.4.17'), path.join(SOURCE_DIR, 'xenctrl-stub.c')], 'building xenctrl-stub.c');
-  return { kexec, libDir, shim };
+  return { arch, kexec, libDir, shim, loader: null };
 }
 
 /** Every file kexec-tools reads on x86, as the machine's views render them (null: absent on this machine). */
@@ -90,7 +113,7 @@ export interface RealRun {
 }
 
 /** Runs `kexec ARGS` (the real one) on the machine's views; the dump is null when kexec made no kexec_load call. */
-export function runRealKexec(tools: ReturnType<typeof prepareRealKexec>, machineDir: string, args: string[], work: string): RealRun {
+export function runRealKexec(tools: RealKexecTools, machineDir: string, args: string[], work: string): RealRun {
   const root = fs.mkdtempSync(path.join(work, 'views-'));
   const files = viewFiles(machineDir);
   for (const [p, text] of files) {
@@ -99,10 +122,18 @@ export function runRealKexec(tools: ReturnType<typeof prepareRealKexec>, machine
   }
   for (const d of ['proc', 'sys']) fs.mkdirSync(path.join(root, d), { recursive: true });
   const out = path.join(root, 'dump.bin');
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', mountScript(root), 'sh', tools.kexec, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LD_LIBRARY_PATH: tools.libDir, LD_PRELOAD: tools.shim, VKEXEC_SHIM_OUT: out },
-  });
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', VKEXEC_SHIM_OUT: out };
+  let command: string[];
+  if (tools.loader) {
+    // The 32-bit shim is preloaded by the i386 loader alone (LD_PRELOAD would reach the 64-bit sh too), and
+    // uname says i686, as on an i386 machine (kexec-tools' physical_arch maps uname's machine to the arch).
+    command = [tools.loader, '--library-path', tools.libDir, '--preload', tools.shim, tools.kexec];
+    env.VKEXEC_SHIM_MACHINE = 'i686';
+  } else {
+    command = [tools.kexec];
+    Object.assign(env, { LD_LIBRARY_PATH: tools.libDir, LD_PRELOAD: tools.shim });
+  }
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', mountScript(root), 'sh', ...command, ...args], { encoding: 'utf8', env });
   if (r.error) throw new HarnessError(`cannot run unshare: ${r.error.message}`);
   if (/mount: /.test(r.stderr)) throw new HarnessError(`mounting the views failed: ${r.stderr.trim()}`);
   const dump = fs.existsSync(out) ? parseDump(fs.readFileSync(out)) : null;

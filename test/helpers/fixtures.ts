@@ -16,10 +16,14 @@ export type FixtureName =
   | 'busybox-i386'
   | 'xen-4.17-amd64.gz' // Debian's Xen hypervisor (xen-hypervisor-4.17-amd64): gzip'd ELF32 with multiboot v1 and v2 headers
   | 'kexec-amd64' // Debian's real kexec binary (kexec-tools 2.0.25 on Debian 12), for test/differential
+  | 'kexec-i386' // Debian's i386 kexec binary (2.0.25), run by the two files below
+  | 'ld-linux-i386.so.2' // Debian 12's i386 glibc: the dynamic loader and libc.so.6 (kexec's only library)
+  | 'libc-i386.so.6'
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)
   | 'vmlinux-amd64' // the unsigned amd64 kernel's payload as `xz -dc` decodes it: vmlinux ELF + relocation table
+  | 'vmlinux-686' // the same for the 686 kernel: an ELF32 vmlinux + relocation table
   // That vmlinux compressed as the kernel's build does for each CONFIG_KERNEL_* (4-byte size trailer included):
   | 'payload-amd64.gzip'
   | 'payload-amd64.bzip2'

@@ -35,6 +35,9 @@ const PACKAGES = {
   'busybox-i386': { name: 'busybox-static:i386', foreign: 'i386' },
   'xen-amd64': { name: 'xen-hypervisor-4.17-amd64' }, // a multiboot v1 + v2 image (issue 14)
   'kexec-tools': { name: 'kexec-tools' }, // the real kexec for test/differential (Debian 12: 2.0.25)
+  // Debian's i386 kexec and the i386 glibc it runs on (its own ld-linux.so.2, no multilib needed).
+  'kexec-tools-i386': { name: 'kexec-tools:i386', foreign: 'i386' },
+  'libc6-i386': { name: 'libc6:i386', foreign: 'i386' },
 };
 
 /** The marker line the test initramfs prints once /init runs; the kernel command line follows it. */
@@ -99,6 +102,9 @@ const FIXTURES = [
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'xen-4.17-amd64.gz', pkg: 'xen-amd64', member: /^\.?\/boot\/xen-4\.17-amd64\.gz$/ },
   { name: 'kexec-amd64', pkg: 'kexec-tools', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
+  { name: 'kexec-i386', pkg: 'kexec-tools-i386', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
+  { name: 'ld-linux-i386.so.2', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/ld-linux\.so\.2$/ },
+  { name: 'libc-i386.so.6', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/libc\.so\.6$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
@@ -106,6 +112,8 @@ const FIXTURES = [
   { name: 'initramfs-kdump-amd64.cpio', pkg: 'kernel-amd64-unsigned', inputs: ['busybox-amd64'], ...kdumpInitramfs('busybox-amd64') },
   // The amd64 kernel's payload decompressed by xz-utils (independent of our decoder): vmlinux ELF + relocs.
   { name: 'vmlinux-amd64', inputs: ['vmlinuz-amd64-unsigned'], ...vmlinuxOf('vmlinuz-amd64-unsigned') },
+  // The 686 kernel's vmlinux (ELF32), likewise: test/differential loads it with the real i386 kexec.
+  { name: 'vmlinux-686', inputs: ['vmlinuz-686'], ...vmlinuxOf('vmlinuz-686') },
   // That vmlinux compressed as arch/x86/boot/compressed/Makefile does for each CONFIG_KERNEL_* choice
   // (scripts/Makefile.lib cmd_gzip, cmd_bzip2_with_size, ...): the size trailer of size_append included.
   // lz4: 6.1's `lz4 -l -c1 stdin stdout` is refused by lz4 1.9.4's CLI; later kernels' `lz4 -l -9 - -` is used.

@@ -1,8 +1,9 @@
 // ELF kernels for the kexec_load path, as kexec-tools' elf-x86_64 and elf-x86 loaders
 // (kexec/arch/x86_64/kexec-elf-x86_64.c, kexec/arch/i386/kexec-elf-x86.c): PT_LOAD segments at their
 // physical addresses, then ELF boot notes (--args-elf), a faked boot_params page (--args-linux), or a bare
-// jump (--args-none, x86_64 only).
+// jump (--args-none: ELF64 on x86_64, ELF32 on i386).
 
+import { UsageError } from '../../errno.js';
 import { ElfFormatError, type ElfFile, EM_386, EM_486, EM_X86_64, ET_CORE, ET_DYN, ET_EXEC, PT_INTERP, PT_LOAD, parseElf } from '../../formats/elf.js';
 import { HDRS_MAGIC, SETUP_HEADER } from '../../formats/setup-header.js';
 import { writeField } from '../../formats/struct.js';
@@ -113,7 +114,9 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   const r = buildElfExecInfo(req.kernel);
   if ('why' in r) throw new LoadFailed(`ELF exec parse failed: ${r.why}`, 'the file is not a loadable ELF kernel');
   const elf = r.elf;
-  if (req.argsMode === 'none' && cls === 32) throw new LoadFailed('--args-none only works on arch x86_64', 'use --args-linux or --args-elf');
+  // elf_x86_load's option loop (kexec/arch/i386/kexec-elf-x86.c, 2.0.25 and 2.0.32): --args-none is accepted
+  // by the i386 build only; the x86_64 build dies (exit 1, no "Cannot load") naming arch i386.
+  if (req.argsMode === 'none' && cls === 32 && req.arch !== 'i386') throw new UsageError('--args-none only works on arch i386', { hint: 'use --args-linux or --args-elf (or load it on an i386 machine)' });
   elfExecBuildLoad(info, elf);
   const entry = elf.header.entry;
   const maxAddr = elf.header.class === 32 ? ELF32_MAX : ELF64_MAX;

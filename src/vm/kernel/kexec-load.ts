@@ -18,7 +18,7 @@ export const KEXEC_PRESERVE_CONTEXT = 0x2;
 const KEXEC_UPDATE_ELFCOREHDR = 0x4;
 const KEXEC_CRASH_HOTPLUG_SUPPORT = 0x8;
 const KEXEC_ARCH_MASK = 0xffff0000;
-const KEXEC_ARCH_DEFAULT = 0;
+export const KEXEC_ARCH_DEFAULT = 0;
 export const KEXEC_ARCH_386 = 3 << 16;
 export const KEXEC_ARCH_X86_64 = 62 << 16;
 /** Every flag a kernel may know; which of them the machine's release accepts is releaseRules().loadFlags. */
