@@ -35,6 +35,8 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
   }
   const protocol = h.num('version');
   const relocatable = protocol >= 0x0205 ? h.num('relocatable_kernel') : 0;
+  // do_bzImage_load (kexec/arch/i386/kexec-bzImage.c): said for any protocol 2.05+, whatever the flag says.
+  if (protocol >= 0x0205) info.debug.print('bzImage is relocatable');
   if (req.crash && !relocatable) {
     throw new LoadFailed("BzImage is not relocatable. Can't be used as capture kernel.", 'build the capture kernel with CONFIG_RELOCATABLE');
   }

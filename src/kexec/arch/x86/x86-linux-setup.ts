@@ -61,7 +61,13 @@ export function setupLinuxBootloaderParameters(
   hdr(realMode, 'loadflags', 0);
   const protocol = hdrGet(realMode, 'version') as number;
   let initrdAddrMax = ULONG_MAX;
-  if (!high) initrdAddrMax = protocol >= 0x0203 ? BigInt(hdrGet(realMode, 'initrd_addr_max') as number) : DEFAULT_INITRD_ADDR_MAX;
+  if (!high) {
+    initrdAddrMax = DEFAULT_INITRD_ADDR_MAX;
+    if (protocol >= 0x0203) {
+      initrdAddrMax = BigInt(hdrGet(realMode, 'initrd_addr_max') as number);
+      info.debug.print(`initrd_addr_max is ${hex(initrdAddrMax)}`);
+    }
+  }
   let initrdBase = 0n;
   let initrdSize = 0n;
   if (initrd) {
