@@ -68,3 +68,48 @@ export function compareLoads(real: KexecLoadDump, mine: VkexecLoad, digest: Buff
   if (!p && real.entry !== mine.entry) out.push(`entry: kexec ${hx(real.entry)}, vkexec ${hx(mine.entry)}`);
   return out;
 }
+
+/**
+ * One program's `-d` output with only what must differ normalised: kexec-tools' relocation trace of its own
+ * purgatory (the "sym: ..." and "R_X86_64_*"/"R_386_*" lines elf_rel_load prints: its symbols, not vkexec's)
+ * is dropped, user-space buffer addresses (the kernel buffer, each segment's buf) become <buf>, and an entry
+ * inside the purgatory segment (its own entry symbol's value) becomes <purgatory entry>. Nothing else.
+ */
+export function normaliseDebug(text: string, purgatory: { mem: bigint; memsz: bigint } | undefined): string[] {
+  return text
+    .split('\n')
+    .filter((l) => !/^sym: /.test(l) && !/^R_(X86_64|386)_\w+$/.test(l))
+    .map((l) =>
+      l
+        .replace(/^(segment\[\d+\]\.buf +=) 0x[0-9a-f]+$/, '$1 <buf>')
+        .replace(/^kernel: 0x[0-9a-f]+ kernel_size:/, 'kernel: <buf> kernel_size:')
+        .replace(/^(kexec_load: entry =) (0x[0-9a-f]+)/, (all, head: string, v: string) => {
+          const e = BigInt(v);
+          return purgatory && e >= purgatory.mem && e < purgatory.mem + purgatory.memsz ? `${head} <purgatory entry>` : all;
+        }),
+    );
+}
+
+/**
+ * A line diff (longest common subsequence) of kexec's and vkexec's normalised `-d` output of one stream:
+ * each line only one side has, as `STREAM kexec only: LINE` or `STREAM vkexec only: LINE`.
+ */
+export function diffLines(stream: string, theirs: string[], ours: string[]): string[] {
+  const n = theirs.length;
+  const m = ours.length;
+  const lcs: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) lcs[i]![j] = theirs[i] === ours[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  }
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && theirs[i] === ours[j]) {
+      i++;
+      j++;
+    } else if (j >= m || (i < n && lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) out.push(`${stream} kexec only: ${theirs[i++]}`);
+    else out.push(`${stream} vkexec only: ${ours[j++]}`);
+  }
+  return out;
+}
