@@ -120,13 +120,29 @@ export function runCase(tools: RealKexecTools, work: string, c: Case, tag: strin
   } else if (real.dump) {
     return [`${where}: the real kexec exited ${real.code} after a kexec_load call`];
   }
-  const ownLines = (t: string) => (real.code === 0 ? t : t.split('\n').filter((l) => !l.startsWith('vkexec: ')).join('\n'));
+  const [theirs, ours] = [normaliseDebug(real.stderr, purgatory.theirs), normaliseDebug(mine.stderr, purgatory.ours)];
   diffs.push(...diffLines('stdout', normaliseDebug(real.stdout, purgatory.theirs), normaliseDebug(mine.stdout, purgatory.ours)));
-  diffs.push(...diffLines('stderr', normaliseDebug(real.stderr, purgatory.theirs), normaliseDebug(ownLines(mine.stderr), purgatory.ours)));
+  if (real.code === 0) diffs.push(...diffLines('stderr', theirs, ours));
+  else if (!kexecTextThenOwnLines(theirs.join('\n'), ours.join('\n'))) {
+    diffs.push(`stderr is not kexec's text byte for byte followed by vkexec's own lines:\n  kexec: ${JSON.stringify(real.stderr)}\n  vkexec: ${JSON.stringify(mine.stderr)}`);
+  }
   const expected = typeof c.versionDiffs === 'function' ? c.versionDiffs(real.dump) : (c.versionDiffs ?? []);
   const unexplained = diffs.filter((d) => !expected.some((re) => re.test(d)));
   const missing = expected.filter((re) => !diffs.some((d) => re.test(d))).map((re) => `expected version difference ${re} did not occur`);
   return [...unexplained, ...missing].map((d) => `${where}: ${d}`);
+}
+
+/**
+ * A failure's stderr: kexec's text byte for byte, then only vkexec's own lines. Where kexec leaves its last
+ * line open (die("Cannot read %s") has no newline), vkexec's lines start on the next line (man vkexec.8): the
+ * newline is the one byte vkexec adds before them.
+ */
+export function kexecTextThenOwnLines(theirs: string, ours: string): boolean {
+  if (!ours.startsWith(theirs)) return false;
+  const open = theirs !== '' && !theirs.endsWith('\n');
+  const rest = ours.slice(theirs.length);
+  if (open && !rest.startsWith('\n')) return false;
+  return /^(vkexec: [^\n]*\n)+$/.test(open ? rest.slice(1) : rest);
 }
 
 interface DumpRange {

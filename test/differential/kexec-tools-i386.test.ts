@@ -9,7 +9,7 @@
 //   (2.0.25: the file's protected-mode size), and prints "kernel init_size". On crash loads the RNG seed
 //   setup_data, placed next above the kernel, moves with it, and so does boot_params.hdr.setup_data.
 // - 07821da (2.0.32): add_e820_map_from_mr's "E820 memmap:" lines print with PRIx64; 2.0.25 used %lx, so
-//   its i386 build prints each end as 0 and the end's low half as the type.
+//   its i386 build prints the start's low and high halves and the end's low half as the type.
 // - The ELF boot notes' EBN_BOOTLOADER_VERSION says the version (as on x86_64).
 
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import { alignUp } from '../../src/lib/align.js';
 import { tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { type Case, QEMU_MEMMAP, fragmentedIomem, makeMachine, runCase } from './kexec-tools-cases.js';
+import { type Case, QEMU_MEMMAP, SERVER_IOMEM, fragmentedIomem, makeMachine, runCase } from './kexec-tools-cases.js';
 import type { KexecLoadDump } from './real-kexec.js';
 import { prepareRealKexec, runRealKexec } from './real-kexec.js';
 
@@ -37,7 +37,8 @@ function bzImageSizes(): { kSize: number; memsz2025: number; initSize: number; m
 }
 
 /** 07821da: 2.0.25's i386 "E820 memmap:" lines (%lx of u64 values) against 2.0.32's. */
-const E820_LINES = [/^stderr kexec only: [0-9a-f]{16}-0{16} \(-?\d+\)$/, /^stderr vkexec only: [0-9a-f]{16}-[0-9a-f]{16} \(\d+\)$/];
+// "%016lx-%016lx (%d)" takes 32-bit words: the start's low half, its high half (0 below 4 GiB), the end's low half.
+const E820_LINES = [/^stderr kexec only: 0{8}[0-9a-f]{8}-0{8}[0-9a-f]{8} \(-?\d+\)$/, /^stderr vkexec only: [0-9a-f]{16}-[0-9a-f]{16} \(\d+\)$/];
 
 /** ec3e4df: the kernel segment's memsz (and on crash loads the RNG seed above it) as 2.0.25 and 2.0.32 give them. */
 function bzImageVersionDiffs(crash: boolean): (real: KexecLoadDump | null) => RegExp[] {
@@ -76,6 +77,10 @@ const MAPS: Case[] = [
   { name: 'fragmented: 20 RAM pieces', init: I386, args: [], iomem: fragmentedIomem(20), versionDiffs: normal },
   { name: 'firmware map from 0 (QEMU pc e820)', init: I386, args: [], memmap: QEMU_MEMMAP, versionDiffs: normal },
   { name: 'crash region low (2 GiB, crashkernel=256M)', init: [...I386, '--mem', '2G', '--crashkernel', '256M'], args: ['-p'], versionDiffs: crash },
+  // RAM and reserved ranges above 4 GiB: the i386 build cuts the reserved ones to 32 bits in the crash e820.
+  { name: 'server map: ACPI, NVS, PCI hole, RAM above 4 GiB', init: I386, args: [], iomem: SERVER_IOMEM, versionDiffs: normal },
+  { name: 'crash on the server map (crashkernel=384M)', init: [...I386, '--crashkernel', '384M'], args: ['-p'], iomem: SERVER_IOMEM, versionDiffs: crash },
+  { name: 'crash on the server map, --pass-memmap-cmdline', init: [...I386, '--crashkernel', '384M'], args: ['-p', '--pass-memmap-cmdline'], iomem: SERVER_IOMEM, versionDiffs: crash },
   { name: 'crash, firmware map from 0 (crashkernel=128M)', init: [...I386, '--crashkernel', '128M'], args: ['-p'], memmap: QEMU_MEMMAP, versionDiffs: crash },
 ];
 
@@ -89,6 +94,7 @@ const VARIANTS: Case[] = [
   { name: 'ELF vmlinux --args-linux --initrd', init: [...I386, '--mem', '1G'], args: ['--args-linux', '--initrd', INITRD, '-k', VMLINUX], versionDiffs: E820_LINES },
   // EBN_BOOTLOADER_VERSION "2.0.25" vs "2.0.32": the note's bytes and b_checksum.
   { name: 'ELF vmlinux --args-elf', init: [...I386, '--mem', '1G'], args: ['--args-elf', '-k', VMLINUX], versionDiffs: [/^segment\[1\]: bytes differ at 0x8, 0x9, 0x30, 0x31 \(at 0x8: kexec \w+, vkexec \w+\)$/] },
+  { name: 'ELF vmlinux --args-elf --initrd (refused)', init: [...I386, '--mem', '1G'], args: ['--args-elf', '--initrd', INITRD, '-k', VMLINUX], versionDiffs: [] },
   // The i386 build takes --args-none (the x86_64 build refuses it for ELF32: kexec-tools.test.ts).
   { name: 'ELF vmlinux --args-none', init: [...I386, '--mem', '1G'], args: ['--args-none', '-k', VMLINUX], versionDiffs: [] },
   // The crash ELF load prints no "E820 memmap:" block (its e820 comes from the crash ranges).

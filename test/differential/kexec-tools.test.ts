@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir, vkexec } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { type Case, QEMU_MEMMAP, SERVER_IOMEM, fragmentedIomem, makeMachine, runCase } from './kexec-tools-cases.js';
+import { type Case, QEMU_MEMMAP, SERVER_IOMEM, fragmentedIomem, kexecTextThenOwnLines, makeMachine, runCase } from './kexec-tools-cases.js';
 import { prepareRealKexec, runRealKexec } from './real-kexec.js';
 
 const KERNEL = fixture('vmlinuz-amd64');
@@ -47,6 +47,8 @@ const VARIANTS: Case[] = [
   // bytes (0x30, 0x31: "25" vs "32") and b_checksum (0x8, 0x9) differ, and nothing else may.
   { name: 'ELF vmlinux --args-elf', init: ['--mem', '1G'], args: ['--args-elf', '-k', VMLINUX], versionDiffs: [/^segment\[1\]: bytes differ at 0x8, 0x9, 0x30, 0x31 \(at 0x8: kexec \w+, vkexec \w+\)$/] },
   { name: 'ELF vmlinux --args-none', init: ['--mem', '1G'], args: ['--args-none', '-k', VMLINUX] },
+  // Refused by both: die("%s") without a newline, exit 1.
+  { name: 'ELF vmlinux --args-elf --initrd (refused)', init: ['--mem', '1G'], args: ['--args-elf', '--initrd', INITRD, '-k', VMLINUX] },
   // kexec-tools' x86_64 build refuses --args-none for an ELF32 kernel (elf_x86_load: "only works on arch i386").
   { name: 'ELF32 vmlinux --args-none (refused by the x86_64 build)', init: ['--mem', '1G'], args: ['--args-none', '-k', VMLINUX_686] },
   { name: '-p --pass-memmap-cmdline', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p', '--pass-memmap-cmdline'] },
@@ -93,13 +95,8 @@ test('kernel files kexec cannot read: the real kexec\'s messages and exit status
       const args = ['-c', '-l', path.join(work, name)];
       const real = runRealKexec(tools, dir, args, work);
       const mine = vkexec(dir, args);
-      // Byte for byte: kexec's stderr, then vkexec's own lines. kexec's die("Cannot read %s") leaves its line
-      // open (no newline); vkexec's lines start on the next line (man vkexec.8, DIAGNOSTICS), so the only
-      // byte vkexec adds before them is that newline.
-      const open = real.stderr !== '' && !real.stderr.endsWith('\n');
-      const rest = mine.stderr.slice(real.stderr.length);
-      const ownLines = (open ? rest.startsWith('\n') : true) && /^(vkexec: [^\n]*\n)+$/.test(open ? rest.slice(1) : rest);
-      if (real.code !== mine.code || !mine.stderr.startsWith(real.stderr) || !ownLines) {
+      // Byte for byte: kexec's stderr, then vkexec's own lines (kexecTextThenOwnLines).
+      if (real.code !== mine.code || !kexecTextThenOwnLines(real.stderr, mine.stderr)) {
         failures.push(`${name}: kexec exit ${real.code} ${JSON.stringify(real.stderr)}, vkexec exit ${mine.code} ${JSON.stringify(mine.stderr)}`);
       }
       assert.equal(real.dump, null, `${name}: the real kexec must not have loaded anything`);

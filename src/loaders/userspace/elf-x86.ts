@@ -127,7 +127,8 @@ function loadElf(req: LoadRequest, info: KexecInfo, cls: 32 | 64): LoadedLayout 
   }
   const long64 = cls === 64;
   if (req.argsMode === 'elf') {
-    if (req.initrd) throw new LoadFailed('Ramdisks not supported with generic elf arguments', 'use --args-linux to pass an initrd');
+    // elf_x86_load / elf_x86_64_load (2.0.25 and 2.0.32): error_msg, then die("%s"): exit 1, no "Cannot load".
+    if (req.initrd) throw new UsageError('Ramdisks not supported with generic elf arguments', { hint: 'use --args-linux to pass an initrd' });
     const notes = elfBootNotes(info, maxAddr, req.cmdline === null ? new Uint8Array(0) : cmdlineBytes(req.cmdline));
     if (long64) setEntry64Regs(p, { rdi: notes, rip: entry, rsp: p.symbolAddr('stack_end') });
     else {

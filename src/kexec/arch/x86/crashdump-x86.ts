@@ -398,9 +398,14 @@ export function loadCrashdumpSegments(
   line = cmdlineAddElfcorehdr(line, elfcorehdr, debug);
 
   // The capture kernel must still see firmware tables and reserved areas (ACPI needs a linear mapping).
+  // kexec-tools keeps start, end and size in unsigned longs here: 32 bits in its i386 build, so a range above
+  // 4 GiB is cut to its low half (then usually refused as an overlap); measured against Debian's i386 2.0.25
+  // and 2.0.32 built from source.
+  const ulong = req.arch === 'x86_64' ? u64 : (v: bigint) => v & 0xffffffffn;
   for (const r of memRange) {
     if (r.type === RANGE.ACPI || r.type === RANGE.ACPI_NVS || r.type === RANGE.RESERVED || r.type === RANGE.PMEM || r.type === RANGE.PRAM) {
-      memmap.add(r.start, u64(r.end - r.start + 1n), r.type);
+      const [start, end] = [ulong(r.start), ulong(r.end)];
+      memmap.add(start, ulong(end - start + 1n), r.type);
     }
   }
   if (req.passMemmapCmdline) line = cmdlineAddMemmap(line, memmap.entries, debug);
