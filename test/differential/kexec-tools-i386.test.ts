@@ -81,6 +81,7 @@ const MAPS: Case[] = [
   { name: 'server map: ACPI, NVS, PCI hole, RAM above 4 GiB', init: I386, args: [], iomem: SERVER_IOMEM, versionDiffs: normal },
   { name: 'crash on the server map (crashkernel=384M)', init: [...I386, '--crashkernel', '384M'], args: ['-p'], iomem: SERVER_IOMEM, versionDiffs: crash },
   { name: 'crash on the server map, --pass-memmap-cmdline', init: [...I386, '--crashkernel', '384M'], args: ['-p', '--pass-memmap-cmdline'], iomem: SERVER_IOMEM, versionDiffs: crash },
+  { name: 'crash with 3 CPUs (1 GiB, crashkernel=128M)', init: [...I386, '--mem', '1G', '--cpus', '3', '--crashkernel', '128M'], args: ['-p'], versionDiffs: crash },
   { name: 'crash, firmware map from 0 (crashkernel=128M)', init: [...I386, '--crashkernel', '128M'], args: ['-p'], memmap: QEMU_MEMMAP, versionDiffs: crash },
 ];
 

@@ -35,6 +35,9 @@ const MAPS: Case[] = [
   { name: 'firmware map from 0, crash load (crashkernel=256M)', init: ['--crashkernel', '256M'], args: ['-p'], memmap: QEMU_MEMMAP },
   { name: 'crash region low (2 GiB, crashkernel=256M)', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p'] },
   { name: 'crash region high (8 GiB, crashkernel=512M,high)', init: ['--mem', '8G', '--crashkernel', '512M,high'], args: ['-p'] },
+  // kexec-tools counts CPUs by sysconf(_SC_NPROCESSORS_CONF), which glibc reads from
+  // /sys/devices/system/cpu/possible: the machine's 4, not the host's.
+  { name: 'crash with 4 CPUs (4 GiB, crashkernel=512M)', init: ['--mem', '4G', '--cpus', '4', '--crashkernel', '512M'], args: ['-p'] },
   { name: 'crash on the server map (crashkernel=384M)', init: ['--crashkernel', '384M'], args: ['-p'], iomem: SERVER_IOMEM },
 ];
 

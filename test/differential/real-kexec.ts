@@ -85,7 +85,7 @@ function viewFiles(machineDir: string): Map<string, string> {
     const text = readView(state, p);
     if (text !== null) out.set(p, text);
   };
-  for (const p of ['/proc/iomem', '/proc/cmdline', '/proc/kcore', '/proc/kallsyms', '/proc/mounts', '/sys/kernel/kexec_loaded', '/sys/kernel/kexec_crash_loaded', '/sys/kernel/kexec_crash_size', '/sys/kernel/vmcoreinfo', '/sys/kernel/boot_params/data']) add(p);
+  for (const p of ['/proc/iomem', '/proc/cmdline', '/proc/kcore', '/proc/kallsyms', '/proc/mounts', '/sys/kernel/kexec_loaded', '/sys/kernel/kexec_crash_loaded', '/sys/kernel/kexec_crash_size', '/sys/kernel/vmcoreinfo', '/sys/kernel/boot_params/data', '/sys/devices/system/cpu/possible']) add(p);
   const entries = (readView(state, '/sys/firmware/memmap') ?? '').split('\n').filter(Boolean);
   for (const n of entries) for (const f of ['start', 'end', 'type']) add(`/sys/firmware/memmap/${n}/${f}`);
   for (let cpu = 0; cpu < state.config.cpus; cpu++) for (const f of ['crash_notes', 'crash_notes_size']) add(`/sys/devices/system/cpu/cpu${cpu}/${f}`);

@@ -55,6 +55,7 @@ export const VIEW_PATHS = [
   '/proc/sys/kernel/kexec_load_limit_reboot',
   '/sys/kernel/vmcoreinfo',
   '/proc/sys/kernel/osrelease',
+  '/sys/devices/system/cpu/possible',
   '/sys/devices/system/cpu/cpuN/crash_notes',
   '/sys/devices/system/cpu/cpuN/crash_notes_size',
 ] as const;
@@ -97,6 +98,9 @@ export function readView(state: MachineState, file: string): string | null {
     case '/sys/firmware/memmap':
       return machineMemmap(config).map((_, i) => `${i}`).join('\n') + '\n';
   }
+  // The possible-CPU mask as a cpulist (kernel/cpu.c, "0-3"): glibc's sysconf(_SC_NPROCESSORS_CONF) reads
+  // it, and kexec-tools' crash_create_elf_headers takes its CPU count from that.
+  if (file === '/sys/devices/system/cpu/possible') return (config.cpus > 1 ? `0-${config.cpus - 1}` : '0') + '\n';
   if (file === '/sys/kernel/vmcoreinfo') return `${vmcoreinfoNoteAddr().toString(16)} ${VMCOREINFO_NOTE_SIZE.toString(16)}\n`;
   const cpu = /^\/sys\/devices\/system\/cpu\/cpu(\d+)\/(crash_notes|crash_notes_size)$/.exec(file);
   if (cpu) {
