@@ -95,6 +95,7 @@ const VARIANTS: Case[] = [
   { name: 'ELF vmlinux --args-linux --initrd', init: [...I386, '--mem', '1G'], args: ['--args-linux', '--initrd', INITRD, '-k', VMLINUX], versionDiffs: E820_LINES },
   // EBN_BOOTLOADER_VERSION "2.0.25" vs "2.0.32": the note's bytes and b_checksum.
   { name: 'ELF vmlinux --args-elf', init: [...I386, '--mem', '1G'], args: ['--args-elf', '-k', VMLINUX], versionDiffs: [/^segment\[1\]: bytes differ at 0x8, 0x9, 0x30, 0x31 \(at 0x8: kexec \w+, vkexec \w+\)$/] },
+  { name: '-p --real-mode (refused)', init: [...I386, '--mem', '1G', '--crashkernel', '128M'], args: ['-p', '--real-mode'], versionDiffs: [] },
   { name: 'ELF vmlinux --args-elf --initrd (refused)', init: [...I386, '--mem', '1G'], args: ['--args-elf', '--initrd', INITRD, '-k', VMLINUX], versionDiffs: [] },
   // The i386 build takes --args-none (the x86_64 build refuses it for ELF32: kexec-tools.test.ts).
   { name: 'ELF vmlinux --args-none', init: [...I386, '--mem', '1G'], args: ['--args-none', '-k', VMLINUX], versionDiffs: [] },

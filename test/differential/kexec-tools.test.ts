@@ -50,6 +50,8 @@ const VARIANTS: Case[] = [
   // bytes (0x30, 0x31: "25" vs "32") and b_checksum (0x8, 0x9) differ, and nothing else may.
   { name: 'ELF vmlinux --args-elf', init: ['--mem', '1G'], args: ['--args-elf', '-k', VMLINUX], versionDiffs: [/^segment\[1\]: bytes differ at 0x8, 0x9, 0x30, 0x31 \(at 0x8: kexec \w+, vkexec \w+\)$/] },
   { name: 'ELF vmlinux --args-none', init: ['--mem', '1G'], args: ['--args-none', '-k', VMLINUX] },
+  // Refused by both before vkexec's own --real-mode refusal (kexec-tools' check of -p comes first).
+  { name: '-p --real-mode (refused)', init: ['--mem', '2G', '--crashkernel', '256M'], args: ['-p', '--real-mode'] },
   // Refused by both: die("%s") without a newline, exit 1.
   { name: 'ELF vmlinux --args-elf --initrd (refused)', init: ['--mem', '1G'], args: ['--args-elf', '--initrd', INITRD, '-k', VMLINUX] },
   // kexec-tools' x86_64 build refuses --args-none for an ELF32 kernel (elf_x86_load: "only works on arch i386").

@@ -24,9 +24,6 @@ export function bzImageProbe(buf: Uint8Array, debug: Debug): boolean {
 }
 
 export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
-  if (req.realMode) {
-    throw new LoadFailed('--real-mode is not supported by vkexec: the machine has no BIOS for 16-bit setup code to call', 'drop --real-mode; the 32-bit entry (--entry-32bit) boots the same kernel');
-  }
   const kernel = req.kernel;
   const h = new SetupHeader(kernel);
   const kern16 = h.kern16Size;
@@ -37,8 +34,15 @@ export function loadBzImage32(req: LoadRequest, info: KexecInfo): LoadedLayout {
   const relocatable = protocol >= 0x0205 ? h.num('relocatable_kernel') : 0;
   // do_bzImage_load (kexec/arch/i386/kexec-bzImage.c): said for any protocol 2.05+, whatever the flag says.
   if (protocol >= 0x0205) info.debug.print('bzImage is relocatable');
+  if (req.crash && req.realMode) {
+    throw new LoadFailed("Can't use bzImage for crash dump purposes with real mode entry", 'drop --real-mode: a panic kernel is entered at 32 bits');
+  }
   if (req.crash && !relocatable) {
     throw new LoadFailed("BzImage is not relocatable. Can't be used as capture kernel.", 'build the capture kernel with CONFIG_RELOCATABLE');
+  }
+  // vkexec's own refusal, after kexec-tools' own checks of the same options.
+  if (req.realMode) {
+    throw new LoadFailed('--real-mode is not supported by vkexec: the machine has no BIOS for 16-bit setup code to call', 'drop --real-mode; the 32-bit entry (--entry-32bit) boots the same kernel');
   }
   const { cmdline, backup, stdout } = crashHandoff(info, req, req.cmdline);
   const line = cmdlineBytes(cmdline);
