@@ -15,6 +15,8 @@ export class UkiFormatError extends Error {
     message: string,
     /** What kexec-tools prints (printf, on stdout) for the same refusal, if it refuses it at all. */
     readonly kexecToolsText: string | null,
+    /** The section whose bytes lie outside the file, when that is the refusal. */
+    readonly section?: string,
   ) {
     super(message);
     this.name = 'UkiFormatError';
@@ -94,7 +96,7 @@ export function parseUki(buf: Uint8Array): UkiImage {
   if (!linux) throw new UkiFormatError('the PE has no .linux section: not a UKI', 'ERR: can not find .linux section');
   for (const s of [linux, last('.initrd')]) {
     if (s && s.offset + s.size > buf.length) {
-      throw new UkiFormatError(`section ${s.name}: ${s.size} bytes (VirtualSize) at file offset ${hex(s.offset)} run past the end of the ${buf.length}-byte file`, null);
+      throw new UkiFormatError(`section ${s.name}: ${s.size} bytes (VirtualSize) at file offset ${hex(s.offset)} run past the end of the ${buf.length}-byte file`, null, s.name);
     }
   }
   return { peOffset, sections, linux, initrd: last('.initrd'), cmdline: last('.cmdline'), osrel: last('.osrel') };

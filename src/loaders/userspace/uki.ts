@@ -63,6 +63,7 @@ export function ukiFileType(types: () => readonly KexecFileType[]): KexecFileTyp
     probe(buf, debug) {
       const c = ukiContents(buf, types(), debug);
       if (c && !c.inner) debug.print('Can not recognize the kernel format in .linux section');
+      if (c?.inner) debug.print(`A UKI: its .linux section (${c.linux.length} bytes) is a ${c.inner.name}`);
       return Boolean(c?.inner);
     },
     // uki_image_load -> file_type[embeded_linux_format_index].load, with the .linux section (see above).
