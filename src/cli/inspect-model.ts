@@ -22,15 +22,9 @@ import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.j
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import { readMultibootFacts, type MultibootFacts } from './inspect-multiboot.js';
 import { readInitramfsFacts, type InitramfsFacts } from './inspect-initramfs.js';
-import { readUkiFacts, type UkiFacts } from './inspect-uki.js';
+import { readUkiFacts, type ProbeAnswer, type UkiFacts } from './inspect-uki.js';
 
-export interface ProbeAnswer {
-  name: string;
-  accepts: boolean;
-  /** What the probe said (its debug lines, or the kernel-side refusal). */
-  reason: string;
-  errno?: string;
-}
+export type { ProbeAnswer };
 
 export interface SetupHeaderFacts {
   protocol: string;

@@ -6,7 +6,15 @@
 import { parseUki, ukiSectionBytes, ukiSectionText, UkiFormatError } from '../formats/uki.js';
 import { hex } from '../lib/hex.js';
 import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.js';
-import type { ProbeAnswer } from './inspect-model.js';
+
+/** A probe's answer in inspect's report (declared here, where the model imports it from, to keep imports one-way). */
+export interface ProbeAnswer {
+  name: string;
+  accepts: boolean;
+  /** What the probe said (its debug lines, or the kernel-side refusal). */
+  reason: string;
+  errno?: string;
+}
 
 export interface UkiSignatureFacts {
   /** Whether a certificate table with a PKCS#7 entry is there, its signers, and whether its digest matches. */
