@@ -36,7 +36,7 @@ export interface UkiFacts {
 
 /** What a load makes of each section (kexec-uki.c reads .linux and .initrd only). */
 const ROLES: Record<string, string> = {
-  '.linux': 'the kernel: probed and loaded by the file type that takes it (VirtualSize bytes)',
+  '.linux': 'the kernel: probed and loaded by the file type that takes it (VirtualSize bytes; kexec-tools 2.0.32 takes the raw size)',
   '.initrd': 'the initrd, unless --initrd names one',
   '.cmdline': 'NOT used: the command line is --command-line/--append/--reuse-cmdline alone',
   '.osrel': 'not used (os-release of the image)',

@@ -1,9 +1,12 @@
 // Unified kernel image (UKI): a PE/COFF EFI stub with the kernel, initrd and command line as sections
 // (.linux, .initrd, .cmdline, .osrel, ...; UAPI group's UKI specification, systemd-stub(7)). Read as
-// kexec-tools 2.0.32 reads it (kexec/kexec-uki.c uki_image_probe, include/pe.h get_pehdr_offset): the section
-// table after SizeOfOptionalHeader, sections matched by their NUL-terminated name, each section's bytes at
-// PointerToRawData for VirtualSize bytes (the raw size is FileAlignment-padded; commit e18a71f "UKI: Fix the
-// size of real payload"). Unlike kexec-tools, a section whose bytes lie outside the file is refused.
+// kexec-tools reads it (kexec/kexec-uki.c uki_image_probe, include/pe.h get_pehdr_offset): the section table
+// after SizeOfOptionalHeader, sections matched by their NUL-terminated name, each section's bytes at
+// PointerToRawData. For how many bytes, vkexec follows kexec-tools after 2.0.32 (commit e18a71f "UKI: Fix the
+// size of real payload", December 2025): VirtualSize. 2.0.32 itself takes SizeOfRawData, padded with zeros
+// to FileAlignment, which breaks the inner kernel's Authenticode digest (man page, UNIFIED KERNEL IMAGES).
+// Unlike kexec-tools, a section whose bytes lie outside the file is refused, and so is an e_lfanew that
+// get_pehdr_offset rejects (2.0.32 goes on with offset -1 and may crash).
 
 import { hex } from '../lib/hex.js';
 import { MZ_HDR, PE_HDR, PE_HDR_SIZE, SECTION_HEADER, SECTION_HEADER_SIZE } from './pe.js';
@@ -30,7 +33,7 @@ export interface UkiSection {
   name: string;
   /** File offset (PointerToRawData, kexec-tools' data_addr). */
   offset: number;
-  /** VirtualSize: the bytes kexec-tools takes. */
+  /** VirtualSize: the bytes taken (kexec-tools after 2.0.32; 2.0.32 takes rawSize). */
   size: number;
   /** SizeOfRawData (FileAlignment-padded). */
   rawSize: number;

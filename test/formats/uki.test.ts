@@ -1,4 +1,5 @@
-// The UKI reader against kexec-tools 2.0.32's uki_image_probe (kexec/kexec-uki.c, include/pe.h): a real UKI
+// The UKI reader against kexec-tools' uki_image_probe (kexec/kexec-uki.c, include/pe.h; section sizes as after
+// 2.0.32, commit e18a71f): a real UKI
 // built by objcopy from systemd's stub (test/setup/fixtures.mjs) and synthetic PEs for each refusal.
 
 import assert from 'node:assert/strict';
@@ -26,7 +27,7 @@ function refuses(buf: Uint8Array, text: string | null, message: RegExp): void {
 test('the objcopy-built UKI: .linux is Debian\'s signed kernel byte for byte, .initrd the initramfs, .cmdline the text', () => {
   const u = parseUki(uki);
   assert.deepEqual(u.sections.map((s) => s.name), ['.text', '.reloc', '.data', '.dynamic', '.rela', '.dynsym', '.sbat', '.sdmagic', '.osrel', '.cmdline', '.linux', '.initrd']);
-  // VirtualSize, not the FileAlignment-padded SizeOfRawData (kexec-tools e18a71f).
+  // VirtualSize, not the FileAlignment-padded SizeOfRawData (kexec-tools e18a71f, after 2.0.32).
   assert.ok(u.linux.rawSize > u.linux.size, 'the raw size is padded');
   assert.deepEqual(ukiSectionBytes(uki, u.linux), kernel);
   assert.deepEqual(ukiSectionBytes(uki, u.initrd!), initrd);

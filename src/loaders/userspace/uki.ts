@@ -1,13 +1,15 @@
 // The uki file type of kexec-tools 2.0.32 (kexec/kexec-uki.c, x86_64 only, probed last): a unified kernel image
-// is stripped of its PE envelope; the .linux section (VirtualSize bytes) is probed with the other file types
+// is stripped of its PE envelope; the .linux section (VirtualSize bytes, as kexec-tools after 2.0.32 takes it:
+// formats/uki.ts) is probed with the other file types
 // and loaded by the first that takes it, the .initrd section is the initrd unless --initrd names one, and
 // the .cmdline section is NOT used (kexec-uki.c defines UKI_CMDLINE_SECTION and never reads it: the command
 // line is --command-line/--append/--reuse-cmdline alone). kexec-tools copies both sections to /tmp/KernelXXXXXX
 // and /tmp/InitrdXXXXXX and leaves them there; vkexec reads them in place from the UKI file.
 //
 // On kexec_load (-c), kexec-tools 2.0.32's uki_image_load hands the inner type the UKI buffer itself, so
-// bzImage64_load reads the PE headers as a setup header (a load that cannot boot); vkexec hands it the .linux
-// section with the .initrd, as the -s path does (a deliberate difference, man page "UNIFIED KERNEL IMAGES").
+// bzImage64_load reads the PE headers as a setup header (run on an objcopy-built UKI: "kernel init_size 0x200",
+// "locate_hole failed", exit 1); vkexec hands it the .linux section with the .initrd, as the -s path does (a
+// deliberate difference, man page "UNIFIED KERNEL IMAGES").
 
 import type { Debug } from '../../kexec/debug.js';
 import { type Initrd, type KexecFileType, type LoadRequest, LoadFailed } from '../../kexec/file-type.js';
