@@ -6,7 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseUki } from '../../src/formats/uki.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 import { debianSecureBootCa, makePki, sbsign, sbverify } from '../sig/sig-fixtures-lib.js';
@@ -104,6 +106,21 @@ test('secure boot: the inner kernel\'s signature decides; the envelope\'s (signe
     assert.match(refused.stderr, /kexec_file_load failed: Required key not available/);
     assert.match(refused.stderr, /\(\.linux section\)/);
   }
+});
+
+test('why VirtualSize: .linux taken by SizeOfRawData, as kexec-tools 2.0.32 takes it, fails the signed kernel\'s digest', () => {
+  const uki = new Uint8Array(fs.readFileSync(UKI));
+  const linux = parseUki(uki).linux;
+  assert.ok(linux.rawSize > linux.size, 'objcopy padded .linux to FileAlignment');
+  const padded = path.join(work, 'linux-raw-size');
+  fs.writeFileSync(padded, uki.subarray(linux.offset, linux.offset + linux.rawSize));
+  const m = machine('--secure-boot', 'on', '--sig-enforce', 'on');
+  ok(vkexec(m, ['machine', 'keys', 'add', '--keyring', 'platform', debianSecureBootCa().pem]), 'keys add');
+  const r = vkexec(m, ['-s', '-l', padded, '--command-line', CMDLINE]);
+  assert.equal(r.code, 255, r.stderr);
+  assert.match(r.stderr, /kexec_file_load failed: Key was rejected by service/);
+  assert.match(r.stderr, /Digest mismatch/);
+  ok(vkexec(m, ['-s', '-l', UKI, '--command-line', CMDLINE]), 'the UKI itself (VirtualSize) on the same machine');
 });
 
 test('inspect: sections and their roles, the inner kernel\'s probe, and both signatures with what each covers', () => {
