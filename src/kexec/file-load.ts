@@ -60,10 +60,10 @@ export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, load
     for (const line of inner.debug) debug.print(line);
     debug.print(`do_kexec_file_load: using image-specific kernel fd`);
     kernelArg = { kind: 'memfd', name: `${kernelPath} ${inner.what}`, data: inner.kernel };
-    if (inner.initrd && format) {
-      throw new UsageError([`Cannot load ${kernelPath}`], { exitCode: 255, hint: `vkexec reads a UKI's .initrd in place and cannot from a ${format}-compressed UKI: decompress it first` });
+    if (inner.initrd && a.initrd === null) {
+      if (format) throw new UsageError([`Cannot load ${kernelPath}`], { exitCode: 255, hint: `vkexec reads a UKI's .initrd in place and cannot from a ${format}-compressed UKI: decompress it first, or name the initrd with --initrd` });
+      initrdArg = { kind: 'path', path: kernelPath, window: inner.initrd };
     }
-    if (inner.initrd && a.initrd === null) initrdArg = { kind: 'path', path: kernelPath, window: inner.initrd };
   }
   if (a.initrd !== null) {
     try {

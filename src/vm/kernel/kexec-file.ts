@@ -253,7 +253,7 @@ function prepareAndLoad(dir: string, state: MachineState, args: KexecFileArgs, l
     syscall: 'kexec_file_load',
     loader: ops.name,
     kernel: k.name,
-    ...(initrd ? { initrd: initrd.path } : {}),
+    ...(initrd ? { initrd: initrd.offset === undefined ? initrd.path : `${initrd.path} (${initrd.size} bytes at ${hex(BigInt(initrd.offset))})` } : {}),
     ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
     purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
   });
