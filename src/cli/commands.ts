@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { probeKernelPath } from '../arch/x86/probe-kernel.js';
+import { UsageError } from '../errno.js';
 import type { GlobalOpts } from './global-opts.js';
 import { bootMain } from './boot-cmd.js';
 import { inspectCommand } from './inspect-cmd.js';
@@ -29,11 +30,13 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
     });
 
   const probe = new Command('probe-kernel')
-    .description("write vkexec's probe kernel (a bzImage, or --elf for the ELF variant) to a file")
+    .description("write vkexec's probe kernel (a bzImage, --elf for the ELF variant, --multiboot for the multiboot one) to a file")
     .requiredOption('--out <file>', 'where to write it')
     .option('--elf', 'the ELF vmlinux variant')
-    .action((o: { out: string; elf?: boolean }) => {
-      fs.copyFileSync(probeKernelPath(o.elf ? 'elf' : 'bzImage'), o.out);
+    .option('--multiboot', 'the ELF32 variant with Multiboot v1 and v2 headers (load it with --module=...)')
+    .action((o: { out: string; elf?: boolean; multiboot?: boolean }) => {
+      if (o.elf && o.multiboot) throw new UsageError('probe-kernel: --elf and --multiboot name two different images', { hint: 'give one of them' });
+      fs.copyFileSync(probeKernelPath(o.multiboot ? 'multiboot' : o.elf ? 'elf' : 'bzImage'), o.out);
       if (!g().json) out.line(`wrote ${o.out}`);
     });
   return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out)];

@@ -22,14 +22,9 @@ import { describePeSignatures, type PeDescription } from '../sig/verify-pefile.j
 import type { MachineArch } from '../vm/machine/machine-config.js';
 import { readMultibootFacts, type MultibootFacts } from './inspect-multiboot.js';
 import { readInitramfsFacts, type InitramfsFacts } from './inspect-initramfs.js';
+import { readUkiFacts, type ProbeAnswer, type UkiFacts } from './inspect-uki.js';
 
-export interface ProbeAnswer {
-  name: string;
-  accepts: boolean;
-  /** What the probe said (its debug lines, or the kernel-side refusal). */
-  reason: string;
-  errno?: string;
-}
+export type { ProbeAnswer };
 
 export interface SetupHeaderFacts {
   protocol: string;
@@ -73,6 +68,8 @@ export interface InspectReport {
   multiboot: MultibootFacts | null;
   /** An initramfs (cpio at the start, plain or compressed): its archives, /init and modules. */
   initramfs: InitramfsFacts | null;
+  /** A unified kernel image: its sections, the inner kernel's probes and both signatures. */
+  uki: UkiFacts | null;
   appendedSignature: AppendedSignatureFacts | null;
   problems: string[];
 }
@@ -201,7 +198,7 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   const report: InspectReport = {
     file, size: raw.length, compression: { format: null, decompressedSize: null, note: null },
     fileTypes: { arch: opts.arch, probes: [], chosen: null }, kexecFileOps: { probes: [], chosen: null },
-    setupHeader: null, payload: null, elf: null, pe: null, multiboot: null, initramfs: null, appendedSignature: null, problems,
+    setupHeader: null, payload: null, elf: null, pe: null, multiboot: null, initramfs: null, uki: null, appendedSignature: null, problems,
   };
   // kexec-tools (and -s, through a memfd) decompress the whole file first; every probe sees the result.
   let kernel = raw;
@@ -243,6 +240,10 @@ export async function inspectImage(file: string, raw: Uint8Array, opts: { arch: 
   const cpio = (b: Uint8Array) => Buffer.from(b.subarray(0, 5)).toString('latin1') === '07070';
   if (cpio(raw) || cpio(kernel)) report.initramfs = guard('initramfs', () => readInitramfsFacts(raw, problems));
   if (kernel[0] === 0x4d && kernel[1] === 0x5a) report.pe = guard('PE', () => describePeSignatures(kernel));
+  if (report.fileTypes.chosen === 'uki' || (kernel[0] === 0x4d && kernel[1] === 0x5a)) {
+    const probe = (b: Uint8Array) => ({ fileTypes: probeFileTypes(b, opts.arch).filter((p) => p.name !== 'uki'), kexecFileOps: probeKexecFileOps(b, chain) });
+    report.uki = guard('UKI', () => readUkiFacts(kernel, report.pe, probe, problems));
+  }
   report.appendedSignature = guard('appended signature', () => readAppendedSignature(kernel, problems));
   return report;
 }

@@ -8,6 +8,7 @@ import type { InspectReport } from './inspect-model.js';
 import type { Out } from './output.js';
 import { renderMultiboot } from './inspect-multiboot.js';
 import { renderInitramfs } from './inspect-initramfs.js';
+import { renderUki } from './inspect-uki.js';
 
 /** The human-readable report, one fact per line. */
 export function render(r: InspectReport, out: Out): void {
@@ -20,7 +21,8 @@ export function render(r: InspectReport, out: Out): void {
   L(`  -> ${r.fileTypes.chosen ? `-c loads it as ${r.fileTypes.chosen}` : 'no userspace type takes it: -c fails with "Cannot determine the file type"'}`);
   L('kexec_file_ops (kexec_file_load, -s), probe chain:');
   for (const p of r.kexecFileOps.probes) L(`  ${p.name.padEnd(14)} ${p.accepts ? 'yes' : 'no '}  ${p.errno ? `${p.errno}: ` : ''}${p.reason}`);
-  L(`  -> ${r.kexecFileOps.chosen ? `-s loads it with ${r.kexecFileOps.chosen}` : 'no loader takes it: kexec_file_load fails with ENOEXEC (-a falls back to kexec_load)'}`);
+  const envelope = r.uki && r.fileTypes.chosen === 'uki';
+  L(`  -> ${r.kexecFileOps.chosen ? `-s loads it with ${r.kexecFileOps.chosen}` : envelope ? 'no loader takes the UKI itself: -s hands the kernel its .linux section (see UKI below)' : 'no loader takes it: kexec_file_load fails with ENOEXEC (-a falls back to kexec_load)'}`);
   const h = r.setupHeader;
   if (h) {
     const f = h.fields;
@@ -46,6 +48,7 @@ export function render(r: InspectReport, out: Out): void {
   if (r.multiboot) renderMultiboot(r.multiboot, L);
   if (r.initramfs) renderInitramfs(r.initramfs, L);
   if (r.pe) renderPe(r.pe, L);
+  if (r.uki) renderUki(r.uki, L);
   const a = r.appendedSignature;
   if (a) {
     L(`appended signature  ${a.signatureLength}-byte PKCS#7 after ${a.contentLength} bytes of content${a.contentDigest ? `, content ${a.contentDigest.algo} ${a.contentDigest.hex}` : ''}`);

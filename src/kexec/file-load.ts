@@ -43,17 +43,28 @@ export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, load
     throw new UsageError([`Failed to open file ${kernelPath}:${fileErrorText(e)}`], { exitCode: 255, hint: 'check the kernel path' });
   }
   const { data: kernel, format } = unpackKernel(raw, kernelPath);
-  const kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
+  let kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
   debug.print(format ? `do_kexec_file_load: compressed input, using memfd kernel fd` : `do_kexec_file_load: using original kernel file fd`);
   const quiet: Debug = { enabled: false, print: () => {} };
   // kexec-tools probes its own file types first. A loader module from VKEXEC_LOADERS stands in for the userspace
   // file type kexec-tools would need for its format (docs/loaders.md).
   const type = loaders.fileTypes.find((t) => t.probe(kernel, quiet)) ?? loaders.thirdParty.find((ops) => ops.probe(kernel) === null);
   if (!type) throw new UsageError([`Cannot determine the file type of ${kernelPath}`], { exitCode: 255, hint: 'vkexec inspect shows what each loader says about the file' });
-  if (type.name === 'bzImage64' && (a.entry32bit || a.realMode)) {
+  // An envelope (uki) hands the syscall its inner kernel and, without --initrd, its own initrd (kexec-uki.c).
+  const inner = ('fileMode' in type && type.fileMode?.(kernel, loaders.fileTypes, { initrd: a.initrd !== null, cmdline: a.cmdline })) || null;
+  if ((inner?.inner ?? type.name) === 'bzImage64' && (a.entry32bit || a.realMode)) {
     throw new UsageError(['Kexec2 syscall does not support 16bit or 32bit entry yet', `Cannot load ${kernelPath}`], { exitCode: 255, hint: 'drop --entry-32bit/--real-mode, or use -c' });
   }
   let initrdArg: FileArg | null = null;
+  if (inner) {
+    for (const line of inner.debug) debug.print(line);
+    debug.print(`do_kexec_file_load: using image-specific kernel fd`);
+    kernelArg = { kind: 'memfd', name: `${kernelPath} ${inner.what}`, data: inner.kernel };
+    if (inner.initrd && a.initrd === null) {
+      if (format) throw new UsageError([`Cannot load ${kernelPath}`], { exitCode: 255, hint: `vkexec reads a UKI's .initrd in place and cannot from a ${format}-compressed UKI: decompress it first, or name the initrd with --initrd` });
+      initrdArg = { kind: 'path', path: kernelPath, window: inner.initrd };
+    }
+  }
   if (a.initrd !== null) {
     try {
       fs.accessSync(a.initrd, fs.constants.R_OK);

@@ -14,6 +14,8 @@ import type { MachineArch } from '../vm/machine/machine-config.js';
 export interface Initrd {
   path: string;
   size: number;
+  /** Where its bytes start in the file (a UKI's .initrd section); 0 when absent. */
+  offset?: number;
 }
 
 /** Every file type kexec-tools 2.0.32 knows on x86, implemented here or not (for "Unsupported kernel type"). */
@@ -78,6 +80,21 @@ export interface KexecFileType {
   /** 0 = this loader takes the file (kexec-tools' probe returns 0 on success). */
   probe(buf: Uint8Array, debug: Debug): boolean;
   load(req: LoadRequest, info: KexecInfo): LoadedLayout;
+  /**
+   * The load() of the kexec_file_load path (kexec-tools' load with info->file_mode) for an envelope type (uki):
+   * the kernel the syscall gets instead of the file (info->kernel_fd), its initrd unless --initrd names one
+   * (implicit_initrd_fd, a window of the file), the inner type that loads, and -d lines. Absent: the file itself.
+   */
+  fileMode?(buf: Uint8Array, types: readonly KexecFileType[], o: { initrd: boolean; cmdline: string | null }): FileModeKernel;
+}
+
+export interface FileModeKernel {
+  kernel: Uint8Array;
+  /** What the kernel bytes are, for messages: "(.linux section)". */
+  what: string;
+  initrd: { offset: number; length: number } | null;
+  inner: string;
+  debug: string[];
 }
 
 /**

@@ -15,14 +15,17 @@ import { elfX86_64FileType, elfX86FileType } from './userspace/elf-x86.js';
 import { bzImage64FileOps } from './kernel/kexec-bzimage64.js';
 import { multibootX86FileType } from './userspace/multiboot-x86.js';
 import { multiboot2X86FileType } from './userspace/multiboot2-x86.js';
+import { ukiFileType } from './userspace/uki.js';
 
 /**
  * kexec-tools' x86_64 probe order (kexec/arch/x86_64/kexec-x86_64.c file_type[]) is multiboot2-x86,
  * elf-x86_64, multiboot-x86, elf-x86, bzImage64, bzImage, beoboot-x86, nbi-x86, uki; vkexec implements these
- * of them, in that order. The i386 build (kexec/arch/i386/kexec-x86.c) has no 64-bit types and probes multiboot v1 first.
+ * of them, in that order. The i386 build (kexec/arch/i386/kexec-x86.c) has no 64-bit types and no uki, and probes
+ * multiboot v1 first.
  */
 const FILE_TYPES_X86_64: readonly KexecFileType[] = [
   multiboot2X86FileType, elfX86_64FileType, multibootX86FileType, elfX86FileType, bzImage64FileType, bzImageFileType,
+  ukiFileType(() => FILE_TYPES_X86_64),
 ];
 /** kexec/arch/i386/kexec-x86.c file_type[]: multiboot-x86 first, then multiboot2-x86, elf-x86, bzImage. */
 const FILE_TYPES_I386: readonly KexecFileType[] = [multibootX86FileType, multiboot2X86FileType, elfX86FileType, bzImageFileType];

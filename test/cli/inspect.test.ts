@@ -207,7 +207,7 @@ describe('inspect on synthetic and hostile files', () => {
         b[lo + Math.floor(rnd() * (hi - lo))] = Math.floor(rnd() * 256);
       }
       const r = await inspectImage(`fuzz-${i}`, i % 4 === 3 ? b.subarray(0, Math.floor(rnd() * b.length)) : b, { arch: 'x86_64', payload: false });
-      assert.equal(r.fileTypes.probes.length, 6, "multiboot2-x86, elf-x86_64, multiboot-x86, elf-x86, bzImage64, bzImage");
+      assert.equal(r.fileTypes.probes.length, 7, 'multiboot2-x86, elf-x86_64, multiboot-x86, elf-x86, bzImage64, bzImage, uki');
       assert.ok(Array.isArray(r.problems));
     }
   });

@@ -15,6 +15,8 @@ export type FixtureName =
   | 'busybox-amd64' // static busybox binaries
   | 'busybox-i386'
   | 'xen-4.17-amd64.gz' // Debian's Xen hypervisor (xen-hypervisor-4.17-amd64): gzip'd ELF32 with multiboot v1 and v2 headers
+  | 'linuxx64.efi.stub' // systemd-boot-efi's EFI stub for unified kernel images (systemd 252, Debian 12)
+  | 'uki-amd64.efi' // a UKI: that stub + .osrel + .cmdline (UKI_CMDLINE) + .linux (vmlinuz-amd64, signed) + .initrd (initramfs-busybox-amd64.cpio)
   | 'kexec-amd64' // Debian's real kexec binary (kexec-tools 2.0.25 on Debian 12), for test/differential
   | 'kexec-i386' // Debian's i386 kexec binary (2.0.25), run by the two files below
   | 'ld-linux-i386.so.2' // Debian 12's i386 glibc: the dynamic loader and libc.so.6 (kexec's only library)

@@ -38,7 +38,12 @@ const PACKAGES = {
   // Debian's i386 kexec and the i386 glibc it runs on (its own ld-linux.so.2, no multilib needed).
   'kexec-tools-i386': { name: 'kexec-tools:i386', foreign: 'i386' },
   'libc6-i386': { name: 'libc6:i386', foreign: 'i386' },
+  'systemd-boot-efi': { name: 'systemd-boot-efi' }, // linuxx64.efi.stub, the EFI stub of unified kernel images (issue 14)
 };
+
+/** The command line and os-release the test UKI embeds (test/loaders/uki.test.ts checks kexec-tools ignores the first). */
+export const UKI_CMDLINE = 'console=ttyS0 panic=-1 vkexec.uki=embedded';
+const UKI_OSREL = 'ID=debian\nVERSION_ID=12\nPRETTY_NAME="vkexec test UKI"\n';
 
 /** The marker line the test initramfs prints once /init runs; the kernel command line follows it. */
 export const INIT_MARKER = 'VKEXEC-INIT-OK';
@@ -105,11 +110,16 @@ const FIXTURES = [
   { name: 'kexec-i386', pkg: 'kexec-tools-i386', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
   { name: 'ld-linux-i386.so.2', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/ld-linux\.so\.2$/ },
   { name: 'libc-i386.so.6', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/libc\.so\.6$/ },
+  { name: 'linuxx64.efi.stub', pkg: 'systemd-boot-efi', member: /^\.?\/usr\/lib\/systemd\/boot\/efi\/linuxx64\.efi\.stub$/ },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
   // /proc/vmcore to /dev/vda and prints KDUMP_MARKERS. Built from the .deb of the kernel it must match.
   { name: 'initramfs-kdump-amd64.cpio', pkg: 'kernel-amd64-unsigned', inputs: ['busybox-amd64'], ...kdumpInitramfs('busybox-amd64') },
+  // A unified kernel image as systemd-stub(7) documents building one by hand: objcopy adds .osrel, .cmdline,
+  // .linux (Debian's signed kernel) and .initrd (the busybox initramfs) to systemd's linuxx64.efi.stub. Unsigned:
+  // the UKI test signs it with a key of its own (sbsign).
+  { name: 'uki-amd64.efi', inputs: ['linuxx64.efi.stub', 'vmlinuz-amd64', 'initramfs-busybox-amd64.cpio'], ...ukiImage() },
   // The amd64 kernel's payload decompressed by xz-utils (independent of our decoder): vmlinux ELF + relocs.
   { name: 'vmlinux-amd64', inputs: ['vmlinuz-amd64-unsigned'], ...vmlinuxOf('vmlinuz-amd64-unsigned') },
   // The 686 kernel's vmlinux (ELF32), likewise: test/differential loads it with the real i386 kexec.
@@ -125,7 +135,44 @@ const FIXTURES = [
 ];
 
 /** Debian packages of the tools the built fixtures run (CI installs them). */
-const TOOL_PACKAGES = { gzip: 'gzip', bzip2: 'bzip2', lzma: 'xz-utils', xz: 'xz-utils', lz4: 'lz4', zstd: 'zstd' };
+const TOOL_PACKAGES = { gzip: 'gzip', bzip2: 'bzip2', lzma: 'xz-utils', xz: 'xz-utils', lz4: 'lz4', zstd: 'zstd', objcopy: 'binutils' };
+
+
+function ukiImage() {
+  const args = (dir, linuxVma, initrdVma) => [
+    '--add-section', `.osrel=${join(dir, 'osrel')}`, '--change-section-vma', '.osrel=0x20000',
+    '--add-section', `.cmdline=${join(dir, 'cmdline')}`, '--change-section-vma', '.cmdline=0x30000',
+    '--add-section', `.linux=${join(dir, 'linux')}`, '--change-section-vma', `.linux=0x${linuxVma.toString(16)}`,
+    '--add-section', `.initrd=${join(dir, 'initrd')}`, '--change-section-vma', `.initrd=0x${initrdVma.toString(16)}`,
+    join(dir, 'stub'), join(dir, 'uki'),
+  ];
+  return {
+    recipe: `objcopy ${args('.', 0x2000000, 0).join(' ')} cmdline=${UKI_CMDLINE}`,
+    build: (paths) => {
+      const stub = readFileSync(paths['linuxx64.efi.stub']);
+      // The added sections must lie above the stub's image (SizeOfImage, optional header offset 56).
+      const imageSize = stub.readUInt32LE(stub.readUInt32LE(0x3c) + 24 + 56);
+      if (imageSize > 0x20000) throw new FixtureError(`linuxx64.efi.stub's SizeOfImage 0x${imageSize.toString(16)} overlaps the UKI sections at 0x20000: move them`);
+      const linux = readFileSync(paths['vmlinuz-amd64']);
+      const dir = join(CACHE, '.build-uki');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      try {
+        writeFileSync(join(dir, 'stub'), stub);
+        writeFileSync(join(dir, 'osrel'), UKI_OSREL);
+        writeFileSync(join(dir, 'cmdline'), UKI_CMDLINE);
+        writeFileSync(join(dir, 'linux'), linux);
+        writeFileSync(join(dir, 'initrd'), readFileSync(paths['initramfs-busybox-amd64.cpio']));
+        const linuxVma = 0x2000000;
+        const initrdVma = Math.ceil((linuxVma + linux.length) / 0x1000000) * 0x1000000;
+        tool('objcopy', args(dir, linuxVma, initrdVma));
+        return readFileSync(join(dir, 'uki'));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
 
 function tool(cmd, args, input) {
   const r = spawnSync(cmd, args, { input, maxBuffer: 1 << 30 });

@@ -5,9 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../errno.js';
 
-export type ProbeImageKind = 'bzImage' | 'elf';
+export type ProbeImageKind = 'bzImage' | 'elf' | 'multiboot';
 
-const IMAGE_FILE: Record<ProbeImageKind, string> = { bzImage: 'probe-bzImage', elf: 'probe-vmlinux' };
+const IMAGE_FILE: Record<ProbeImageKind, string> = { bzImage: 'probe-bzImage', elf: 'probe-vmlinux', multiboot: 'probe-multiboot' };
 
 export const PROBE_BEGIN = 'VKEXEC-PROBE-BEGIN';
 export const PROBE_END = 'VKEXEC-PROBE-END';
@@ -41,7 +41,7 @@ export function probeKernelPath(kind: ProbeImageKind): string {
   return path;
 }
 
-/** The committed probe-bzImage (boot protocol 2.15 bzImage) or probe-vmlinux (ELF64 ET_EXEC). */
+/** The committed probe-bzImage (boot protocol 2.15 bzImage), probe-vmlinux (ELF64 ET_EXEC) or probe-multiboot (ELF32 with Multiboot v1 and v2 headers). */
 export function probeKernelImage(kind: ProbeImageKind): Uint8Array {
   return new Uint8Array(readFileSync(probeKernelPath(kind)));
 }
@@ -138,30 +138,30 @@ export interface ProbeReport {
 
 const KEY_LINE = /^([a-z0-9_.]+): (.*)$/;
 
-function reportError(detail: string): UsageError {
+export function reportError(detail: string): UsageError {
   return new UsageError(`probe report: ${detail}`, {
     hint: 'the guest console must hold the probe kernel\'s report (format: src/arch/x86/probe-kernel/probe.c)',
   });
 }
 
-function parseHex(key: string, v: string): bigint {
+export function parseHex(key: string, v: string): bigint {
   if (!/^0x[0-9a-f]+$/.test(v)) throw reportError(`${key}: expected a 0x number, got "${v}"`);
   return BigInt(v);
 }
 
-function parseDec(key: string, v: string): number {
+export function parseDec(key: string, v: string): number {
   if (!/^[0-9]+$/.test(v)) throw reportError(`${key}: expected a decimal count, got "${v}"`);
   return Number(v);
 }
 
-function parseSmallHex(key: string, v: string): number {
+export function parseSmallHex(key: string, v: string): number {
   const n = parseHex(key, v);
   if (n > 0xffffffffn) throw reportError(`${key}: ${v} does not fit 32 bits`);
   return Number(n);
 }
 
 /** Decodes the probe's quoted string: \" \\ \xHH escapes, one char per byte. */
-function parseQuoted(key: string, v: string): string {
+export function parseQuoted(key: string, v: string): string {
   if (v.length < 2 || v[0] !== '"' || v[v.length - 1] !== '"') throw reportError(`${key}: expected a quoted string`);
   let out = '';
   for (let i = 1; i < v.length - 1; i++) {
@@ -181,12 +181,12 @@ function parseQuoted(key: string, v: string): string {
   return out;
 }
 
-interface RecordTokens {
+export interface RecordTokens {
   values: Map<string, string>;
   flags: Set<string>;
 }
 
-function parseRecord(v: string): RecordTokens {
+export function parseRecord(v: string): RecordTokens {
   const values = new Map<string, string>();
   const flags = new Set<string>();
   for (const tok of v.split(' ').filter((t) => t !== '')) {
@@ -197,7 +197,7 @@ function parseRecord(v: string): RecordTokens {
   return { values, flags };
 }
 
-function field(key: string, r: RecordTokens, name: string): string {
+export function field(key: string, r: RecordTokens, name: string): string {
   const v = r.values.get(name);
   if (v === undefined) throw reportError(`${key}: missing ${name}=`);
   return v;

@@ -114,7 +114,7 @@ function load(image: FileKimage, input: FileLoadInput): void {
 
   let initrdAddr = 0n;
   if (input.initrd) {
-    initrdAddr = image.addBuffer({ buffer: { kind: 'file', path: input.initrd.path, offset: 0, length: input.initrd.size }, memsz: BigInt(input.initrd.size), bufAlign: 4096n, bufMin: MIN_INITRD_LOAD_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'initrd' });
+    initrdAddr = image.addBuffer({ buffer: { kind: 'file', path: input.initrd.path, offset: input.initrd.offset ?? 0, length: input.initrd.size }, memsz: BigInt(input.initrd.size), bufAlign: 4096n, bufMin: MIN_INITRD_LOAD_ADDR, bufMax: ULONG_MAX, topDown: true, what: 'initrd' });
     // memsz is the initrd's length, not the segment's page-rounded size (both releases).
     image.dprintk(`Loaded initrd at ${hex(initrdAddr)} bufsz=${hex(BigInt(input.initrd.size))} memsz=${hex(BigInt(input.initrd.size))}`, PR_FMT);
     image.facts.initrd = hex(initrdAddr);

@@ -8,8 +8,9 @@ import type { Keyrings } from '../../sig/keyring.js';
 
 export interface FileLoadInput {
   kernel: Uint8Array;
-  /** The initrd as the kernel read it (streamed from its file), or null with KEXEC_FILE_NO_INITRAMFS. */
-  initrd: { path: string; size: number } | null;
+  /** The initrd as the kernel read it (streamed from its file, `size` bytes from `offset`: a UKI's .initrd
+   *  is a window of the UKI file, where kexec-tools hands over a temporary copy), or null with KEXEC_FILE_NO_INITRAMFS. */
+  initrd: { path: string; size: number; offset?: number } | null;
   /** The command line including its NUL, or null when cmdline_len is 0. */
   cmdline: Uint8Array | null;
 }

@@ -33,8 +33,9 @@ const PTRVAL = '(____ptrval____)';
 /** KEXEC_FILE_SIZE_MAX = min(4 GiB, SSIZE_MAX). */
 export const KEXEC_FILE_SIZE_MAX = 4n << 30n;
 
-/** A file descriptor as the syscall receives it: an open file (by path), or a memfd's bytes (decompressed). */
-export type FileArg = { kind: 'path'; path: string } | { kind: 'memfd'; name: string; data: Uint8Array } | { kind: 'badfd' };
+/** A file descriptor as the syscall receives it: an open file (by path; `window`: the bytes of a temporary file
+ *  kexec-tools would have copied out of it, as for a UKI's .initrd), or a memfd's bytes (decompressed). */
+export type FileArg = { kind: 'path'; path: string; window?: { offset: number; length: number } } | { kind: 'memfd'; name: string; data: Uint8Array } | { kind: 'badfd' };
 
 export interface KexecFileArgs {
   kernel: FileArg;
@@ -55,7 +56,7 @@ export interface KexecFileResult {
 }
 
 /** kernel_read_file_from_fd: the whole file, with the kernel's errnos for what cannot be read. */
-function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string; size: number; data?: Uint8Array; path?: string } {
+function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string; size: number; data?: Uint8Array; path?: string; offset?: number } {
   if (arg.kind === 'badfd') throw new KexecError('EBADF', 'kernel_read_file_from_fd', `the ${what} file descriptor is not open`, { hint: `pass an open ${what} file (or KEXEC_FILE_NO_INITRAMFS)` });
   if (arg.kind === 'memfd') {
     if (arg.data.length === 0) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.name}: the ${what} is empty`, { hint: `give a non-empty ${what}` });
@@ -71,6 +72,11 @@ function kernelReadFile(arg: FileArg, what: 'kernel' | 'initrd'): { name: string
   if (st.size === 0) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.path}: the ${what} is empty (0 bytes)`, { hint: `give a non-empty ${what}` });
   if (BigInt(st.size) > KEXEC_FILE_SIZE_MAX) {
     throw new KexecError('EFBIG', 'kernel_read_file', `${arg.path}: the ${what} is ${st.size} bytes, more than KEXEC_FILE_SIZE_MAX (4 GiB)`, { hint: `use a smaller ${what}` });
+  }
+  if (arg.window) {
+    const w = arg.window;
+    if (w.offset + w.length > st.size || w.length === 0) throw new KexecError('EINVAL', 'kernel_read_file', `${arg.path}: the ${what} (${w.length} bytes at ${w.offset}) is empty or past the end of the file`, { hint: `give a non-empty ${what}` });
+    return { name: arg.path, size: w.length, path: arg.path, offset: w.offset };
   }
   return { name: arg.path, size: st.size, path: arg.path };
 }
@@ -224,12 +230,12 @@ function prepareAndLoad(dir: string, state: MachineState, args: KexecFileArgs, l
   const ops = probe(kernel, loaders);
   if (ops.probeDebug) log.push(ops.probeDebug);
   const signature = validateSignature(state, ops, kernel, k.name, keyrings, log);
-  let initrd: { path: string; size: number } | null = null;
+  let initrd: { path: string; size: number; offset?: number } | null = null;
   if (!(args.flags & KEXEC_FILE_NO_INITRAMFS)) {
     if (!args.initrd) throw new KexecError('EBADF', 'kernel_read_file_from_fd', 'no initrd file descriptor and no KEXEC_FILE_NO_INITRAMFS', { hint: 'pass an initrd or set KEXEC_FILE_NO_INITRAMFS' });
     const f = kernelReadFile(args.initrd, 'initrd');
     if (f.data) throw new KexecError('EINVAL', 'kernel_read_file', 'an initrd must be a file', { hint: 'pass the initrd by path' });
-    initrd = { path: f.path!, size: f.size };
+    initrd = { path: f.path!, size: f.size, ...(f.offset !== undefined ? { offset: f.offset } : {}) };
   }
   const cmdline = args.cmdline && args.cmdline.length > 0 ? args.cmdline : null;
   if (cmdline && cmdline[cmdline.length - 1] !== 0) {
@@ -247,7 +253,7 @@ function prepareAndLoad(dir: string, state: MachineState, args: KexecFileArgs, l
     syscall: 'kexec_file_load',
     loader: ops.name,
     kernel: k.name,
-    ...(initrd ? { initrd: initrd.path } : {}),
+    ...(initrd ? { initrd: initrd.offset === undefined ? initrd.path : `${initrd.path} (${initrd.size} bytes at ${hex(BigInt(initrd.offset))})` } : {}),
     ...(image.facts.cmdline !== undefined ? { cmdline: image.facts.cmdline } : {}),
     purgatorySegment: image.segments.findIndex((s) => s.mem === p.loadAddr),
   });

@@ -115,6 +115,7 @@ test('build.sh reproduces the committed images byte for byte', (t) => {
       'commit both images; with a toolchain other than Debian 12 gcc 12.2 / binutils 2.40 the bytes may differ';
     assert.ok(Buffer.from(readFileSync(join(out, 'probe-bzImage'))).equals(bz), why('probe-bzImage'));
     assert.ok(Buffer.from(readFileSync(join(out, 'probe-vmlinux'))).equals(elf), why('probe-vmlinux'));
+    assert.ok(Buffer.from(readFileSync(join(out, 'probe-multiboot'))).equals(Buffer.from(probeKernelImage('multiboot'))), why('probe-multiboot'));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

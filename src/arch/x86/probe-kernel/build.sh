@@ -11,6 +11,8 @@
 #     PAYLOAD_OFFSET ..           probe-vmlinux, uncompressed ELF (payload_offset/payload_length)
 #     .. INIT_SIZE                the stack (memory only)
 # probe-vmlinux: ELF64 ET_EXEC, one PT_LOAD of probe.bin at 0x1000000, e_entry 0x1000200.
+# probe-multiboot: ELF32 ET_EXEC, one PT_LOAD at 0x1000000: Multiboot v1 and v2 headers, multiboot.S's entry,
+#   then probe.bin (entered through its 32-bit probe with the multiboot magic and information).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -91,7 +93,15 @@ cat "$tmp/probe-vmlinux" >> "$tmp/pm.bin"
 "$OBJCOPY" -O binary -j .text "$tmp/setup.o" "$tmp/setup.bin"
 
 cat "$tmp/setup.bin" "$tmp/pm.bin" > "$tmp/probe-bzImage"
-cp "$tmp/probe-bzImage" "$tmp/probe-vmlinux" "$out/"
+
+# probe-multiboot (probe.bin without the bzImage payload: a multiboot loader never reads it).
+probe32=0x$(nm "$tmp/head.o" | awk '$3 == "probe32" { print $1 }')
+"$AS" --32 -I "$tmp" --defsym LOAD_ADDR=$LOAD_ADDR --defsym INIT_SIZE=$INIT_SIZE --defsym PROBE32_OFFSET=$probe32 \
+	-o "$tmp/multiboot.o" "$here/multiboot.S"
+"$OBJCOPY" -O binary -j .text "$tmp/multiboot.o" "$tmp/probe-multiboot"
+
+cp "$tmp/probe-bzImage" "$tmp/probe-vmlinux" "$tmp/probe-multiboot" "$out/"
 printf 'probe-bzImage %d bytes (setup %d, code %d, payload %d at +%#x); probe-vmlinux %d bytes\n' \
 	"$(size "$out/probe-bzImage")" "$(size "$tmp/setup.bin")" "$code" "$payload_length" "$payload_offset" \
 	"$(size "$out/probe-vmlinux")"
+printf 'probe-multiboot %d bytes\n' "$(size "$out/probe-multiboot")"

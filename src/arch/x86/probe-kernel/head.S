@@ -5,6 +5,7 @@
  *   0x000  startup_32: boot protocol 32-bit entry (code32_start): flat 4 GiB CS/DS, paging off, ESI = boot_params
  *   0x200  startup_64: boot protocol 64-bit entry: long mode, identity mapped, RSI = boot_params
  *   then   probe.c built for i386, probe.c built for x86_64, kernel_info, a version string
+ * (multiboot.S wraps this part for multiboot loaders and enters probe32 with the multiboot magic and information)
  *   INIT_SIZE - STACK_SIZE .. INIT_SIZE: the stack (inside init_size, outside the file)
  */
 	.text
@@ -18,7 +19,11 @@ startup_32:
 1:	popl	%ebp
 	subl	$(1b - startup_32), %ebp
 	leal	INIT_SIZE(%ebp), %esp
-	/* struct entry_regs { u64 load_addr, boot_params, rdi; u32 mode, pad; } */
+	/* struct entry_regs { u64 load_addr, boot_params, rdi; u32 mode, pad; u32 mb_magic, mb_info; u64 pad2; } */
+	pushl	$0
+	pushl	$0
+	pushl	$0
+	pushl	$0
 	pushl	$0
 	pushl	$32
 	pushl	$0
@@ -42,6 +47,8 @@ startup_64:
 	cld
 	leaq	startup_32(%rip), %rbp
 	leaq	INIT_SIZE(%rbp), %rsp
+	pushq	$0			/* pad2 */
+	pushq	$0			/* mb_magic, mb_info: not a multiboot entry */
 	pushq	$64
 	pushq	%rdi
 	pushq	%rsi

@@ -60,6 +60,18 @@
  *     elfcorehdr.ehdr: class=N type=0x.. machine=0x.. phoff=0x.. phnum=N   | bad-magic | unreachable
  *     elfcorehdr.phdr.<i>: type=0x.. offset=0x.. vaddr=0x.. paddr=0x.. filesz=0x.. memsz=0x..
  *                                              i < min(phnum, 64); a phdr that cannot be read is skipped
+ *   when entered through multiboot.S (probe-multiboot; 32-bit entry only) with a multiboot magic in EAX:
+ *     multiboot.magic: 0x2badb002 | 0x36d76289, multiboot.info: 0x..   (EAX, EBX)
+ *     v1: multiboot.flags: 0x.., then as the flags allow multiboot.mem_lower/mem_upper: 0x.. (KiB),
+ *         multiboot.cmdline: "..", multiboot.boot_loader_name: "..", multiboot.mods.count: N,
+ *         multiboot.mod.<i> and multiboot.mod.<i>.cmdline (below), multiboot.mmap.<i>, multiboot.mmap.count
+ *     v2: multiboot.total_size: 0x.., then per tag in order: multiboot.cmdline, multiboot.boot_loader_name,
+ *         multiboot.mod.<i> / .cmdline, multiboot.mem_lower/mem_upper, multiboot.mmap.<i>; then
+ *         multiboot.mods.count (when any), multiboot.mmap.count
+ *     multiboot.mod.<i>: start=0x.. end=0x.. sha256=<hex> | unreachable | empty   (sha256 over [start, end),
+ *                                              computed in the guest; at most 32 modules)
+ *     multiboot.mmap.<i>: addr=0x.. size=0x.. type=0x..                    (at most 128 entries)
+ *     strings: ".." | none (address 0) | unreachable; scanned up to 4096 bytes
  * After END the probe writes 0x31 to port 0x501 (QEMU isa-debug-exit: exit status (0x31 << 1) | 1 = 99),
  * then prints "VKEXEC-PROBE-POWEROFF" (for machines without that device, e.g. v86) and halts with
  * interrupts off forever.
@@ -78,6 +90,9 @@ struct entry_regs {
 	u64 rdi;
 	u32 mode;
 	u32 pad;
+	u32 mb_magic; /* multiboot.S: EAX at entry (0 from head.S's boot protocol entries) */
+	u32 mb_info;  /* multiboot.S: EBX at entry */
+	u64 pad2;
 };
 
 /* struct boot_params offsets (arch/x86/include/uapi/asm/bootparam.h). */
@@ -570,6 +585,149 @@ static void report_elfcorehdr(const u8 *cmd, u32 len)
 	}
 }
 
+/* ---- multiboot (probe-multiboot, entered through multiboot.S: 32-bit only) ---- */
+
+#ifndef __x86_64__
+
+#define MB1_MAGIC 0x2badb002u
+#define MB2_MAGIC 0x36d76289u
+#define MB_MODS_MAX 32
+#define MB_MMAP_MAX 128
+#define MB_STRING_MAX 4096u
+
+/* A NUL-terminated string at a physical address, quoted (scan capped at MB_STRING_MAX). */
+static void key_cstring(const char *key, u64 addr)
+{
+	puts_(key);
+	puts_(": ");
+	const u8 *p = addr ? phys(addr, 1) : 0;
+	if (!p) {
+		puts_(addr ? "unreachable\n" : "none\n");
+		return;
+	}
+	u32 n = 0;
+	while (n < MB_STRING_MAX && phys(addr + n, 1) && p[n])
+		n++;
+	put_quoted(p, n);
+	puts_("\n");
+}
+
+static void put_sha256(const u8 *p, u64 len)
+{
+	struct sha256_ctx s;
+	u8 digest[32];
+	sha256_init(&s);
+	sha256_update(&s, p, len);
+	sha256_final(&s, digest);
+	put_bytes_hex(digest, 32);
+}
+
+/* multiboot.mod.<i>: start=0x.. end=0x.. sha256=<hex>|unreachable, then multiboot.mod.<i>.cmdline. */
+static void report_mb_module(u32 i, u64 start, u64 end, u64 string)
+{
+	key_index("multiboot.mod.", i);
+	tok_hex("start", start);
+	puts_(" ");
+	tok_hex("end", end);
+	const u8 *p = end > start ? phys(start, end - start) : 0;
+	puts_(p ? " sha256=" : end > start ? " unreachable" : " empty");
+	if (p)
+		put_sha256(p, end - start);
+	puts_("\n");
+	puts_("multiboot.mod.");
+	put_dec(i);
+	key_cstring(".cmdline", string);
+}
+
+static void report_mb_mmap(u32 i, u64 addr, u64 len, u32 type)
+{
+	key_index("multiboot.mmap.", i);
+	tok_hex("addr", addr);
+	puts_(" ");
+	tok_hex("size", len);
+	puts_(" ");
+	tok_hex("type", type);
+	puts_("\n");
+}
+
+/* Multiboot v1 (multiboot.h struct multiboot_info): flags, mem_*, cmdline, mods, mmap, boot_loader_name. */
+static void report_multiboot1(u64 info)
+{
+	const u8 *mbi = phys(info, 88);
+	if (!mbi)
+		return;
+	u32 flags = rd32(mbi);
+	key_hex("multiboot.flags", flags);
+	if (flags & 0x1) {
+		key_hex("multiboot.mem_lower", rd32(mbi + 4));
+		key_hex("multiboot.mem_upper", rd32(mbi + 8));
+	}
+	if (flags & 0x4)
+		key_cstring("multiboot.cmdline", rd32(mbi + 16));
+	if (flags & 0x200)
+		key_cstring("multiboot.boot_loader_name", rd32(mbi + 64));
+	if (flags & 0x8) {
+		u32 count = rd32(mbi + 20), at = rd32(mbi + 24);
+		key_dec("multiboot.mods.count", count);
+		for (u32 i = 0; i < count && i < MB_MODS_MAX; i++) {
+			const u8 *m = phys(at + 16 * i, 16);
+			if (m)
+				report_mb_module(i, rd32(m), rd32(m + 4), rd32(m + 8));
+		}
+	}
+	if (flags & 0x40) {
+		u32 len = rd32(mbi + 44), at = rd32(mbi + 48), off = 0, i = 0;
+		/* Each entry: u32 size (not counting itself), u64 base, u64 length, u32 type. */
+		while (off + 24 <= len && i < MB_MMAP_MAX) {
+			const u8 *e = phys(at + off, 24);
+			if (!e)
+				break;
+			report_mb_mmap(i++, rd64(e + 4), rd64(e + 12), rd32(e + 20));
+			off += rd32(e) + 4;
+		}
+		key_dec("multiboot.mmap.count", i);
+	}
+}
+
+/* Multiboot2 (multiboot2.h): total_size, then 8-aligned tags up to the end tag. */
+static void report_multiboot2(u64 info)
+{
+	const u8 *h = phys(info, 8);
+	if (!h)
+		return;
+	u32 total = rd32(h);
+	key_hex("multiboot.total_size", total);
+	const u8 *all = phys(info, total);
+	if (!all || total < 8)
+		return;
+	u32 mods = 0, mmaps = 0;
+	for (u32 off = 8; off + 8 <= total;) {
+		u32 type = rd32(all + off), size = rd32(all + off + 4);
+		if (type == 0 || size < 8 || size > total - off)
+			break;
+		const u8 *t = all + off;
+		if (type == 1)
+			key_cstring("multiboot.cmdline", info + off + 8);
+		else if (type == 2)
+			key_cstring("multiboot.boot_loader_name", info + off + 8);
+		else if (type == 3 && size >= 16 && mods < MB_MODS_MAX)
+			report_mb_module(mods++, rd32(t + 8), rd32(t + 12), info + off + 16);
+		else if (type == 4 && size >= 16) {
+			key_hex("multiboot.mem_lower", rd32(t + 8));
+			key_hex("multiboot.mem_upper", rd32(t + 12));
+		} else if (type == 6 && size >= 16) {
+			u32 esz = rd32(t + 8);
+			for (u32 e = 16; esz >= 24 && e + 24 <= size && mmaps < MB_MMAP_MAX; e += esz)
+				report_mb_mmap(mmaps++, rd64(t + e), rd64(t + e + 8), rd32(t + e + 16));
+		}
+		off += (size + 7) & ~7u;
+	}
+	if (mods)
+		key_dec("multiboot.mods.count", mods);
+	key_dec("multiboot.mmap.count", mmaps);
+}
+#endif
+
 /* kexec-tools --args-elf: RDI = Elf_Bhdr {signature 0x0E1FB007, size, checksum, records} + notes. */
 static void report_bootnotes(u64 addr)
 {
@@ -613,6 +771,16 @@ __attribute__((section(".text.entry"), used, noreturn)) void probe_entry(const s
 	key_hex("boot_params", r->boot_params);
 	if (r->mode == 64)
 		key_hex("rdi", r->rdi);
+#ifndef __x86_64__
+	if (r->mb_magic == MB1_MAGIC || r->mb_magic == MB2_MAGIC) {
+		key_hex("multiboot.magic", r->mb_magic);
+		key_hex("multiboot.info", r->mb_info);
+		if (r->mb_magic == MB1_MAGIC)
+			report_multiboot1(r->mb_info);
+		else
+			report_multiboot2(r->mb_info);
+	}
+#endif
 
 	const u8 *bp = r->boot_params ? phys(r->boot_params, BP_SIZE) : 0;
 	if (!r->boot_params && r->mode == 64 && r->rdi)

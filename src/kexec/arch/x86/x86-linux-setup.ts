@@ -71,7 +71,7 @@ export function setupLinuxBootloaderParameters(
   let initrdBase = 0n;
   let initrdSize = 0n;
   if (initrd) {
-    const src: ByteSource = { kind: 'file', path: initrd.path, offset: 0, length: initrd.size };
+    const src: ByteSource = { kind: 'file', path: initrd.path, offset: initrd.offset ?? 0, length: initrd.size };
     initrdSize = BigInt(initrd.size);
     initrdBase = info.addBuffer(src, initrdSize, 4096n, INITRD_BASE, initrdAddrMax, -1);
     info.debug.print(`Loaded initrd at ${hex(initrdBase)} size ${hex(initrdSize)}`);
