@@ -131,7 +131,7 @@ export function byteSourceLength(src: ByteSource): number {
   return src.kind === 'bytes' ? src.data.length : src.length;
 }
 
-/** What one read of a source learned: its sha256 and, for a file, which file it was and when the read began. */
+/** What one read of a source learned: its blob name and, for a file, which file it was and when the read began. */
 interface Hashed {
   sha: string;
   file: { dev: number; ino: number; size: number; readFromMs: number } | null;
@@ -178,19 +178,16 @@ const ZEROS = new Uint8Array(1 << 16);
 /**
  * The sha256 both purgatory digests are made of (kexec-tools update_purgatory, Linux
  * kexec_calculate_store_digests): each segment contributes bufsz bytes then memsz - bufsz zeros, in order.
- * Streamed, so a large initrd never sits in memory. The same read also hashes each segment alone, the name its
- * blob gets, so that putBlob need not read it again (one pass over every byte of a load).
+ * Streamed, so a large initrd never sits in memory. One SHA-256 stream also names the blobs: a segment's blob
+ * is named by the digest of the stream up to the end of its bytes (a copy of the running state), a content
+ * address of the segment and those before it, so putBlob neither reads nor hashes it again.
  */
 export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufsz: number; memsz: bigint }[]): Buffer {
   const hash = crypto().createHash('sha256');
   for (const s of segments) {
     if (s.buf) {
-      const own = crypto().createHash('sha256');
-      const file = readChunks(s.buf, (c) => {
-        hash.update(c);
-        own.update(c);
-      });
-      hashedSources.set(s.buf, { sha: own.digest('hex'), file });
+      const file = readChunks(s.buf, (c) => hash.update(c));
+      hashedSources.set(s.buf, { sha: hash.copy().digest('hex'), file });
     }
     for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
       const n = left > BigInt(ZEROS.length) ? ZEROS.length : Number(left);
@@ -204,7 +201,7 @@ export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufs
 const BLOB_NAME = /^[0-9a-f]{64}$/;
 const BLOB_TEMP = /^\.in\.([1-9][0-9]{0,9})\.[0-9a-f]{8}$/;
 
-/** A blob name as vkexec writes them: the sha256 of the bytes, 64 lowercase hex digits. */
+/** A blob name as vkexec writes them: a sha256 that addresses the bytes (putBlob), 64 lowercase hex digits. */
 export function isBlobName(v: unknown): v is string {
   return typeof v === 'string' && BLOB_NAME.test(v);
 }
@@ -228,7 +225,10 @@ function blobDir(dir: string, create: boolean): string | null {
   return blobs;
 }
 
-/** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
+/**
+ * Stores the bytes under a sha256 (the one segmentsSha256 gave them, else their own); returns the name.
+ * Existing blobs are reused (content-addressed).
+ */
 export function putBlob(dir: string, src: ByteSource): string {
   const blobs = blobDir(dir, true)!;
   const known = hashedSources.get(src);

@@ -1,5 +1,5 @@
-// Blob storage on a load: one pass over every byte (the purgatory digest's read also names the blob, the copy is
-// the kernel's), and never a blob whose name is not the sha256 of its bytes, even when the file changes.
+// Blob storage on a load: one pass over every byte (the purgatory digest's one SHA-256 stream also names the
+// blobs, the copy is the kernel's), and never a blob whose name does not address its bytes, even when the file changes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,6 +62,23 @@ test('a hashed initrd is stored without being read again; its digest and name ar
   const again: ByteSource = { ...src };
   segmentsSha256([{ buf: again, bufsz: data.length, memsz: BigInt(data.length) }]);
   assert.equal(putBlob(d, again), name);
+});
+
+test('one SHA-256 stream: each blob is named by the digest of the segments up to its end, the last one by the whole', async (t) => {
+  const d = tmp(t);
+  const head = randomBytes(10_000);
+  const data = randomBytes(1 << 20);
+  const file = await oldFile(d, data);
+  const first: ByteSource = { kind: 'bytes', data: head };
+  const src: ByteSource = { kind: 'file', path: file, offset: 0, length: data.length };
+  const [digest, read] = bytesRead(() => segmentsSha256([{ buf: first, bufsz: head.length, memsz: 16384n }, { buf: src, bufsz: data.length, memsz: BigInt(data.length) }]));
+  assert.equal(read, data.length);
+  const pad = Buffer.alloc(16384 - head.length);
+  assert.equal(digest.toString('hex'), sha(Buffer.concat([head, pad, data])));
+  assert.equal(putBlob(d, first), sha(head));
+  const name = putBlob(d, src);
+  assert.equal(name, sha(Buffer.concat([head, pad, data])), 'named by the stream: prefix and bytes');
+  assert.ok(fs.readFileSync(blobPath(d, name)).equals(data));
 });
 
 test('a file changed after it was hashed is read again and named by what was stored', async (t) => {
