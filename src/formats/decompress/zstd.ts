@@ -4,7 +4,7 @@
 // the cap, and libzstd verifies each frame's content checksum.
 
 import { DecompressError } from './error.js';
-import { decodeFrameLibzstd, type LibzstdExports } from './libzstd.js';
+import { decodeFrameLibzstd, type LibzstdExports, loadLibzstd } from './libzstd.js';
 import { Output } from './output.js';
 
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -91,11 +91,13 @@ function walkFrames(input: Uint8Array, maxOutput: number): Frame[] {
   return frames;
 }
 
-/**
- * The decode itself, frame by frame through libzstd (libzstd.ts) after the walk; run it through zstd-bounded.ts,
- * which loads the wasm module in its worker and bounds the time.
- */
-export function decodeZstdDirect(z: LibzstdExports, input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
+/** A zstd stream (one or more frames, skippable ones dropped) decoded within maxOutput bytes. */
+export function decodeZstd(input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
+  return decodeZstdDirect(loadLibzstd(), input, maxOutput, sizeHint);
+}
+
+/** The decode itself, frame by frame through libzstd (libzstd.ts) after the walk. */
+function decodeZstdDirect(z: LibzstdExports, input: Uint8Array, maxOutput: number, sizeHint: number): Uint8Array {
   const frames = walkFrames(input, maxOutput);
   const declared = frames.reduce<number | null>((sum, f) => (sum === null || f.contentSize === null ? null : sum + f.contentSize), 0);
   if (declared !== null && declared > maxOutput) {
