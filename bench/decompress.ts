@@ -3,7 +3,7 @@
 // the other formats (test/fixtures/cache/payload-amd64.*). Each round runs the tool and then vkexec's decoder
 // in a fresh process (start-up, worker and wasm instantiation included, as on a real load), alternating;
 // medians of wall time are printed with their ratio. The machine may be shared: say so with the figures.
-//   node dist/bench/decompress.js [--runs 5] [--formats xz,zstd,...]
+//   node dist/bench/decompress.js [--runs 5] [--formats xz,zstd,...] [--root DIR: another build's checkout, to compare]
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ const TOOL: Record<Format, string[]> = {
 
 /** The child: decode FILE as FORMAT once with vkexec's decompress() and print the output length. */
 function child(format: Format, file: string): void {
-  const url = pathToFileURL(join(ROOT, 'dist/src/formats/compress.js')).href;
+  const url = pathToFileURL(join(opt('--root', ROOT), 'dist/src/formats/compress.js')).href;
   const script = `const { decompress } = await import(${JSON.stringify(url)});
     const b = new Uint8Array((await import('node:fs')).readFileSync(${JSON.stringify(file)}));
     process.stdout.write(String(decompress(b, ${JSON.stringify(format)}).length));`;
