@@ -31,7 +31,16 @@ export interface BzImagePayload {
 
 const PAYLOAD_PROTOCOL = 0x0208;
 
-export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } = {}): BzImagePayload {
+/**
+ * Where decoded payloads may be kept between runs (the caller's policy; formats touches no files): get answers
+ * the decoded bytes of a compressed payload of the given output size, or null; put keeps a fresh decode.
+ */
+export interface PayloadStore {
+  get(compressed: Uint8Array, outputLength: number): Uint8Array | null;
+  put(compressed: Uint8Array, vmlinux: Uint8Array): void;
+}
+
+export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number; store?: PayloadStore } = {}): BzImagePayload & { fromStore: boolean } {
   const hdr = new SetupHeader(kernel);
   if (!hdr.hasMagic) throw new PayloadError('no "HdrS" setup header magic at 0x202; not a bzImage');
   const version = hdr.num('version');
@@ -56,6 +65,17 @@ export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } 
   }
   // gzip's trailer is part of its stream; for the others the 4 size bytes follow the stream.
   const stream = format === 'gzip' ? compressed : compressed.subarray(0, length - 4);
+  const stored = opts.store?.get(compressed, outputLength) ?? null;
+  const vmlinux = stored ?? decodePayload(stream, format, outputLength);
+  if (!(vmlinux[0] === 0x7f && vmlinux[1] === 0x45 && vmlinux[2] === 0x4c && vmlinux[3] === 0x46)) {
+    throw new PayloadError('decompressed payload is not an ELF file');
+  }
+  if (!stored) opts.store?.put(compressed, vmlinux);
+  return { format, compressedOffset: offset, compressed, outputLength, vmlinux, fromStore: stored !== null };
+}
+
+/** The payload's stream decoded to exactly the outputLength bytes its size trailer declares. */
+function decodePayload(stream: Uint8Array, format: CompressionFormat, outputLength: number): Uint8Array {
   let vmlinux: Uint8Array;
   try {
     vmlinux = decompress(stream, format, { maxOutput: outputLength, sizeHint: outputLength });
@@ -68,10 +88,7 @@ export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number } 
   if (vmlinux.length !== outputLength) {
     throw new DecompressError(format, 'corrupt', `payload decompresses to ${vmlinux.length} bytes, its size trailer declares ${outputLength}`);
   }
-  if (!(vmlinux[0] === 0x7f && vmlinux[1] === 0x45 && vmlinux[2] === 0x4c && vmlinux[3] === 0x46)) {
-    throw new PayloadError('decompressed payload is not an ELF file');
-  }
-  return { format, compressedOffset: offset, compressed, outputLength, vmlinux };
+  return vmlinux;
 }
 
 /** z_output_len: the decompressed size in the payload's last 4 bytes (little-endian, as mkpiggy writes it). */

@@ -7,7 +7,7 @@ import { decodeGzip } from './decompress/gzip.js';
 import { decodeLz4Legacy } from './decompress/lz4.js';
 import { decodeLzmaAlone, decodePropsByte } from './decompress/lzma.js';
 import { decodeXz } from './decompress/xz.js';
-import { decodeZstdBounded } from './decompress/zstd-bounded.js';
+import { decodeZstd } from './decompress/zstd.js';
 
 export { DecompressError };
 export type { CompressionFormat, DecompressFailure } from './decompress/error.js';
@@ -50,7 +50,7 @@ export function decompress(buf: Uint8Array, format: CompressionFormat, opts: Dec
       case 'xz':
         return decodeXz(buf, max, hint);
       case 'zstd':
-        return decodeZstdBounded(buf, max, hint);
+        return decodeZstd(buf, max, hint);
       case 'lz4':
         return decodeLz4Legacy(buf, max, hint);
       case 'bzip2':

@@ -111,6 +111,19 @@ describe('extractPayload: hostile bzImages', () => {
     assert.throws(() => extractPayload(splice(unsigned, isize)), DecompressError);
   });
 
+  it('a zstd kernel with a few changed bytes fails within 10 s (issue 11: fzstd used to spin)', () => {
+    const zst = readFileSync(fixture('payload-amd64.zstd'));
+    // Five bytes changed at spread offsets inside the compressed blocks (the size trailer kept), as in issue 11.
+    for (const seed of [1, 2, 3]) {
+      const bad = Buffer.from(zst);
+      for (let i = 1; i <= 5; i++) bad[64 + Math.floor((bad.length - 68) * ((i * 0.17 + seed * 0.05) % 1))] ^= 0x5a;
+      const t0 = Date.now();
+      assert.throws(() => extractPayload(splice(unsigned, bad)), (e: Error) => e instanceof DecompressError && e.format === 'zstd' && e.reason !== 'too-large');
+      const ms = Date.now() - t0;
+      assert.ok(ms < 10_000, `corrupt zstd payload took ${ms} ms to refuse (bound 10 s)`);
+    }
+  });
+
   it('refuses a truncated payload', () => {
     const cut = Buffer.concat([lz4.subarray(0, lz4.length >> 1), lz4.subarray(lz4.length - 4)]);
     assert.throws(() => extractPayload(splice(unsigned, cut)), (e: Error) => e instanceof DecompressError && e.reason === 'truncated');

@@ -176,7 +176,7 @@ describe('decompress: hostile input', () => {
     rejects(() => decompress(lzma, 'lzma'), 'lzma', ['too-large']);
   });
 
-  it('zstd: a huge window or a dictionary is refused before fzstd allocates', () => {
+  it('zstd: a huge window or a dictionary is refused before the decoder allocates', () => {
     // Frame header: magic, descriptor 0x00 (window descriptor follows), window 2^31, then a raw last block.
     const huge = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa8, 0x01, 0x00, 0x00]);
     assert.match(rejects(() => decompress(huge, 'zstd'), 'zstd', ['unsupported']).message, /window/);

@@ -30,7 +30,8 @@ export function tempDir(prefix = 'vkexec-test-'): string {
 }
 
 function env(machine: string | null, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra };
+  // The user's payload cache stays untouched and every --fast decodes, unless a test gives a cache directory.
+  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', VKEXEC_PAYLOAD_CACHE: 'off', ...extra };
   if (machine) e.VKEXEC_MACHINE = machine;
   else delete e.VKEXEC_MACHINE;
   return e;

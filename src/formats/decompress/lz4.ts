@@ -48,7 +48,7 @@ function decodeBlock(input: Uint8Array, start: number, end: number, out: Output)
     if (p + lit > end) throw corrupt('literals run past the block', p);
     if (out.pos - blockOut + lit > LEGACY_BLOCK_MAX) throw corrupt('block decompresses to more than 8 MiB', start);
     out.ensure(lit);
-    out.buf.set(input.subarray(p, p + lit), out.pos);
+    copyBytes(input, p, out.buf, out.pos, lit);
     out.pos += lit;
     p += lit;
     if (p === end) return; // the last sequence carries literals only
@@ -69,8 +69,16 @@ function decodeBlock(input: Uint8Array, start: number, end: number, out: Output)
     out.ensure(len);
     const buf = out.buf;
     const from = out.pos - offset;
-    if (offset >= len) buf.copyWithin(out.pos, from, from + len);
-    else for (let i = 0; i < len; i++) buf[out.pos + i] = buf[from + i];
+    if (offset >= len && len > SHORT) buf.copyWithin(out.pos, from, from + len);
+    else for (let i = 0; i < len; i++) buf[out.pos + i] = buf[from + i]; // overlapping: repeats the last offset bytes
     out.pos += len;
   }
+}
+
+/** Below this many bytes a plain loop beats set()/copyWithin() and the subarray they need (most LZ4 sequences). */
+const SHORT = 32;
+
+function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n: number): void {
+  if (n > SHORT) dst.set(src.subarray(from, from + n), to);
+  else for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }

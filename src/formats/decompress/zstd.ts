@@ -1,17 +1,11 @@
-// Zstandard (RFC 8878) through fzstd, behind a frame walk of our own. fzstd trusts frame headers (it allocates
-// whatever window or content size a header declares), reports errors as bare codes and skips the content
-// checksum; so the walk checks every frame's limits and structure first, the decode counts its output against
-// the cap, and the checksum is verified here.
-// Speed: fzstd's one-shot mode decodes in place when a frame declares its content size; without one (the
-// kernel's `zstd -22 --ultra` from a pipe, 128 MiB window) its streaming mode shifts the whole window after every
-// block, about 20 times slower. A known size (the bzImage size trailer) is therefore written into such a frame's
-// header, and the checksum decides whether the result stands; if it does not, the frame is decoded again by
-// streaming.
+// Zstandard (RFC 8878): a frame walk of our own, then libzstd (libzstd.ts) decodes each frame. The walk checks
+// every frame's limits and structure first (window, dictionary, declared sizes against the cap, trailing data),
+// so the decoder is only handed frames that are whole and within bounds; the decode counts its output against
+// the cap, and libzstd verifies each frame's content checksum.
 
-import { Decompress, decompress as fzstdDecompress } from 'fzstd';
 import { DecompressError } from './error.js';
+import { decodeFrameLibzstd, type LibzstdExports, loadLibzstd } from './libzstd.js';
 import { Output } from './output.js';
-import { xxh64 } from './xxhash64.js';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -25,11 +19,8 @@ const corrupt = (what: string, at: number) => new DecompressError('zstd', 'corru
 
 interface Frame {
   start: number;
-  /** Offset of the first block header. */
-  blocks: number;
   end: number;
   contentSize: number | null;
-  checksum: boolean;
 }
 
 /** Walks all frames (skippable ones are dropped), checking sizes, limits and block structure. */
@@ -82,7 +73,6 @@ function walkFrames(input: Uint8Array, maxOutput: number): Frame[] {
     if (contentSize !== null && contentSize > maxOutput) {
       throw new DecompressError('zstd', 'too-large', `frame declares ${contentSize} bytes, above the limit of ${maxOutput} bytes (maxOutput)`, start);
     }
-    const blocks = p;
     for (;;) {
       if (p + 3 > input.length) throw truncated('block header cut short', p);
       const bh = input[p] | (input[p + 1] << 8) | (input[p + 2] << 16);
@@ -92,54 +82,22 @@ function walkFrames(input: Uint8Array, maxOutput: number): Frame[] {
       p += 3 + stored;
       if (bh & 1) break;
     }
-    const checksum = (fhd & 0x04) !== 0;
-    if (checksum) {
+    if (fhd & 0x04) {
       if (p + 4 > input.length) throw truncated('content checksum cut short', p);
       p += 4;
     }
-    frames.push({ start, blocks, end: p, contentSize, checksum });
+    frames.push({ start, end: p, contentSize });
   }
   return frames;
 }
 
-function fzstdError(e: unknown, at: number): DecompressError {
-  if (e instanceof DecompressError) return e;
-  const reason = (e as { code?: number }).code === 5 ? 'truncated' : 'corrupt';
-  return new DecompressError('zstd', reason, `fzstd: ${(e as Error).message}`, at);
+/** A zstd stream (one or more frames, skippable ones dropped) decoded within maxOutput bytes. */
+export function decodeZstd(input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
+  return decodeZstdDirect(loadLibzstd(), input, maxOutput, sizeHint);
 }
 
-const checksumOk = (input: Uint8Array, f: Frame, data: Uint8Array) =>
-  !f.checksum || Number(xxh64(data) & 0xffffffffn) === le32(input, f.end - 4);
-
-/** A copy of the frame declaring `size` as its content size, single-segment (no window beyond the output). */
-function withContentSize(input: Uint8Array, f: Frame, size: number): Uint8Array {
-  const header = [0x28, 0xb5, 0x2f, 0xfd, 0xa0 | (input[f.start + 4] & 0x04), size & 0xff, (size >>> 8) & 0xff, (size >>> 16) & 0xff, size >>> 24];
-  const copy = new Uint8Array(header.length + f.end - f.blocks);
-  copy.set(header);
-  copy.set(input.subarray(f.blocks, f.end), header.length);
-  return copy;
-}
-
-function streamFrame(input: Uint8Array, f: Frame, out: Output): void {
-  const from = out.pos;
-  const dec = new Decompress((chunk) => {
-    out.ensure(chunk.length);
-    out.buf.set(chunk, out.pos);
-    out.pos += chunk.length;
-  });
-  try {
-    dec.push(input.subarray(f.start, f.end), true);
-  } catch (e) {
-    throw fzstdError(e, f.start);
-  }
-  if (f.contentSize !== null && out.pos - from !== f.contentSize) {
-    throw corrupt(`frame declares ${f.contentSize} bytes but decodes to ${out.pos - from}`, f.start);
-  }
-  if (!checksumOk(input, f, out.buf.subarray(from, out.pos))) throw corrupt('content checksum mismatch', f.end - 4);
-}
-
-/** The decode itself, unbounded in time (fzstd can loop on crafted tables): run it through decodeZstd. */
-export function decodeZstdDirect(input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
+/** The decode itself, frame by frame through libzstd (libzstd.ts) after the walk. */
+function decodeZstdDirect(z: LibzstdExports, input: Uint8Array, maxOutput: number, sizeHint: number): Uint8Array {
   const frames = walkFrames(input, maxOutput);
   const declared = frames.reduce<number | null>((sum, f) => (sum === null || f.contentSize === null ? null : sum + f.contentSize), 0);
   if (declared !== null && declared > maxOutput) {
@@ -147,32 +105,8 @@ export function decodeZstdDirect(input: Uint8Array, maxOutput: number, sizeHint 
   }
   const out = new Output('zstd', maxOutput, declared ?? sizeHint);
   for (const f of frames) {
-    let size = f.contentSize;
-    let frame = input.subarray(f.start, f.end);
-    if (size === null && frames.length === 1 && f.checksum && sizeHint > 0 && sizeHint <= maxOutput && sizeHint < 2 ** 32) {
-      size = sizeHint;
-      frame = withContentSize(input, f, sizeHint);
-    }
-    if (size === null || size === 0) {
-      streamFrame(input, f, out);
-      continue;
-    }
-    let data: Uint8Array;
-    try {
-      data = fzstdDecompress(frame);
-    } catch (e) {
-      if (f.contentSize !== null) throw fzstdError(e, f.start);
-      streamFrame(input, f, out); // the size guess was wrong; let the stream decoder tell what is
-      continue;
-    }
-    if (!checksumOk(input, f, data)) {
-      if (f.contentSize !== null) throw corrupt('content checksum mismatch', f.end - 4);
-      streamFrame(input, f, out);
-      continue;
-    }
-    out.ensure(data.length);
-    out.buf.set(data, out.pos);
-    out.pos += data.length;
+    const n = decodeFrameLibzstd(z, input, f.start, f.end, out);
+    if (f.contentSize !== null && n !== f.contentSize) throw corrupt(`frame declares ${f.contentSize} bytes but decodes to ${n}`, f.start);
   }
   return out.result();
 }

@@ -15,13 +15,14 @@
 // - acpi_rsdp_addr: extract_kernel stores the RSDP it finds; the kernel searches the BIOS area itself when 0.
 
 import { DecompressError } from '../../formats/compress.js';
-import { extractPayload, PayloadError } from '../../formats/bzimage-payload.js';
+import { extractPayload, PayloadError, type PayloadStore } from '../../formats/bzimage-payload.js';
 import { ElfFormatError, type ElfFile, type ElfProgramHeader, EM_X86_64, ET_EXEC, PT_LOAD, parseElf } from '../../formats/elf.js';
 import { SetupHeader } from '../../formats/setup-header.js';
 import { hex } from '../../lib/hex.js';
 import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';
 import { type LoadRequest, type LoadedLayout, LoadFailed } from '../../kexec/file-type.js';
 import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64-setup.js';
+import { cacheGet, cachePut, payloadKey } from './payload-cache.js';
 
 /** head64.c __startup_64: the physical load delta must be PMD-aligned (it halts otherwise). */
 const PMD_SIZE = 0x200000n;
@@ -38,14 +39,25 @@ export interface FastKernel {
   entry: bigint;
   /** Compression of the payload, for reports. */
   format: string;
+  /** Whether the decoded payload came from the payload cache (payload-cache.ts). */
+  cached: boolean;
 }
+
+/** The user's payload cache, keyed by the compressed payload's sha256 (hashed once a load). */
+const keys = new WeakMap<Uint8Array, string>();
+const keyOf = (c: Uint8Array): string => keys.get(c) ?? keys.set(c, payloadKey(c)).get(c)!;
+const PAYLOAD_CACHE: PayloadStore = {
+  get: (compressed, size) => cacheGet(keyOf(compressed), size),
+  put: (compressed, vmlinux) => void cachePut(keyOf(compressed), vmlinux),
+};
 
 /** Decompresses the payload of a bzImage64 and checks that it is an x86_64 vmlinux the fast path can enter. */
 export function readFastKernel(kernel: Uint8Array, kernelPath: string): FastKernel {
   let vmlinux: Uint8Array;
   let format: string;
+  let cached: boolean;
   try {
-    ({ vmlinux, format } = extractPayload(kernel));
+    ({ vmlinux, format, fromStore: cached } = extractPayload(kernel, { store: PAYLOAD_CACHE }));
   } catch (e) {
     if (e instanceof PayloadError || e instanceof DecompressError) {
       throw new LoadFailed(`--fast: cannot unpack the kernel payload of ${kernelPath}: ${e.message}`, 'load it without --fast (the kernel then decompresses itself)');
@@ -77,7 +89,7 @@ export function readFastKernel(kernel: Uint8Array, kernelPath: string): FastKern
   const inVirt = loads.find((p) => e >= p.vaddr && e < p.vaddr + p.memsz);
   const entry = inPhys ? e : inVirt ? inVirt.paddr + (e - inVirt.vaddr) : null;
   if (entry === null) throw new LoadFailed(`--fast: the vmlinux entry ${hex(e)} lies in none of its PT_LOAD segments`, 'load it without --fast');
-  return { elf, loads, physStart, physEnd, entry, format };
+  return { elf, loads, physStart, physEnd, entry, format, cached };
 }
 
 /** A segment's file bytes without their trailing zeros: kexec zero-fills memsz past bufsz (the .bss tail). */
@@ -92,7 +104,7 @@ function trimmedData(elf: ElfFile, p: ElfProgramHeader): Uint8Array {
 export function loadBzImage64Fast(req: LoadRequest, info: KexecInfo): LoadedLayout {
   const s = bzImage64LoadSetup(req, info);
   const vm = readFastKernel(req.kernel, req.kernelPath);
-  info.debug.print(`--fast: ${vm.format} payload unpacked: vmlinux [${hex(vm.physStart)}, ${hex(vm.physEnd)}) entry ${hex(vm.entry)}`);
+  info.debug.print(`--fast: ${vm.format} payload ${vm.cached ? 'from the payload cache' : 'unpacked'}: vmlinux [${hex(vm.physStart)}, ${hex(vm.physEnd)}) entry ${hex(vm.entry)}`);
 
   // The lowest place at or above the link address (the link address itself unless something is there, or the
   // crash region for -p), aligned so that the move is one phys_base can absorb.

@@ -131,14 +131,29 @@ export function byteSourceLength(src: ByteSource): number {
   return src.kind === 'bytes' ? src.data.length : src.length;
 }
 
+/** What one read of a source learned: its blob name and, for a file, which file it was and when the read began. */
+interface Hashed {
+  sha: string;
+  file: { dev: number; ino: number; size: number; readFromMs: number } | null;
+}
+
+/** Sources hashed by segmentsSha256 on this load: putBlob names and stores them without reading them again. */
+const hashedSources = new WeakMap<ByteSource, Hashed>();
+
 /** Calls fn on successive chunks of the source; never holds more than one chunk of a file in memory. */
 export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): void {
+  readChunks(src, fn);
+}
+
+function readChunks(src: ByteSource, fn: (chunk: Uint8Array) => void): Hashed['file'] {
   if (src.kind === 'bytes') {
     for (let o = 0; o < src.data.length; o += CHUNK) fn(src.data.subarray(o, Math.min(o + CHUNK, src.data.length)));
-    return;
+    return null;
   }
+  const readFromMs = Date.now();
   const fd = fs.openSync(src.path, 'r');
   try {
+    const st = fs.fstatSync(fd);
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(src.length, 1)));
     let done = 0;
     while (done < src.length) {
@@ -152,6 +167,7 @@ export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): 
       fn(buf.subarray(0, n));
       done += n;
     }
+    return { dev: st.dev, ino: st.ino, size: st.size, readFromMs };
   } finally {
     fs.closeSync(fd);
   }
@@ -162,12 +178,17 @@ const ZEROS = new Uint8Array(1 << 16);
 /**
  * The sha256 both purgatory digests are made of (kexec-tools update_purgatory, Linux
  * kexec_calculate_store_digests): each segment contributes bufsz bytes then memsz - bufsz zeros, in order.
- * Streamed, so a large initrd never sits in memory.
+ * Streamed, so a large initrd never sits in memory. One SHA-256 stream also names the blobs: a segment's blob
+ * is named by the digest of the stream up to the end of its bytes (a copy of the running state), a content
+ * address of the segment and those before it, so putBlob neither reads nor hashes it again.
  */
 export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufsz: number; memsz: bigint }[]): Buffer {
   const hash = crypto().createHash('sha256');
   for (const s of segments) {
-    if (s.buf) forEachChunk(s.buf, (c) => hash.update(c));
+    if (s.buf) {
+      const file = readChunks(s.buf, (c) => hash.update(c));
+      hashedSources.set(s.buf, { sha: hash.copy().digest('hex'), file });
+    }
     for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
       const n = left > BigInt(ZEROS.length) ? ZEROS.length : Number(left);
       hash.update(ZEROS.subarray(0, n));
@@ -180,7 +201,7 @@ export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufs
 const BLOB_NAME = /^[0-9a-f]{64}$/;
 const BLOB_TEMP = /^\.in\.([1-9][0-9]{0,9})\.[0-9a-f]{8}$/;
 
-/** A blob name as vkexec writes them: the sha256 of the bytes, 64 lowercase hex digits. */
+/** A blob name as vkexec writes them: a sha256 that addresses the bytes (putBlob), 64 lowercase hex digits. */
 export function isBlobName(v: unknown): v is string {
   return typeof v === 'string' && BLOB_NAME.test(v);
 }
@@ -204,31 +225,91 @@ function blobDir(dir: string, create: boolean): string | null {
   return blobs;
 }
 
-/** Stores the bytes under their sha256; returns the name. Existing blobs are reused (content-addressed). */
+/**
+ * Stores the bytes under a sha256 (the one segmentsSha256 gave them, else their own); returns the name.
+ * Existing blobs are reused (content-addressed).
+ */
 export function putBlob(dir: string, src: ByteSource): string {
   const blobs = blobDir(dir, true)!;
-  const tmp = path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
-  const hash = crypto().createHash('sha256');
+  const known = hashedSources.get(src);
+  if (known) {
+    const stored = storeHashed(blobs, src, known);
+    if (stored) return stored;
+  }
+  return writeBlob(blobs, blobTemp(blobs), null, src);
+}
+
+/** Writes the source to tmp (hashing it unless its sha is known), fsyncs it and gives it its name. */
+function writeBlob(blobs: string, tmp: string, sha: string | null, src: ByteSource | Uint8Array): string {
+  const hash = sha ? null : crypto().createHash('sha256');
+  const from: ByteSource = src instanceof Uint8Array ? { kind: 'bytes', data: src } : src;
   try {
     const fd = fs.openSync(tmp, 'wx', 0o644);
     try {
-      forEachChunk(src, (chunk) => {
-        hash.update(chunk);
+      forEachChunk(from, (chunk) => {
+        hash?.update(chunk);
         fs.writeSync(fd, chunk);
       });
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
-    const sha = hash.digest('hex');
-    const final = path.join(blobs, sha);
-    const have = fs.lstatSync(final, { throwIfNoEntry: false });
-    if (have?.isFile() && have.size === byteSourceLength(src)) fs.rmSync(tmp);
-    else fs.renameSync(tmp, final); // replaces a damaged or foreign entry of that name, never follows it
-    return sha;
+    return settle(blobs, tmp, sha ?? hash!.digest('hex'), byteSourceLength(from));
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     rmdirIfEmpty(blobs); // as it was before the first blob
+    throw withPath(e, tmp);
+  }
+}
+
+const blobTemp = (blobs: string) => path.join(blobs, `.in.${process.pid}.${crypto().randomBytes(4).toString('hex')}`);
+
+/** Moves a written temporary to its name, or drops it when an intact blob of that name is there already. */
+function settle(blobs: string, tmp: string, sha: string, size: number): string {
+  const final = path.join(blobs, sha);
+  const have = fs.lstatSync(final, { throwIfNoEntry: false });
+  if (have?.isFile() && have.size === size) fs.rmSync(tmp);
+  else fs.renameSync(tmp, final); // replaces a damaged or foreign entry of that name, never follows it
+  return sha;
+}
+
+/**
+ * Time stamps of ext4 and the like come from a coarse clock (one tick, a few ms): a write in the same tick as
+ * the start of the read could leave ctime unchanged. A source whose ctime is this close to (or after) the read
+ * counts as possibly changed (git's "racy" rule) and is read again instead.
+ */
+const RACY_MS = 50;
+
+/**
+ * A source segmentsSha256 already read: nothing to do when its blob exists; a whole file is copied by the
+ * kernel (copy-on-write clone where the filesystem has one, else copy_file_range), never through this process,
+ * and kept only if the file is provably the one that was hashed (same inode and size, no change since before
+ * the read: ctime older than the read's start). null when the caller must read and hash it itself.
+ */
+function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | null {
+  const size = byteSourceLength(src);
+  const have = fs.lstatSync(path.join(blobs, known.sha), { throwIfNoEntry: false });
+  if (have?.isFile() && have.size === size) return known.sha;
+  const tmp = blobTemp(blobs);
+  if (src.kind === 'bytes') return writeBlob(blobs, tmp, known.sha, src.data); // a buffer of this process: unchanged since
+  const f = known.file;
+  if (!f || src.offset !== 0 || src.length !== f.size) return null;
+  try {
+    fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+    const after = fs.statSync(src.path, { bigint: false });
+    if (after.dev !== f.dev || after.ino !== f.ino || after.size !== f.size || after.ctimeMs >= f.readFromMs - RACY_MS) {
+      fs.rmSync(tmp, { force: true });
+      return null;
+    }
+    const fd = fs.openSync(tmp, 'r+');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return settle(blobs, tmp, known.sha, size);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
     throw withPath(e, tmp);
   }
 }

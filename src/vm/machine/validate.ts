@@ -100,7 +100,7 @@ function checkSysctl(s: unknown): string | null {
 
 /** The blob a field names: a name of 64 hex digits, a regular file in blobs/ (lstat: no link), of `size` bytes. */
 function checkBlob(dir: string, name: unknown, field: string, size: number): string | null {
-  if (!isBlobName(name)) return bad(field, name, 'a blob name: 64 lowercase hex digits (the sha256 of its bytes)');
+  if (!isBlobName(name)) return bad(field, name, 'a blob name: 64 lowercase hex digits (a sha256 addressing its bytes)');
   let st: fs.Stats;
   try {
     st = fs.lstatSync(blobPath(dir, name));
