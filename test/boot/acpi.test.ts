@@ -4,16 +4,16 @@
 // interrupts (virtio-blk) without irqpoll. Needs qemu-system-x86 and the fixtures of test/setup/fixtures.mjs;
 // three QEMU boots (TCG), 20-120 s each on a loaded machine.
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildCpio } from '../../src/formats/cpio.js';
 import { acpiTablesRange } from '../../src/vm/engines/qemu-layout.js';
 import type { MemoryImage } from '../../src/vm/memory/memory-image.js';
 import { fixture } from '../helpers/fixtures.js';
-import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { vkexec } from '../helpers/cli.js';
+import { ok, requireQemu, scratchDirs } from './boot-helpers.js';
 
 const KERNEL = fixture('vmlinuz-amd64');
 const BUSYBOX = fixture('busybox-amd64');
@@ -21,22 +21,8 @@ const KDUMP_INITRD = fixture('initramfs-kdump-amd64.cpio');
 const BOOT = ['--engine', 'qemu', '--accel', 'tcg', '--timeout', '400'];
 const MiB = 1n << 20n;
 
-const qemu = spawnSync('qemu-system-x86_64', ['-version'], { encoding: 'utf8' });
-assert.ok(!qemu.error && /QEMU emulator version/.test(qemu.stdout), 'qemu-system-x86_64 is needed for these tests: apt-get install qemu-system-x86');
-
-const scratch: string[] = [];
-after(() => {
-  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
-});
-function dir(): string {
-  const d = tempDir('vkexec-acpi-');
-  scratch.push(d);
-  return d;
-}
-
-function ok(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} exited ${r.code}\n--- stderr\n${r.stderr}\n--- stdout (tail)\n${r.stdout.slice(-4000)}`);
-}
+requireQemu();
+const dir = scratchDirs('vkexec-acpi-');
 
 /** A busybox initramfs whose /init reports the CPUs and the ACPI tables the kernel found, then powers off. */
 function smpInitramfs(): string {

@@ -2,25 +2,15 @@
 // reserve_crashkernel does at boot, or refused with the reason; both regions of SIZE,high (crashk_res and
 // crashk_low_res) are shown by machine show; a running kernel's crashkernel= cannot change (machine set).
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { vkexec } from '../helpers/cli.js';
+import { ok, scratchDirs } from './boot-helpers.js';
 
 const MiB = 1 << 20;
-const scratch: string[] = [];
-after(() => {
-  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
-});
-function machineDir(): string {
-  const d = tempDir('vkexec-ck-');
-  scratch.push(d);
-  return path.join(d, 'm');
-}
-function ok(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} exited ${r.code}\n${r.stderr}`);
-}
+const dir = scratchDirs('vkexec-ck-');
+const machineDir = () => path.join(dir(), 'm');
 function crashLines(m: string): [number, number][] {
   const r = vkexec(m, ['machine', 'show', '--file', '/proc/iomem']);
   ok(r, 'machine show --file /proc/iomem');

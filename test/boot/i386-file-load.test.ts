@@ -3,26 +3,19 @@
 // i386), so do_kexec_file_load returns EFALLBACK before it opens the kernel: "syscall kexec_file_load not
 // available.", exit 253; -a (the default) loads with kexec_load; no load attempt is counted.
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fixture } from '../helpers/fixtures.js';
-import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { vkexec } from '../helpers/cli.js';
+import { ok, scratchDirs } from './boot-helpers.js';
 
 const KERNEL32 = fixture('vmlinuz-686');
 const KERNEL64 = fixture('vmlinuz-amd64');
-const scratch: string[] = [];
-after(() => {
-  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
-});
-function ok(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} exited ${r.code}\n${r.stderr}`);
-}
+const dir = scratchDirs('vkexec-i386s-');
 
 test('i386 machine: -s is "syscall kexec_file_load not available." (253) whatever the kernel; -a falls back to kexec_load', () => {
-  const d = tempDir('vkexec-i386s-');
-  scratch.push(d);
+  const d = dir();
   const m = path.join(d, 'm');
   ok(vkexec(m, ['machine', 'init', '--arch', 'i386']), 'machine init');
   ok(vkexec(m, ['machine', 'sysctl', 'kexec_load_limit_reboot=5']), 'sysctl');

@@ -5,9 +5,8 @@
 // (the same addresses System.map lists when KASLR is off); a second boot idles past --timeout and its
 // post-mortem must name the kernel function RIP is in. Needs qemu-system-x86 and the fixtures.
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildCpio, parseCpio, type CpioEntry } from '../../src/formats/cpio.js';
@@ -15,23 +14,13 @@ import { loadPurgatory } from '../../src/arch/x86/kexec-load-purgatory.js';
 import { loadKernelSymbols, purgatorySymbols, symbolFor } from '../../src/cli/post-mortem.js';
 import { UsageError } from '../../src/errno.js';
 import { fixture } from '../helpers/fixtures.js';
-import { tempDir, vkexec, type Run } from '../helpers/cli.js';
+import { vkexec } from '../helpers/cli.js';
+import { ok, requireQemu, scratchDirs } from './boot-helpers.js';
 
 const KERNEL = fixture('vmlinuz-amd64');
 const KDUMP_INITRD = fixture('initramfs-kdump-amd64.cpio');
 
-const scratch: string[] = [];
-after(() => {
-  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
-});
-function dir(): string {
-  const d = tempDir('vkexec-syms-');
-  scratch.push(d);
-  return d;
-}
-function ok(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} exited ${r.code}\n--- stderr\n${r.stderr}\n--- stdout (tail)\n${r.stdout.slice(-4000)}`);
-}
+const dir = scratchDirs('vkexec-syms-');
 
 test('purgatory symbols: offsets into the segment agree with the relocated purgatory (purgatory_start = image->start)', () => {
   for (const arch of ['x86_64', 'i386'] as const) {
@@ -106,8 +95,7 @@ esac
 }
 
 test('--system-map: an idle Debian kernel\'s post-mortem names the kernel function RIP is in', { timeout: 900_000 }, (t) => {
-  const qemu = spawnSync('qemu-system-x86_64', ['-version'], { encoding: 'utf8' });
-  assert.ok(!qemu.error && /QEMU emulator version/.test(qemu.stdout), 'qemu-system-x86_64 is needed for this test: apt-get install qemu-system-x86');
+  requireQemu();
   const d = dir();
   const initrd = symbolsInitramfs();
   const disk = path.join(d, 'kallsyms.img');
