@@ -497,6 +497,16 @@ test('the stub reports a bad parameter block, a CPU without long mode or without
   assert.match(await stubSays(['-cpu', 'qemu32', ...loader]), /vkexec-stub: CPU has no long mode/);
 });
 
+test('the stub says why the kernel gets no ACPI tables: a QEMU without them, a range too small for them', async () => {
+  const withAcpi = (size: bigint) => {
+    const file = join(work, `params-acpi-${size}.bin`);
+    writeFileSync(file, encodeStubParams({ mode: 'long64', entry: PAYLOAD, rsi: 0n, gib: 4, acpi: { base: 0xe00000n, size } }));
+    return ['-device', `loader,file=${file},addr=0x500,force-raw=on`];
+  };
+  assert.match(await stubSays(['-machine', 'pc,acpi=off', ...withAcpi(0x20000n)]), /vkexec-stub: ACPI: fw_cfg has no etc\/table-loader \(QEMU without ACPI\?\); the kernel gets no ACPI tables/);
+  assert.match(await stubSays(withAcpi(0x100n)), /vkexec-stub: ACPI: the tables do not fit the machine's ACPI Tables range; the kernel gets no ACPI tables/);
+});
+
 test('accel auto probes KVM once and falls back to TCG when KVM cannot run the probe guest', async (t) => {
   const code = assemble('long64-auto', 64, PAYLOAD, LONG64_CHECKS);
   const out = await engine.boot(payloadImage(code), { mode: 'long64', entry: PAYLOAD, rsi: EXPECTED_RSI }, { timeoutMs: 20000, accel: 'auto' });
