@@ -64,12 +64,15 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     let memory = handoff.memory;
     let prepared: string[] = [];
     if (r.prepare) ({ memory, details: prepared } = r.prepare(state, memory));
+    // --system-map is read before the run, so a bad file is refused before the guest starts.
+    const symbols = r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null;
     const engine = await selectEngine(r.engine.engine, entry);
     if (abort.aborted) return 128; // main() replaces it with the signal's status; the finally releases the lock
     const opts: BootOptions = {
       timeoutMs: (r.engine.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
       accel: r.engine.accel,
       disks: r.engine.disks,
+      cpus: state.config.cpus,
       abort,
       interactive: Boolean(process.stdin.isTTY) && !r.json && !r.engine.expect,
       ...(r.engine.expect ? { expect: new RegExp(r.engine.expect) } : {}),
@@ -81,7 +84,7 @@ export async function kernelKexec(dir: string, r: KernelKexecRequest, out: Out, 
     const outcome = await engine.boot(memory, entry, opts);
     outcome.details.unshift(...prepared);
     const code = outcomeExit(outcome.status, opts.expect !== undefined);
-    const pm = code === 0 || outcome.status === 'interrupted' || outcome.engine === 'verify' ? null : postMortem(dir, image, outcome, r.engine.systemMap ? loadKernelSymbols(r.engine.systemMap) : null);
+    const pm = code === 0 || outcome.status === 'interrupted' || outcome.engine === 'verify' ? null : postMortem(dir, image, outcome, symbols, state.config.arch);
     report(outcome, code, opts.expect, out, r.json, Boolean(r.debug), pm);
     return code;
   } catch (e) {

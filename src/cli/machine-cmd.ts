@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../errno.js';
 import { applyMapOptions } from './machine-memmap.js';
 import { formatIomem, systemRam, type Resource } from '../vm/machine/iomem.js';
-import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashkRes, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
+import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashRegions, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/machine/crashkernel.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
@@ -46,16 +46,27 @@ export function memBytesFor(iomem: Resource[]): bigint {
 }
 
 /** Applies --crashkernel to a fresh resource tree and records it on the command line, as a booted kernel shows it. */
-function applyCrashkernel(state: MachineState, spec: string): void {
+/** reserve_crashkernel (arch/x86/kernel/setup.c) for crashkernel= values; `where` names the option they came from. */
+function reserveFromValues(state: MachineState, values: string[], where: string): void {
   const ram = systemRam(state.config.iomem).reduce((a, r) => a + r.end - r.start + 1n, 0n);
   try {
-    const parsed = parseCrashkernel(spec.split(/\s+/).filter(Boolean), ram);
+    const parsed = parseCrashkernel(values, ram);
     reserveCrashkernel(state.config.iomem, parsed, state.config.arch);
   } catch (e) {
-    if (e instanceof CrashkernelError) throw new UsageError(e.message, { hint: 'pick a size the machine has room for, e.g. --crashkernel 256M on 1G' });
+    if (e instanceof CrashkernelError) throw new UsageError(`${where}: ${e.message}`, { hint: 'pick a size the machine has room for, e.g. --crashkernel 256M on 1G' });
     throw e;
   }
-  state.config.cmdline = `${state.config.cmdline} ${spec.split(/\s+/).map((s) => `crashkernel=${s}`).join(' ')}`;
+}
+
+function applyCrashkernel(state: MachineState, spec: string): void {
+  const values = spec.split(/\s+/).filter(Boolean);
+  reserveFromValues(state, values, '--crashkernel');
+  state.config.cmdline = `${state.config.cmdline} ${values.map((s) => `crashkernel=${s}`).join(' ')}`;
+}
+
+/** The crashkernel= values of a command line, in order (parse_crashkernel takes the last plain one, plus ,high/,low). */
+function cmdlineCrashkernel(cmdline: string): string[] {
+  return cmdline.split(/\s+/).filter((w) => w.startsWith('crashkernel=')).map((w) => w.slice('crashkernel='.length));
 }
 
 export interface InitOpts {
@@ -112,7 +123,13 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
     config.osrelease = osreleaseFor(o.kernelRelease);
   }
   const state = newState(config);
+  const inCmdline = cmdlineCrashkernel(config.cmdline);
+  if (o.crashkernel && inCmdline.length > 0) {
+    throw new UsageError(`--crashkernel ${o.crashkernel} and crashkernel=${inCmdline.join(' crashkernel=')} in --cmdline both ask for a crash region`, { hint: 'give one of them: --crashkernel SPEC adds crashkernel=SPEC to the command line' });
+  }
   if (o.crashkernel) applyCrashkernel(state, o.crashkernel);
+  // The running kernel booted with this command line: its reserve_crashkernel reserved what crashkernel= asks.
+  else if (inCmdline.length > 0) reserveFromValues(state, inCmdline, '--cmdline crashkernel=');
   fs.mkdirSync(dir, { recursive: true });
   writeState(dir, state);
   return state;
@@ -120,13 +137,13 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
 
 function describe(dir: string, s: MachineState): string[] {
   const c = s.config;
-  const crash = crashkRes(c);
+  const crash = crashRegions(c);
   const lines = [
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
     `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease})`,
     `cmdline      ${c.cmdline}`,
-    `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at ${hex(crash.start)}-${hex(crash.end)}` : 'none'}`,
+    `crashkernel  ${crash.length === 0 ? 'none' : crash.map((r, i) => `${(r.end - r.start) >> 20n} MiB at ${hex(r.start)}-${hex(r.end - 1n)}${crash.length > 1 ? (i === crash.length - 1 ? ' (crashk_res, high)' : ' (crashk_low_res)') : ''}`).join(', ')}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
     `sysctl       kexec_load_disabled=${s.sysctl.kexec_load_disabled} kexec_load_limit_reboot=${s.sysctl.kexec_load_limit_reboot} kexec_load_limit_panic=${s.sysctl.kexec_load_limit_panic}`,
   ];
@@ -194,7 +211,13 @@ function machineSet(dir: string, o: InitOpts): MachineState {
     if (o.secureBoot) s.config.secureBoot = onOff(o.secureBoot, 'secure-boot');
     if (o.sigEnforce) s.config.sigEnforce = onOff(o.sigEnforce, 'sig-enforce');
     if (o.imaAppraise) s.config.imaAppraise = onOff(o.imaAppraise, 'ima-appraise');
-    if (o.cmdline !== undefined) s.config.cmdline = o.cmdline;
+    if (o.cmdline !== undefined) {
+      // crashkernel= is read once, at boot (reserve_crashkernel): a running kernel's reservation does not follow it.
+      if (cmdlineCrashkernel(o.cmdline).join(' ') !== cmdlineCrashkernel(s.config.cmdline).join(' ')) {
+        throw new UsageError('machine set --cmdline: crashkernel= is only read at boot (reserve_crashkernel), so changing it on a running kernel reserves nothing', { hint: 'make a new machine: machine init --cmdline "... crashkernel=SIZE" (or --crashkernel SIZE)' });
+      }
+      s.config.cmdline = o.cmdline;
+    }
     writeState(dir, s);
     return s;
   } finally {

@@ -6,7 +6,10 @@
 
 import * as fs from 'node:fs';
 import { hex } from '../lib/hex.js';
-import { parseElf } from '../formats/elf.js';
+import { parseElf, SHT_SYMTAB } from '../formats/elf.js';
+import { UsageError } from '../errno.js';
+import { readPurgatoryObject } from '../arch/x86/kexec-load-purgatory.js';
+import { layoutPurgatory, type PurgatoryArch } from '../arch/x86/kexec-purgatory-setup.js';
 import type { Kimage } from '../vm/machine/kimage.js';
 import { blobPath } from '../vm/machine/store.js';
 import type { CpuState } from '../vm/engines/cpu-state.js';
@@ -86,15 +89,46 @@ export interface KernelSymbol {
  * a symbol table (Debian's linux-image-*-dbg ships one).
  */
 export function loadKernelSymbols(file: string): KernelSymbol[] {
-  const bytes = fs.readFileSync(file);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`--system-map ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, { hint: 'give the kernel\'s System.map or a vmlinux with symbols' });
+  }
+  let out: KernelSymbol[];
   if (bytes.subarray(0, 4).toString('latin1') === '\x7fELF') {
     // STT_FUNC (2) and STT_NOTYPE (0) symbols with an address: the text symbols System.map lists as t/T.
-    return parseElf(bytes).symbols().filter((x) => (x.type === 2 || x.type === 0) && x.value !== 0n && x.name !== '').map((x) => ({ at: x.value, name: x.name }));
+    out = parseElf(bytes).symbols().filter((x) => (x.type === 2 || x.type === 0) && x.value !== 0n && x.name !== '').map((x) => ({ at: x.value, name: x.name }));
+  } else {
+    out = [];
+    for (const line of bytes.toString('latin1').split('\n')) {
+      const m = /^([0-9a-fA-F]{8,16})\s+[tTwW]\s+(\S+)/.exec(line);
+      if (m) out.push({ at: BigInt(`0x${m[1]}`), name: m[2]! });
+    }
   }
+  if (out.length > 0) return out;
+  // Debian's linux-image packages ship a one-line placeholder /boot/System.map-* that points to the -dbg package.
+  const placeholder = /System\.map is in the .*-dbg package/.test(bytes.subarray(0, 4096).toString('latin1'));
+  throw new UsageError(`--system-map ${file}: no text symbols (System.map "ADDRESS t|T NAME" lines, or an ELF symbol table)${placeholder ? ': it is the placeholder Debian ships in linux-image-*; the real System.map is in linux-image-*-dbg' : ''}`, {
+    hint: placeholder ? 'give /usr/lib/debug/boot/System.map-VERSION (or the vmlinux) from linux-image-VERSION-dbg, or a copy of /proc/kallsyms taken with nokaslr' : 'give the kernel\'s System.map or a vmlinux with symbols',
+  });
+}
+
+/**
+ * The purgatory's own symbols as offsets into its segment: vkexec's purgatory object laid out as both load paths
+ * lay it out (kexec_purgatory_setup_sechdrs order, layoutPurgatory), each symbol at its section's offset plus
+ * st_value. Functions and assembler labels (STT_FUNC, STT_NOTYPE) of the SHF_ALLOC sections.
+ */
+export function purgatorySymbols(arch: PurgatoryArch): KernelSymbol[] {
+  const layout = layoutPurgatory(readPurgatoryObject(arch));
+  const offset = new Map(layout.sections.map((sec) => [sec.index, BigInt(sec.offset)]));
   const out: KernelSymbol[] = [];
-  for (const line of bytes.toString('latin1').split('\n')) {
-    const m = /^([0-9a-fA-F]{8,16})\s+[tTwW]\s+(\S+)/.exec(line);
-    if (m) out.push({ at: BigInt(`0x${m[1]}`), name: m[2]! });
+  for (const table of layout.elf.sections.filter((sec) => sec.type === SHT_SYMTAB)) {
+    for (const sym of layout.elf.symbols(table)) {
+      const base = offset.get(sym.shndx);
+      if (base === undefined || sym.name === '' || (sym.type !== 2 && sym.type !== 0)) continue;
+      out.push({ at: base + sym.value, name: sym.name });
+    }
   }
   return out;
 }
@@ -108,7 +142,7 @@ export function symbolFor(symbols: readonly KernelSymbol[], addr: bigint): strin
 }
 
 /** RIP placed in a segment of the image, or in the kernel's virtual text mapping. */
-export function placeAddress(dir: string, image: Kimage, cpu: CpuState, symbols: readonly KernelSymbol[] | null): Placement {
+export function placeAddress(dir: string, image: Kimage, cpu: CpuState, symbols: readonly KernelSymbol[] | null, arch: PurgatoryArch): Placement {
   const rip = BigInt(cpu.rip);
   // Kernel virtual addresses: x86-64 __START_KERNEL_map; i386 PAGE_OFFSET 0xc0000000 with paging on.
   const paged32 = cpu.mode !== 'long64' && (BigInt(cpu.cr0) & 0x80000000n) !== 0n && rip >= I386_PAGE_OFFSET;
@@ -124,6 +158,10 @@ export function placeAddress(dir: string, image: Kimage, cpu: CpuState, symbols:
   const name = names[i]!;
   const p: Placement = { segment: name, index: i, offset: hex(rip - image.segments[i]!.mem) };
   if (name === 'kernel') p.where = 'kernel decompressor or early start-up (physical address)';
+  if (name === 'purgatory') {
+    const sym = symbolFor(purgatorySymbols(arch), rip - image.segments[i]!.mem);
+    if (sym) p.where = sym;
+  }
   return p;
 }
 
@@ -164,9 +202,10 @@ function diagnose(o: Outcome, p: Placement | undefined): { diagnosis: string; fi
   return { diagnosis: `no marker within the time${where}`, fix: 'raise --timeout if the console was still progressing, else see where it stopped' };
 }
 
-export function postMortem(dir: string, image: Kimage, o: Outcome, symbols: readonly KernelSymbol[] | null): PostMortem {
+/** The post-mortem; `arch` is the machine's (it says which purgatory object was loaded). */
+export function postMortem(dir: string, image: Kimage, o: Outcome, symbols: readonly KernelSymbol[] | null, arch: PurgatoryArch): PostMortem {
   const lines = (o.consoleTail ?? '').split('\n').filter((l) => l.trim() !== '').slice(-12);
-  const placement = o.cpu ? placeAddress(dir, image, o.cpu, symbols) : undefined;
+  const placement = o.cpu ? placeAddress(dir, image, o.cpu, symbols, arch) : undefined;
   const { diagnosis, fix } = diagnose(o, placement);
   return { ...(o.cpu ? { cpu: o.cpu } : {}), ...(placement ? { placement } : {}), lastConsoleLines: lines, diagnosis, fix };
 }

@@ -8,7 +8,8 @@ import type { Debug } from './debug.js';
 import { cmdlineBytes } from './cmdline.js';
 import type { Loaders } from './file-type.js';
 import { unpackKernel } from './my-load.js';
-import { KEXEC_FILE_DEBUG, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, type FileArg, type KexecFileResult } from '../vm/kernel/kexec-file.js';
+import { KEXEC_FILE_DEBUG, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, kexecFileLoad, noKexecFileLoad32, type FileArg, type KexecFileResult } from '../vm/kernel/kexec-file.js';
+import { readState } from '../vm/machine/machine.js';
 
 const FALLBACK_ERRNOS = new Set(['ENOSYS', 'EINVAL', 'ENOEXEC', 'EOPNOTSUPP']);
 
@@ -35,6 +36,12 @@ export interface FileLoadArgs {
 
 /** do_kexec_file_load: the syscall's result, or a UsageError (FileLoadFallback for EFALLBACK). */
 export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, loaders: Loaders): KexecFileResult {
+  // kexec-tools built for i386 has no __NR_kexec_file_load (kexec/kexec-syscall.h): is_kexec_file_load_implemented()
+  // is false and do_kexec_file_load returns EFALLBACK before it opens the kernel (2.0.32).
+  if (readState(dir).config.arch === 'i386') {
+    const e = noKexecFileLoad32();
+    throw new FileLoadFallback(`${e.errno} from ${e.rule}: ${e.message}`, e);
+  }
   const kernelPath = a.kernelPath;
   let raw: Buffer;
   try {
@@ -93,7 +100,7 @@ export function kexecFileUnload(dir: string, crash: boolean): void {
     kexecFileLoad(dir, { kernel: { kind: 'badfd' }, initrd: null, cmdline: null, flags: KEXEC_FILE_UNLOAD | (crash ? KEXEC_FILE_ON_CRASH : 0) }, []);
   } catch (e) {
     if (!(e instanceof KexecError)) throw e;
-    if (e.errno === 'ENOSYS') throw new FileLoadFallback(`${e.errno} from ${e.rule}: ${e.message}`);
+    if (e.errno === 'ENOSYS') throw new FileLoadFallback(`${e.errno} from ${e.rule}: ${e.message}`, e);
     throw new UsageError([`kexec_file_load(unload) failed: ${strerror(e.errno)}`], { exitCode: 255, kernelError: e });
   }
 }

@@ -260,7 +260,7 @@ test('a segment altered after loading: the purgatory refuses to start it', () =>
   assert.doesNotMatch(r.stdout, /Linux version/);
   // Post-mortem: the CPU read through QMP sits in the purgatory's digest loop.
   assert.match(r.stderr, /CPU \(QMP info registers\): RIP=0x[0-9a-f]+ RSP=0x[0-9a-f]+ CR0=0x[0-9a-f]+ CR3=0x[0-9a-f]+ CR4=0x[0-9a-f]+ EFER=0x[0-9a-f]+ mode=long64/);
-  assert.match(r.stderr, /RIP is in purgatory segment\[\d+\]/);
+  assert.match(r.stderr, /RIP is in purgatory segment\[\d+\] \+0x[0-9a-f]+ \(purgatory\+0x[0-9a-f]+\)/, 'the purgatory\'s own function is named');
   assert.match(r.stderr, /diagnosis: the purgatory stopped in its digest loop .*a segment changed after the load/);
   assert.match(r.stderr, /vkexec: fix: load the image again/);
 });

@@ -44,7 +44,23 @@ export function findMarker(line: string): ConsoleMarker | undefined {
   return CONSOLE_MARKERS.find((m) => line.includes(m.text));
 }
 
-/** The user's --expect as a matcher: a global or sticky pattern keeps state between exec() calls, a matcher must not. */
+/**
+ * The user's --expect as a matcher: a global or sticky pattern keeps state between exec() calls, a matcher must
+ * not; multiline, so `^` and `$` match at line starts and ends inside the console text an engine searches
+ * (`login:$` matches while more output follows).
+ */
 export function expectMatcher(expect: RegExp | undefined): RegExp | undefined {
-  return expect ? new RegExp(expect.source, expect.flags.replace(/[gy]/g, '')) : undefined;
+  return expect ? new RegExp(expect.source, expect.flags.replace(/[gym]/g, '') + 'm') : undefined;
+}
+
+/**
+ * The first match of a multiline matcher in console text. A match that reaches the end of an unfinished line
+ * counts only when it does not need `$` there (the same match with one more byte after it): the line may go
+ * on, so `OK$` must not match "OK" of "OK-MORE" cut between two chunks. A prompt is matched without `$`.
+ */
+export function expectExec(matcher: RegExp, text: string): RegExpExecArray | null {
+  const m = matcher.exec(text);
+  if (!m || text.endsWith('\n') || m.index + m[0].length < text.length) return m;
+  const again = matcher.exec(text + '\u0000');
+  return again && again.index === m.index && again[0] === m[0] ? m : null;
 }

@@ -16,6 +16,8 @@ export interface BootOptions {
   interactive?: boolean;
   /** Accelerator for engines that have a choice. */
   accel?: 'kvm' | 'tcg' | 'auto';
+  /** CPUs the guest has (the machine's --cpus; engines with one CPU say so in their details). */
+  cpus?: number;
   /** Raw disk images to attach to the guest (virtio-blk on QEMU). */
   disks?: string[];
   /** Aborted when the user's command is interrupted (SIGINT/SIGTERM/SIGHUP): the engine stops its guest and returns 'interrupted'. */

@@ -20,6 +20,8 @@ export interface QemuArgsInput {
   /** QMP socket for the post-mortem's CPU state. */
   qmpSocket: string;
   disks: string[];
+  /** CPUs of the machine (machine init --cpus): the new kernel finds them in QEMU's ACPI MADT. */
+  cpus: number;
 }
 
 export function qemuArgs(p: QemuArgsInput): string[] {
@@ -28,7 +30,7 @@ export function qemuArgs(p: QemuArgsInput): string[] {
     '-accel', p.accel,
     // TCG: everything QEMU emulates (long mode, 1 GiB pages). KVM: the host CPU as is.
     '-cpu', p.accel === 'kvm' ? 'host' : 'max',
-    '-smp', '1',
+    '-smp', String(p.cpus),
     '-object', `memory-backend-file,id=vkexec-ram,size=${p.ramSize}B,mem-path=${p.ramFile},share=off`,
     '-machine', 'pc,memory-backend=vkexec-ram,max-ram-below-4g=3G',
     '-bios', p.stub,

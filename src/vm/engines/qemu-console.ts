@@ -1,7 +1,7 @@
 // Watches QEMU's serial console (a stream of chunks) for the lines that end a run (console-markers.ts). The
 // first one seen wins.
 
-import { CONSOLE_MARKERS, expectMatcher, LONGEST_MARKER, REBOOT_NOTICE, type ConsoleMarker, type MarkerStatus } from './console-markers.js';
+import { CONSOLE_MARKERS, expectExec, expectMatcher, LONGEST_MARKER, REBOOT_NOTICE, type ConsoleMarker, type MarkerStatus } from './console-markers.js';
 
 /** A restart is not an event here: with -no-reboot QEMU ends at the reset, and the notice only names it. */
 export type ConsoleEventStatus = 'matched' | Exclude<MarkerStatus, 'reboot'>;
@@ -76,7 +76,7 @@ export class ConsoleWatcher {
     }
     if (this.expect) {
       const start = Math.max(this.base, oldEnd - EXPECT_SPAN);
-      const m = this.expect.exec(this.text.slice(start - this.base));
+      const m = expectExec(this.expect, this.text.slice(start - this.base));
       if (m && (!best || start + m.index <= best.at)) {
         best = { at: start + m.index, status: 'matched', end: start + m.index + m[0].length };
       }

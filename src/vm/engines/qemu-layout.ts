@@ -50,6 +50,26 @@ function refuse(errno: ErrnoName, rule: string, detail: string, value: string, h
   throw new KexecError(errno, rule, detail, { value, hint });
 }
 
+/** e820 type of "ACPI Tables" (E820_TYPE_ACPI, arch/x86/include/asm/e820/types.h). */
+const E820_ACPI = 3;
+
+/**
+ * The range the firmware stub fills with QEMU's ACPI tables: the machine's largest "ACPI Tables" e820 entry
+ * that is RAM on QEMU's pc machine below 4 GiB (the stub works with 32-bit addresses) and holds no loaded
+ * extent. A machine without one (an older machine, a cloned map without ACPI) boots without ACPI tables.
+ */
+export function acpiTablesRange(image: MemoryImage): { base: bigint; size: bigint } | null {
+  const regions = qemuRamRegions(image.ramSize);
+  let best: { base: bigint; size: bigint } | null = null;
+  for (const e of image.e820) {
+    if (e.type !== E820_ACPI || e.size === 0n || e.addr + e.size > FOUR_GIB) continue;
+    if (ramFileOffset(regions, e.addr, e.size) === null) continue;
+    if (image.extents.some((x) => x.length > 0 && x.addr < e.addr + e.size && x.addr + BigInt(x.length) > e.addr)) continue;
+    if (!best || e.size > best.size) best = { base: e.addr, size: e.size };
+  }
+  return best;
+}
+
 /** File offset of [addr, addr+length) in the RAM file, or null when the range is not entirely in one RAM region. */
 export function ramFileOffset(regions: RamRegion[], addr: PhysAddr, length: bigint): bigint | null {
   for (const r of regions) {

@@ -4,7 +4,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { UsageError } from '../../errno.js';
 import type { OutcomeStatus } from './engine.js';
-import { expectMatcher, findMarker } from './console-markers.js';
+import { expectExec, expectMatcher, findMarker } from './console-markers.js';
 
 export interface ConsoleVerdict {
   status: OutcomeStatus;
@@ -57,13 +57,13 @@ export class SerialConsole {
     const text = this.takeLine();
     this.lines.push(text);
     if (this.lines.length > TAIL_LINES) this.lines.shift();
-    return this.judge(text, true);
+    return this.judge(text, true, true);
   }
 
   /** The unfinished last line, judged for --expect only (a prompt) or, at the end of a run, for markers too. */
   judgePartial(withMarkers: boolean): ConsoleVerdict | null {
     if (this.line.length === 0) return null;
-    return this.judge(this.partialText(), withMarkers);
+    return this.judge(this.partialText(), withMarkers, withMarkers); // at the end of a run the line is final
   }
 
   /** Whether the last complete line contains `text`. */
@@ -90,8 +90,9 @@ export class SerialConsole {
     if (this.logFd !== undefined) closeSync(this.logFd);
   }
 
-  private judge(text: string, withMarkers: boolean): ConsoleVerdict | null {
-    if (this.expectMatch?.test(text)) {
+  private judge(text: string, withMarkers: boolean, complete: boolean): ConsoleVerdict | null {
+    // A complete line is judged with its newline, so `$` matches at its end; a partial one only without `$`.
+    if (this.expectMatch && expectExec(this.expectMatch, complete ? `${text}\n` : text)) {
       return { status: 'matched', detail: `--expect ${this.expect} matched: ${text.trim()}` };
     }
     if (!withMarkers) return null;

@@ -173,9 +173,20 @@ export function machineKeyrings(state: MachineState): Keyrings {
   return state.keyrings ? Keyrings.fromJSON(state.keyrings) : new Keyrings();
 }
 
+/**
+ * 32-bit x86 Linux has no kexec_file_load: CONFIG_KEXEC_FILE depends on X86_64 (arch/x86/Kconfig), so the
+ * syscall is sys_ni_syscall's ENOSYS, before any check or load limit.
+ */
+export function noKexecFileLoad32(): KexecError {
+  return new KexecError('ENOSYS', 'kexec_file_load', 'i386 Linux has no kexec_file_load system call (CONFIG_KEXEC_FILE depends on X86_64, arch/x86/Kconfig)', {
+    hint: 'load with -c (kexec_load), or with -a, which falls back to it',
+  });
+}
+
 /** `loaders` is the machine's kexec_file_loaders[] in probe order (src/loaders/index.ts composes it). */
 export function kexecFileLoad(dir: string, args: KexecFileArgs, loaders: readonly KexecFileOps[]): KexecFileResult {
   const pre = readState(dir);
+  if (pre.config.arch === 'i386') throw noKexecFileLoad32();
   const crash = (args.flags & KEXEC_FILE_ON_CRASH) !== 0;
   const sysctl = kexecLoadPermitted(pre, crash);
   // KEXEC_FILE_FLAGS of the release (kexec_file_load): 6.1 knows UNLOAD|ON_CRASH|NO_INITRAMFS, so

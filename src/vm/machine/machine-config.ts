@@ -60,7 +60,8 @@ function res(start: bigint, end: bigint, name: string, children: Resource[] = []
 
 /**
  * A QEMU pc-style map for `mem` bytes of RAM: low RAM to 0x9fc00, the legacy hole, RAM from 1 MiB with the
- * top 128 KiB reserved by firmware, RAM above 4 GiB for what does not fit below 3 GiB (the engines run QEMU
+ * top 128 KiB holding the firmware's ACPI tables (the QEMU engine's stub installs QEMU's there; SeaBIOS
+ * reports the same 128 KiB as plain reserved, OVMF as "ACPI Tables", which keeps them across kexec), RAM above 4 GiB for what does not fit below 3 GiB (the engines run QEMU
  * with max-ram-below-4g=3G). Deliberate difference from a PC: the first 12 KiB are reserved, because the
  * engines' hand-off stubs live there (a real machine's relocate_kernel code lives in a control page instead).
  */
@@ -74,7 +75,7 @@ export function defaultIomem(mem: bigint): Resource[] {
     res(0xa0000n, 0xbffffn, 'PCI Bus 0000:00'),
     res(0xf0000n, 0xfffffn, 'Reserved', [res(0xf0000n, 0xfffffn, 'System ROM')]),
     res(0x100000n, below4g - 0x20001n, 'System RAM'),
-    res(below4g - 0x20000n, below4g - 1n, 'Reserved'),
+    res(below4g - 0x20000n, below4g - 1n, 'ACPI Tables'),
     res(0xfeffc000n, 0xfeffffffn, 'Reserved'),
     res(0xfffc0000n, 0xffffffffn, 'Reserved'),
   ];

@@ -305,23 +305,27 @@ test('the stub image: 64 KiB, reset vector at 0xfff0, rebuilt byte for byte by b
   const src = fileURLToPath(new URL('../../../../src/arch/x86/stub/', import.meta.url));
   const copy = join(work, 'stub-src');
   mkdirSync(copy);
-  for (const f of ['stub.s', 'stub.ld', 'build.sh']) copyFileSync(join(src, f), join(copy, f));
+  for (const f of ['stub.s', 'acpi.s', 'stub.ld', 'build.sh']) copyFileSync(join(src, f), join(copy, f));
   chmodSync(join(copy, 'build.sh'), 0o755);
   execFileSync(join(copy, 'build.sh'), { stdio: 'ignore' });
   assert.ok(readFileSync(join(copy, 'stub.bin')).equals(stub), 'build.sh must reproduce the committed stub.bin');
 });
 
 test('stub parameter block layout', () => {
-  const b = encodeStubParams({ mode: 'long64', entry: 0x1000200n, rsi: 0x10000n, gib: 7 });
+  const b = encodeStubParams({ mode: 'long64', entry: 0x1000200n, rsi: 0x10000n, gib: 7, acpi: { base: 0x1ffe0000n, size: 0x20000n } });
   const v = new DataView(b.buffer);
   assert.equal(b.length, STUB_PARAMS.size);
   assert.equal(Buffer.from(b.subarray(0, 4)).toString('latin1'), 'VKST');
-  assert.equal(v.getUint32(STUB_PARAMS.version, true), 1);
+  assert.equal(v.getUint32(STUB_PARAMS.version, true), 2);
   assert.equal(v.getUint32(STUB_PARAMS.mode, true), 2);
   assert.equal(v.getUint32(STUB_PARAMS.gib, true), 7);
   assert.equal(v.getBigUint64(STUB_PARAMS.entry, true), 0x1000200n);
   assert.equal(v.getBigUint64(STUB_PARAMS.rsi, true), 0x10000n);
-  assert.equal(encodeStubParams({ mode: 'protected32', entry: 0n, rsi: 0n, gib: 4 })[STUB_PARAMS.mode], 1);
+  assert.equal(v.getUint32(STUB_PARAMS.acpiBase, true), 0x1ffe0000);
+  assert.equal(v.getUint32(STUB_PARAMS.acpiSize, true), 0x20000);
+  const none = encodeStubParams({ mode: 'protected32', entry: 0n, rsi: 0n, gib: 4, acpi: null });
+  assert.equal(none[STUB_PARAMS.mode], 1);
+  assert.equal(new DataView(none.buffer).getUint32(STUB_PARAMS.acpiSize, true), 0, 'acpi_size 0: the stub installs no tables');
 });
 
 test('QEMU pc RAM layout: below 3 GiB, the rest from 4 GiB; identity map covers RAM and at least 4 GiB', () => {
@@ -487,10 +491,20 @@ function stubSays(args: string[]): Promise<string> {
 test('the stub reports a bad parameter block, a CPU without long mode or without 1 GiB pages on COM1', async () => {
   assert.match(await stubSays([]), /vkexec-stub: bad parameter block at 0x500/);
   const params = join(work, 'params.bin');
-  writeFileSync(params, encodeStubParams({ mode: 'long64', entry: PAYLOAD, rsi: 0n, gib: 4 }));
+  writeFileSync(params, encodeStubParams({ mode: 'long64', entry: PAYLOAD, rsi: 0n, gib: 4, acpi: null }));
   const loader = ['-device', `loader,file=${params},addr=0x500,force-raw=on`];
   assert.match(await stubSays(['-cpu', 'qemu64', ...loader]), /vkexec-stub: CPU has no 1 GiB pages \(pdpe1gb\)/);
   assert.match(await stubSays(['-cpu', 'qemu32', ...loader]), /vkexec-stub: CPU has no long mode/);
+});
+
+test('the stub says why the kernel gets no ACPI tables: a QEMU without them, a range too small for them', async () => {
+  const withAcpi = (size: bigint) => {
+    const file = join(work, `params-acpi-${size}.bin`);
+    writeFileSync(file, encodeStubParams({ mode: 'long64', entry: PAYLOAD, rsi: 0n, gib: 4, acpi: { base: 0xe00000n, size } }));
+    return ['-device', `loader,file=${file},addr=0x500,force-raw=on`];
+  };
+  assert.match(await stubSays(['-machine', 'pc,acpi=off', ...withAcpi(0x20000n)]), /vkexec-stub: ACPI: fw_cfg has no etc\/table-loader \(QEMU without ACPI\?\); the kernel gets no ACPI tables/);
+  assert.match(await stubSays(withAcpi(0x100n)), /vkexec-stub: ACPI: the tables do not fit the machine's ACPI Tables range; the kernel gets no ACPI tables/);
 });
 
 test('accel auto probes KVM once and falls back to TCG when KVM cannot run the probe guest', async (t) => {

@@ -5,7 +5,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-as --64 -o "$tmp/stub.o" "$here/stub.s"
+as --64 -I "$here" -o "$tmp/stub.o" "$here/stub.s"
 ld -nostdlib --build-id=none -T "$here/stub.ld" -o "$tmp/stub.elf" "$tmp/stub.o"
 objcopy -O binary "$tmp/stub.elf" "$tmp/stub.bin"
 size=$(wc -c < "$tmp/stub.bin")

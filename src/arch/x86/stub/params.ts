@@ -16,7 +16,7 @@ export const STUB_SCRATCH = { start: 0x500n, end: 0x3000n } as const;
 export const STUB_MAX_GIB = 512;
 
 const MAGIC = 0x54534b56; // "VKST"
-const VERSION = 1;
+const VERSION = 2;
 const MODE = { protected32: 1, long64: 2 } as const;
 
 /** Parameter block layout (offsets from STUB_PARAMS_ADDR). */
@@ -27,7 +27,9 @@ export const STUB_PARAMS = {
   gib: 0x0c, // u32: 1 GiB pages identity-mapped from 0 (long64)
   entry: 0x10, // u64
   rsi: 0x18, // u64: RSI (ESI) at the entry
-  size: 0x20,
+  acpiBase: 0x20, // u32: where QEMU's ACPI tables go (an "ACPI Tables" range below 4 GiB)
+  acpiSize: 0x24, // u32: its size; 0 = install no ACPI tables
+  size: 0x28,
 } as const;
 
 export interface StubParams {
@@ -37,7 +39,13 @@ export interface StubParams {
   rsi: bigint;
   /** GiB of address space to identity-map (long64); at least 4 so the stub's own ROM stays mapped. */
   gib: number;
+  /** The range the stub fills with QEMU's ACPI tables (the RSDP goes to the F segment); null: no ACPI. */
+  acpi: { base: bigint; size: bigint } | null;
 }
+
+/** Where the stub puts the RSDP (zone FSEG of QEMU's table-loader): the BIOS area Linux scans (acpi_find_root_pointer). */
+export const STUB_FSEG = { start: 0xf0000n, end: 0x100000n } as const;
+
 
 export function encodeStubParams(p: StubParams): Uint8Array {
   const buf = new Uint8Array(STUB_PARAMS.size);
@@ -48,6 +56,8 @@ export function encodeStubParams(p: StubParams): Uint8Array {
   v.setUint32(STUB_PARAMS.gib, p.gib, true);
   v.setBigUint64(STUB_PARAMS.entry, p.entry, true);
   v.setBigUint64(STUB_PARAMS.rsi, p.rsi, true);
+  v.setUint32(STUB_PARAMS.acpiBase, Number(p.acpi?.base ?? 0n), true);
+  v.setUint32(STUB_PARAMS.acpiSize, Number(p.acpi?.size ?? 0n), true);
   return buf;
 }
 

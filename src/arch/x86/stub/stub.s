@@ -6,6 +6,9 @@
 #   0x0600-0x0fff  stack; RSP/ESP = 0x1000 at the entry
 #   0x1000-0x1fff  PML4   (long64 only)
 #   0x2000-0x2fff  PDPT   (long64 only), identity map with 1 GiB pages
+#   0x1000-0x15ff  the ACPI installer's buffers, used before the page tables are built
+#   0xf0000-0xfffff  made RAM (i440FX PAM0) and holding the RSDP when QEMU's ACPI tables are installed
+#   [acpi_base, acpi_base + acpi_size)  QEMU's ACPI tables (an "ACPI Tables" e820 range the engine chose)
 # kexec never places anything below 0x3000 (buf_min 0x3000 in kexec_add_buffer callers and kexec-tools).
 #
 # Parameter block (little-endian):
@@ -15,6 +18,15 @@
 #   +0x10 u64 entry (protected32: below 4 GiB)
 #   +0x18 u64 rsi: value of RSI/ESI at the entry (0 = what relocate_kernel leaves; the 64-bit and 32-bit boot
 #             protocols want boot_params there, which the purgatory normally sets)
+#   +0x20 u32 acpi_base, +0x24 u32 acpi_size: where QEMU's ACPI tables go (acpi_size 0: install none)
+#
+# ACPI, before the mode switch (what SeaBIOS does on QEMU's pc machine, written anew here): the i440FX/PIIX
+# chipset set up as firmware leaves it (PAM0 F-segment RAM read/write, PIIX4 PM I/O at 0x600, PIIX3 PIRQ
+# A-D -> IRQ 10,10,11,11 level-triggered), then QEMU's fw_cfg "etc/table-loader" (hw/acpi/bios-linker-loader.c)
+# run: ALLOCATE (zone HIGH -> the ACPI range, zone FSEG -> 0xf0000, where Linux's acpi_find_root_pointer scans
+# for the RSDP), ADD_POINTER, ADD_CHECKSUM; WRITE_POINTER and unknown commands are ignored. fw_cfg through
+# its I/O ports (selector 0x510, data 0x511). A failure prints "vkexec-stub: ACPI: ..." and boots on without
+# ACPI (the RSDP area is cleared again).
 #
 # Entry state, after arch/x86/kernel/relocate_kernel_{64,32}.S (identity_mapped):
 #   long64:      CR0 = PE|MP|ET|NE|PG, CR4 = PAE, EFER.LME, CS = 0x10 (64-bit), DS/ES/SS/FS/GS = 0x18
@@ -30,8 +42,10 @@
 	.equ P_GIB,       PARAM + 0x0c
 	.equ P_ENTRY,     PARAM + 0x10
 	.equ P_RSI,       PARAM + 0x18
+	.equ P_ACPI_BASE, PARAM + 0x20
+	.equ P_ACPI_SIZE, PARAM + 0x24
 	.equ MAGIC,       0x54534b56
-	.equ VERSION,     1
+	.equ VERSION,     2
 	.equ MODE_PROT32, 1
 	.equ MODE_LONG64, 2
 	.equ STACK_TOP,   0x1000
@@ -54,6 +68,39 @@
 	.equ PTE_P_RW,    0x003
 	.equ PTE_P_RW_PS, 0x083
 	.equ COM1,        0x3f8
+
+	# ACPI installer
+	.equ FW_CFG_SEL,  0x510
+	.equ FW_CFG_DATA, 0x511
+	.equ FW_CFG_SIGNATURE, 0x0000
+	.equ FW_CFG_FILE_DIR,  0x0019
+	.equ QEMU_SIG,    0x554d4551	# "QEMU"
+	.equ FSEG_START,  0xf0000
+	.equ FSEG_END,    0x100000
+	.equ CMD_BUF,     0x1000	# one table-loader command (128 bytes)
+	.equ DIRENT,      0x1080	# one fw_cfg directory entry (64 bytes)
+	.equ FILES,       0x1100	# allocated files: name[56], u32 addr, u32 size
+	.equ MAX_FILES,   16
+	.equ VARS,        0x1500
+	.equ V_LOADER_SEL,  VARS + 0
+	.equ V_LOADER_LEFT, VARS + 4
+	.equ V_INDEX,       VARS + 8
+	.equ V_NFILES,      VARS + 12
+	.equ V_HIGH_NEXT,   VARS + 16
+	.equ V_HIGH_END,    VARS + 20
+	.equ V_FSEG_NEXT,   VARS + 24
+	.equ V_TMP,         VARS + 28
+	.equ CMD_ALLOCATE, 1
+	.equ CMD_ADD_POINTER, 2
+	.equ CMD_ADD_CHECKSUM, 3
+	.equ ZONE_HIGH,   1
+	.equ ZONE_FSEG,   2
+	.equ PCI_ADDR,    0xcf8
+	.equ PCI_DATA,    0xcfc
+	.equ PCI_I440FX,  0x80000000	# 00:00.0
+	.equ PCI_PIIX3,   0x80000800	# 00:01.0
+	.equ PCI_PIIX4PM, 0x80000b00	# 00:01.3
+	.equ PM_IO_BASE,  0x600
 
 	.text
 rom_base:
@@ -87,6 +134,7 @@ start32:
 	jne	bad_params
 	cmpl	$VERSION, P_VERSION
 	jne	bad_params
+	call	acpi_install
 	movl	P_MODE, %eax
 	cmpl	$MODE_LONG64, %eax
 	je	long64
@@ -191,9 +239,18 @@ no_long_mode:
 	jmp	fail
 no_gbpages:
 	movl	$msg_gbpages, %esi
-# Print the NUL-terminated string at ESI on COM1 (waiting for THR empty), then halt for good.
+# Print the NUL-terminated string at ESI on COM1, then halt for good.
 fail:
-	movw	$COM1 + 5, %dx
+	call	puts
+3:	cli
+	hlt
+	jmp	3b
+
+# Print the NUL-terminated string at ESI on COM1 (waiting for THR empty). Clobbers ESI.
+puts:
+	pushl	%eax
+	pushl	%edx
+1:	movw	$COM1 + 5, %dx
 2:	inb	%dx, %al
 	testb	$0x20, %al
 	jz	2b
@@ -202,10 +259,12 @@ fail:
 	jz	3f
 	movw	$COM1, %dx
 	outb	%al, %dx
-	jmp	fail
-3:	cli
-	hlt
-	jmp	3b
+	jmp	1b
+3:	popl	%edx
+	popl	%eax
+	ret
+
+	.include "acpi.s"
 
 	.balign 8
 gdt64:

@@ -216,8 +216,10 @@ test('x86_64, 1 GiB, 2 CPUs, crashkernel=256M: segments, ELF64 header, command l
     { start: backup.srcStart, end: backup.srcStart + backup.srcSize - 1n, type: RANGE.RAM },
     ...subtract(crash, [{ start: backup.start, end: backup.start + backupSize - 1n }, { start: elfcorehdr, end: elfcorehdr + 0x4000n - 1n }]).map((r) => ({ ...r, type: RANGE.RAM })),
     ...lines.filter((r) => r.name === 'Reserved' || r.name === 'reserved').map((r) => ({ start: r.start, end: r.end, type: RANGE.RESERVED })),
+    ...lines.filter((r) => r.name === 'ACPI Tables').map((r) => ({ start: r.start, end: r.end, type: RANGE.ACPI })),
   ].sort((a, b) => (a.start < b.start ? -1 : 1));
   assert.deepEqual(info.crashRanges, expected);
+  assert.ok(expected.some((r) => r.type === RANGE.ACPI && r.start === 0x3ffe0000n), 'the default map\'s ACPI tables reach the capture kernel');
   assert.deepEqual(
     info.crashRanges!.filter((r) => r.type === RANGE.RAM).map((r) => [r.start, r.end]),
     [[0x1000n, 0x9fbffn], [0x2f000000n, 0x3ef5cfffn], [0x3efffc00n, 0x3effffffn]],
@@ -343,8 +345,9 @@ for (const coreHeaderType of ['elf64', 'elf32'] as const) {
 test('--pass-memmap-cmdline: memmap=exactmap and the RAM entries of 100 KiB or more, after elfcorehdr=', () => {
   const m = machine({ mem: GiB, crashkernel: ['256M'] });
   const { result } = run(m, { req: { passMemmapCmdline: true } });
-  // 0x1000-0x9fbff -> 635K@4K; 0x2f000000-0x3ef5cfff -> 261492K@770048K; the 1 KiB tail after the backup is skipped.
-  assert.equal(result.cmdline, `${CMDLINE} elfcorehdr=1031540K memmap=exactmap memmap=635K@4K memmap=261492K@770048K`);
+  // 0x1000-0x9fbff -> 635K@4K; 0x2f000000-0x3ef5cfff -> 261492K@770048K; the 1 KiB tail after the backup is skipped;
+  // the ACPI tables 0x3ffe0000-0x3fffffff -> 128K#1048448K.
+  assert.equal(result.cmdline, `${CMDLINE} elfcorehdr=1031540K memmap=exactmap memmap=635K@4K memmap=261492K@770048K memmap=128K#1048448K`);
 });
 
 test('no command line at all: the additions start with their space, as kexec-tools strcat()s them', () => {
