@@ -144,6 +144,8 @@ for (const release of RELEASES) {
     };
     same('/proc/vmcore headers', vmcoreHeaders(mine.vmcore ?? []), vmcoreHeaders(real.capture.vmcore ?? []));
     same('capture e820', mine.e820, real.capture.e820);
+    // setup_rng_seed chains the RNG seed only when crng is ready (the guest's getrandom at the load: crng view).
+    same(`capture setup_data (crng ${real.views.crng ?? 'unknown'} at the load)`, mine['setup_data'], real.capture['setup_data']);
     same('vmcoreinfo', vmcoreinfoLines(mine.vmcore ?? [], real.kallsyms), vmcoreinfoLines(real.capture.vmcore ?? [], real.kallsyms));
     assert.deepEqual(differ, [], `Linux ${release}: machine panic and the real panic differ:\n${differ.join('\n')}`);
   });

@@ -12,6 +12,7 @@ import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, s
 import { verifyPefileSignature } from '../../sig/verify-pefile.js';
 import type { FileKimage } from '../../vm/kernel/file-kimage.js';
 import { E820_TYPES, machineMemmap } from '../../vm/machine/views.js';
+import { crngReady } from '../../vm/machine/kernel-release.js';
 import { alignUp } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from '../../vm/kernel/kexec-file-ops.js';
@@ -164,11 +165,14 @@ function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootP
   setBp(params, 'ext_ramdisk_image', where.initrdAddr >> 32n);
   setBp(params, 'ext_ramdisk_size', BigInt(where.initrdSize) >> 32n);
   setupE820(image, params);
-  // setup_rng_seed: prepended to the setup_data list (newest first).
-  const sdAddr = where.bootparamAddr + BigInt(where.rngOffset);
-  const next = readField(params, SETUP_HEADER.setup_data) as bigint;
-  params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), where.rngOffset);
-  writeField(params, SETUP_HEADER.setup_data, sdAddr);
+  // setup_rng_seed: prepended to the setup_data list (newest first), only once crng is ready (the slot stays
+  // in bufsz either way).
+  if (crngReady(image.config)) {
+    const sdAddr = where.bootparamAddr + BigInt(where.rngOffset);
+    const next = readField(params, SETUP_HEADER.setup_data) as bigint;
+    params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), where.rngOffset);
+    writeField(params, SETUP_HEADER.setup_data, sdAddr);
+  }
   setBp(params, 'acpi_rsdp_addr', 0n);
 }
 

@@ -85,7 +85,10 @@ export function systemMapSymbols(text: string, source: string, release: KernelRe
   for (const [name, a] of Object.entries(ALIASES)) if (found[name] === undefined && found[a.of] !== undefined) found[name] = found[a.of]! + a.plus;
   for (const k of Object.keys(found)) if (!names.includes(k)) delete found[k];
   if (found._stext === undefined || found._stext === 0n) {
-    const why = lines <= 1 ? `holds ${lines} symbol line${lines === 1 ? '' : 's'} (Debian's linux-image packages ship such a placeholder; the real System.map is in linux-image-<version>-dbg)` : 'has no _stext symbol, or only a zero address (kallsyms read without root shows zeros)';
+    const why =
+      lines === 0
+        ? "holds no symbols (Debian's linux-image packages ship a one-line placeholder System.map; the real one is in linux-image-<version>-dbg)"
+        : 'has no _stext symbol, or only a zero address (kallsyms read without root shows zeros)';
     throw new UsageError(`--system-map ${source}: ${why}`, { hint: "give the kernel's real System.map (linux-image-<version>-dbg: /usr/lib/debug/boot/System.map-<version>) or, as root, a copy of /proc/kallsyms of a nokaslr boot" });
   }
   return found;
