@@ -1,14 +1,18 @@
 // The differential test against the real kernels: Debian's 6.1 and 6.12 amd64 kernels boot in QEMU (one boot
 // each, both at once; see linux-guest.ts) and make the same kexec_file_load/kexec_load calls that are then made
-// to a vkexec machine of the same release whose /proc/iomem is the guest's. Required equal: every call's errno
-// (lockdown off and on; unsigned, Debian-signed (its CA is in no keyring of a SeaBIOS guest) and tampered
-// images; unknown flags), every kexec log line the kernel printed (placements, bufsz, memsz, the elfcorehdr,
-// the crash e820, the final command line), and the crash_notes_size and vmcoreinfo views.
+// to a vkexec machine of the same release cloned from the guest (/proc/iomem, /sys/firmware/memmap, uname -r,
+// the vmcoreinfo symbols from /proc/kallsyms). Required equal: every call's errno (lockdown off and on;
+// unsigned, Debian-signed (its CA is in no keyring of a SeaBIOS guest) and tampered images; unknown flags),
+// every kexec log line the kernel printed (placements, bufsz, memsz, the elfcorehdr, both e820 tables, the
+// final command line), the crash_notes_size and vmcoreinfo views; then, after the guest's real panic and
+// `machine panic` on the clone (QEMU engine, the same capture kernel and initramfs): /proc/vmcore's ELF
+// header, program headers and notes, the vmcoreinfo lines vkexec can know, the capture kernel's e820 and its
+// setup_data nodes (no RNG seed: crng is not ready at the load on either side).
 // Left out of the comparison, each for a stated reason: the purgatory relocation lines ("kexec: Applying
 // relocate section", "Symbol:"; vkexec runs its own purgatory, only its footprint is Debian's), the entry point
-// inside the purgatory and the indirection page in "head:" (kernel allocations), and the normal image's e820
-// table (the firmware map keeps [0, 0x9fbff] as one RAM entry while /proc/iomem shows the first page
-// reserved; the machine's firmware-map model is being reworked separately).
+// inside the purgatory and the indirection page in "head:" (kernel allocations), the VMCOREINFO note's size
+// (vkexec writes no BUILD-ID, OFFSET/SIZE/LENGTH or SYMBOL(mem_section) lines: vmcoreinfoLines), and a crash
+// load under lockdown (it would free the capture kernel of the real panic: see CALLS).
 // Needs qemu-system-x86_64, gcc with static libc, and the fixtures (6.12 kernels: test/setup/fixtures.mjs).
 
 import { after, test } from 'node:test';
