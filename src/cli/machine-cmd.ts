@@ -145,7 +145,7 @@ function describe(dir: string, s: MachineState): string[] {
   const lines = [
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
-    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease})`,
+    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease}; vmcoreinfo symbols: ${c.kernelSymbols ? `${Object.keys(c.kernelSymbols).length} from --system-map` : '_stext only'})`,
     `cmdline      ${c.cmdline}`,
     `crashkernel  ${crash ? `${(crash.end - crash.start + 1n) >> 20n} MiB at ${hex(crash.start)}-${hex(crash.end)}` : 'none'}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
