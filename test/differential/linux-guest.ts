@@ -105,7 +105,7 @@ export interface GuestRun {
   memmap: string;
   /** /proc/kallsyms lines of VMCOREINFO_SYMBOL_CANDIDATES (nokaslr: the addresses System.map has). */
   kallsyms: string;
-  /** What the capture kernel printed after the panic, by block: vmcore (kx vmcore's lines), e820, iomem. */
+  /** What the capture kernel printed after the panic, by block: vmcore (kx vmcore's lines), e820, iomem, setup_data, random. */
   capture: Record<string, string[]>;
   console: string;
 }
@@ -181,11 +181,11 @@ function smallInitramfs(kx: Uint8Array, init: string, extra: CpioEntry[]): Uint8
   ]);
 }
 
-/** gcc -static of kx.c into dir; throws with gcc's words when it fails. */
 /** The files /k/NAME of the guest's initramfs (capture: the capture kernel's initramfs). */
 const GUEST_FILES = ['unsigned', 'signed', 'tampered', 'initrd', 'capture'] as const;
 export type GuestFile = (typeof GUEST_FILES)[number];
 
+/** gcc -static of kx.c into dir; throws with gcc's words when it fails. */
 export function buildKx(dir: string): string {
   const out = path.join(dir, 'kx');
   const src = path.join(ROOT, 'test/differential/kx.c');
