@@ -3,10 +3,10 @@
 import { DEFAULT_KERNEL_RELEASE, KERNEL_RELEASES, isKernelRelease, kernelRelease, osreleaseFor } from '../vm/machine/kernel-release.js';
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { UsageError } from '../errno.js';
+import { UsageError, fileErrorText } from '../errno.js';
 import { applyMapOptions } from './machine-memmap.js';
 import { formatIomem, systemRam, type Resource } from '../vm/machine/iomem.js';
-import { type Lockdown, type MachineArch, DEFAULT_CMDLINE, DEFAULT_MEM, crashRegions, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
+import { type Lockdown, type MachineArch, type MachineConfig, DEFAULT_CMDLINE, DEFAULT_MEM, crashRegions, defaultIomem, memparse, GiB } from '../vm/machine/machine-config.js';
 import { CrashkernelError, parseCrashkernel, reserveCrashkernel } from '../vm/machine/crashkernel.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
@@ -19,6 +19,7 @@ import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
 import { destroyMachine, reportDestroy } from './machine-destroy.js';
 import { trustLoaderCommand } from './machine-trust.js';
+import { systemMapSymbols } from '../vm/kernel/vmcoreinfo.js';
 
 export type { GlobalOpts };
 
@@ -83,6 +84,8 @@ export interface InitOpts {
   sigEnforce?: string;
   imaAppraise?: string;
   kernelRelease?: string;
+  systemMap?: string;
+  osrelease?: string;
 }
 
 export function initMachine(dir: string, o: InitOpts): MachineState {
@@ -122,6 +125,7 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
     config.kernelRelease = o.kernelRelease;
     config.osrelease = osreleaseFor(o.kernelRelease);
   }
+  applyKernelIdentity(config, o);
   const state = newState(config);
   const inCmdline = cmdlineCrashkernel(config.cmdline);
   if (o.crashkernel && inCmdline.length > 0) {
@@ -135,13 +139,30 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
   return state;
 }
 
+/** --osrelease (uname -r, vmcoreinfo OSRELEASE) and --system-map (vmcoreinfo SYMBOL() lines) of machine init. */
+function applyKernelIdentity(config: MachineConfig, o: InitOpts): void {
+  if (o.osrelease !== undefined) {
+    if (!/^[\x21-\x7e]{1,64}$/.test(o.osrelease)) throw new UsageError(`--osrelease ${JSON.stringify(o.osrelease)}: 1 to 64 printable characters without spaces`, { hint: 'give what uname -r prints, e.g. 6.1.0-57-amd64' });
+    config.osrelease = o.osrelease;
+  }
+  if (o.systemMap !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(o.systemMap, 'latin1');
+    } catch (e) {
+      throw new UsageError(`--system-map ${o.systemMap}: ${fileErrorText(e)}`, { hint: "give the kernel's System.map (linux-image-<version>-dbg) or a saved /proc/kallsyms" });
+    }
+    config.kernelSymbols = systemMapSymbols(text, o.systemMap, kernelRelease(config));
+  }
+}
+
 function describe(dir: string, s: MachineState): string[] {
   const c = s.config;
   const crash = crashRegions(c);
   const lines = [
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
-    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease})`,
+    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease}; vmcoreinfo symbols: ${c.kernelSymbols ? `${Object.keys(c.kernelSymbols).length} from --system-map` : '_stext only'})`,
     `cmdline      ${c.cmdline}`,
     `crashkernel  ${crash.length === 0 ? 'none' : crash.map((r, i) => `${(r.end - r.start) >> 20n} MiB at ${hex(r.start)}-${hex(r.end - 1n)}${crash.length > 1 ? (i === crash.length - 1 ? ' (crashk_res, high)' : ' (crashk_low_res)') : ''}`).join(', ')}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
@@ -237,6 +258,8 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .option('--crashkernel <spec>', 'crashkernel= reservation: SIZE[@OFFSET], RANGE:SIZE,..., "SIZE,high SIZE,low"')
     .option('--cmdline <text>', "the running kernel's command line (/proc/cmdline)")
     .option('--cpus <n>', 'CPUs (one crash_notes buffer each)')
+    .option('--osrelease <text>', "the running kernel's uname -r (/proc/sys/kernel/osrelease, vmcoreinfo OSRELEASE)")
+    .option('--system-map <file>', "the running kernel's System.map or a saved /proc/kallsyms: vmcoreinfo gets its SYMBOL() lines")
     .option('--kernel-release <release>', `the Linux release whose kexec rules the machine follows: ${KERNEL_RELEASES.join(' or ')} (default ${DEFAULT_KERNEL_RELEASE})`)
     .addOption(new Option('--lockdown <mode>').choices(['none', 'integrity', 'confidentiality']))
     .addOption(new Option('--arch <arch>').choices(['x86_64', 'i386']))

@@ -5,12 +5,20 @@
  * Usage:
  *   kx <name> file <kernel> <initrd|-> <cmdline|-> <flags>     kexec_file_load (cmdline_len counts the NUL)
  *   kx <name> load <flags> <mem> <memsz>                       kexec_load of one zero-filled segment at mem
- *   kx <name> load-unload <flags>                              kexec_load with nr_segments 0 (unload) */
+ *   kx <name> load-unload <flags>                              kexec_load with nr_segments 0 (unload)
+ *   kx vmcore <file>                                           in a capture kernel: /proc/vmcore's ELF64 header
+ *   kx crng                                                    "VKX-VIEW crng ready|not-ready" (getrandom
+ *                                                              GRND_NONBLOCK: EAGAIN until crng is ready)
+ * The vmcore op prints "VKX-PHDR type=.. offset=.. vaddr=.. paddr=.. filesz=.. memsz=.." per program header,
+ * "VKX-NOTE name=.. type=.. descsz=.." per note of the PT_NOTE segments, and "VKX-VMCOREINFO <line>" per
+ * line of the VMCOREINFO note's text. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <elf.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,7 +31,49 @@ static int result(const char *name, long rc) {
   return 0;
 }
 
+static int vmcore(const char *file) {
+  int fd = open(file, O_RDONLY);
+  Elf64_Ehdr eh;
+  if (fd < 0 || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh) { perror("kx: vmcore"); return 2; }
+  if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64) { fprintf(stderr, "kx: %s: not ELF64\n", file); return 2; }
+  printf("VKX-EHDR type=%u machine=%u phnum=%u\n", eh.e_type, eh.e_machine, eh.e_phnum);
+  for (unsigned i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    if (pread(fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph) != (ssize_t)sizeof ph) { perror("kx: phdr"); return 2; }
+    printf("VKX-PHDR type=%u offset=0x%lx vaddr=0x%lx paddr=0x%lx filesz=0x%lx memsz=0x%lx\n", ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz);
+    if (ph.p_type != PT_NOTE || ph.p_filesz > (1 << 20)) continue;
+    char *n = malloc(ph.p_filesz + 1);
+    if (!n || pread(fd, n, ph.p_filesz, ph.p_offset) != (ssize_t)ph.p_filesz) { perror("kx: notes"); return 2; }
+    for (size_t at = 0; at + sizeof(Elf64_Nhdr) <= ph.p_filesz;) {
+      Elf64_Nhdr *nh = (Elf64_Nhdr *)(n + at);
+      size_t name = at + sizeof *nh, desc = name + ((nh->n_namesz + 3) & ~3u), next = desc + ((nh->n_descsz + 3) & ~3u);
+      if (nh->n_namesz == 0 || next > ph.p_filesz) break;
+      printf("VKX-NOTE name=%.*s type=%u descsz=%u\n", (int)nh->n_namesz - 1, n + name, nh->n_type, nh->n_descsz);
+      if (!strncmp(n + name, "VMCOREINFO", nh->n_namesz)) {
+        char *t = n + desc, *end = t + nh->n_descsz;
+        while (t < end) {
+          char *nl = memchr(t, '\n', end - t);
+          int len = nl ? nl - t : end - t;
+          if (len > 0) printf("VKX-VMCOREINFO %.*s\n", len, t);
+          t += len + 1;
+        }
+      }
+      at = next;
+    }
+    free(n);
+  }
+  fflush(stdout);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "vmcore")) return vmcore(argv[2]);
+  if (argc == 2 && !strcmp(argv[1], "crng")) {
+    char b;
+    long r = getrandom(&b, 1, GRND_NONBLOCK);
+    printf("VKX-VIEW crng %s\n", r == 1 ? "ready" : errno == EAGAIN ? "not-ready" : "unknown");
+    return 0;
+  }
   if (argc < 3) { fprintf(stderr, "kx: usage: see kx.c\n"); return 2; }
   const char *name = argv[1], *op = argv[2];
   if (!strcmp(op, "file") && argc == 7) {

@@ -1,14 +1,18 @@
 // The differential test against the real kernels: Debian's 6.1 and 6.12 amd64 kernels boot in QEMU (one boot
 // each, both at once; see linux-guest.ts) and make the same kexec_file_load/kexec_load calls that are then made
-// to a vkexec machine of the same release whose /proc/iomem is the guest's. Required equal: every call's errno
-// (lockdown off and on; unsigned, Debian-signed (its CA is in no keyring of a SeaBIOS guest) and tampered
-// images; unknown flags), every kexec log line the kernel printed (placements, bufsz, memsz, the elfcorehdr,
-// the crash e820, the final command line), and the crash_notes_size and vmcoreinfo views.
+// to a vkexec machine of the same release cloned from the guest (/proc/iomem, /sys/firmware/memmap, uname -r,
+// the vmcoreinfo symbols from /proc/kallsyms). Required equal: every call's errno (lockdown off and on;
+// unsigned, Debian-signed (its CA is in no keyring of a SeaBIOS guest) and tampered images; unknown flags),
+// every kexec log line the kernel printed (placements, bufsz, memsz, the elfcorehdr, both e820 tables, the
+// final command line), the crash_notes_size and vmcoreinfo views; then, after the guest's real panic and
+// `machine panic` on the clone (QEMU engine, the same capture kernel and initramfs): /proc/vmcore's ELF
+// header, program headers and notes, the vmcoreinfo lines vkexec can know, the capture kernel's e820 and its
+// setup_data nodes (no RNG seed: crng is not ready at the load on either side).
 // Left out of the comparison, each for a stated reason: the purgatory relocation lines ("kexec: Applying
 // relocate section", "Symbol:"; vkexec runs its own purgatory, only its footprint is Debian's), the entry point
-// inside the purgatory and the indirection page in "head:" (kernel allocations), and the normal image's e820
-// table (the firmware map keeps [0, 0x9fbff] as one RAM entry while /proc/iomem shows the first page
-// reserved; the machine's firmware-map model is being reworked separately).
+// inside the purgatory and the indirection page in "head:" (kernel allocations), the VMCOREINFO note's size
+// (vkexec writes no BUILD-ID, OFFSET/SIZE/LENGTH or SYMBOL(mem_section) lines: vmcoreinfoLines), and a crash
+// load under lockdown (it would free the capture kernel of the real panic: see CALLS).
 // Needs qemu-system-x86_64, gcc with static libc, and the fixtures (6.12 kernels: test/setup/fixtures.mjs).
 
 import { after, test } from 'node:test';
@@ -17,10 +21,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readState, writeState } from '../../src/vm/machine/machine.js';
 import { readView } from '../../src/vm/machine/views.js';
-import { tempDir, vkexec } from '../helpers/cli.js';
+import { tempDir, vkexec, vkexecAsync } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
 import { callVkexec, normalise } from './linux-compare.js';
-import { CALLS, LOAD_CMDLINE, bootGuest, buildInitramfs, guestCmdline, type GuestRun, type Release } from './linux-guest.js';
+import { CALLS, LOAD_CMDLINE, bootGuest, buildInitramfs, guestCmdline, parseConsole, type GuestRun, type Release } from './linux-guest.js';
 
 const RELEASES: Release[] = ['6.1', '6.12'];
 const scratch: string[] = [];
@@ -29,12 +33,17 @@ after(() => {
 });
 
 const guests = new Map<Release, { run: GuestRun; files: Record<string, string> }>();
+/** The machine each release's comparison test cloned and made every call on (its crash image: "panic-load"). */
+const clones = new Map<Release, string>();
 const boot = (async () => {
   const ready = RELEASES.map(async (release) => {
     const dir = tempDir(`vkexec-linux-${release}-`);
     scratch.push(dir);
     const { cpio, files } = buildInitramfs(release, dir);
-    guests.set(release, { run: await bootGuest(release, cpio), files });
+    const run = await bootGuest(release, cpio);
+    // VKEXEC_LINUX_KEEP=DIR keeps each guest's console (to read what the real kernel printed).
+    if (process.env.VKEXEC_LINUX_KEEP) fs.writeFileSync(path.join(process.env.VKEXEC_LINUX_KEEP, `linux-${release}.console`), run.console);
+    guests.set(release, { run, files });
   });
   await Promise.all(ready);
 })();
@@ -59,8 +68,13 @@ for (const release of RELEASES) {
     scratch.push(dir);
     const iomem = path.join(dir, 'iomem.txt');
     fs.writeFileSync(iomem, run.iomem);
+    const memmap = path.join(dir, 'memmap.txt');
+    fs.writeFileSync(memmap, run.memmap);
+    const kallsyms = path.join(dir, 'kallsyms.txt');
+    fs.writeFileSync(kallsyms, run.kallsyms);
     const m = path.join(dir, 'm');
-    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--kernel-release', release, '--cmdline', guestCmdline()]);
+    clones.set(release, m);
+    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--memmap', memmap, '--kernel-release', release, '--osrelease', run.osrelease, '--system-map', kallsyms, '--cmdline', guestCmdline()]);
     assert.equal(init.code, 0, init.stderr);
     const state = readState(m);
     assert.equal(readView(state, '/sys/devices/system/cpu/cpu0/crash_notes_size')!.trim(), run.views.crash_notes_size, 'crash_notes_size');
@@ -77,12 +91,66 @@ for (const release of RELEASES) {
       const mine = callVkexec(m, args, files);
       if (mine.errno !== real.errno) mismatches.push(`${name}: errno ${mine.errno}, the real kernel ${real.errno}`);
       if (args[0] !== 'file') continue; // kexec_load logs nothing on either release without lockdown (its Lockdown line is the LSM's)
-      const opts = { dropE820: !(Number(args[4]) & 2) };
+      const opts = { dropE820: false };
       const want = normalise(real.log, opts);
       const got = normalise(mine.log, opts);
       if (JSON.stringify(want) !== JSON.stringify(got)) mismatches.push(`${name} (flags ${args[4]}): log lines differ\n  real:   ${want.join('\n          ')}\n  vkexec: ${got.join('\n          ')}`);
     }
     assert.deepEqual(mismatches, [], `Linux ${release} and vkexec differ:\n${mismatches.join('\n')}`);
     assert.ok(LOAD_CMDLINE.length > 0);
+  });
+}
+
+/**
+ * kx vmcore's lines in a comparable form: the header, each program header, each note's name, type and size.
+ * The VMCOREINFO note's size (and so the PT_NOTE's) is left to vmcoreinfoLines: vkexec writes fewer lines.
+ */
+function vmcoreHeaders(lines: readonly string[]): string[] {
+  return lines
+    .filter((l) => /^VKX-(EHDR|PHDR|NOTE) /.test(l))
+    .map((l) => l.replace(/^(VKX-NOTE name=VMCOREINFO type=0) descsz=\d+$/, '$1 descsz=TEXT').replace(/^(VKX-PHDR type=4 offset=\S+ vaddr=\S+ paddr=\S+) filesz=\S+ memsz=\S+$/, '$1 filesz=NOTES memsz=NOTES'));
+}
+
+/**
+ * The vmcoreinfo lines vkexec can write for a machine given the guest's kallsyms: all but BUILD-ID, OFFSET(),
+ * SIZE(), LENGTH() (debug information), SYMBOL(mem_section) (an address the kernel allocated), SYMBOL()s of
+ * symbols /proc/kallsyms does not list (kallsyms_*: the kallsyms tables leave themselves out) and CRASHTIME.
+ */
+function vmcoreinfoLines(lines: readonly string[], kallsyms: string): string[] {
+  const known = new Set(kallsyms.split('\n').map((l) => l.split(' ')[2]));
+  return lines
+    .filter((l) => l.startsWith('VKX-VMCOREINFO '))
+    .map((l) => l.slice('VKX-VMCOREINFO '.length))
+    .filter((l) => !/^(BUILD-ID|CRASHTIME|VKEXEC_FILL)=|^(OFFSET|SIZE|LENGTH)\(|^SYMBOL\(mem_section\)/.test(l))
+    .filter((l) => !/^SYMBOL\(kallsyms_/.test(l) || known.has(/\((\w+)\)/.exec(l)![1]));
+}
+
+for (const release of RELEASES) {
+  test(`Linux ${release}: machine panic gives the capture kernel the /proc/vmcore headers and e820 of a real panic`, async (t) => {
+    if (!requireTools(t, ['qemu-system-x86_64', 'gcc'], 'VKEXEC_SKIP_QEMU', 'qemu-system-x86 gcc libc6-dev')) return;
+    await boot;
+    const real = guests.get(release)!.run;
+    assert.equal(real.calls.get('panic-load')?.errno, 0, `${release}: the guest loaded its capture kernel`);
+    assert.ok(real.console.includes('VKX-CAPTURE-DONE'), `${release}: the real capture kernel ran its init; console tail:\n${real.console.slice(-3000)}`);
+    const m = clones.get(release);
+    assert.ok(m, 'the comparison test above made the cloned machine');
+    assert.equal(vkexec(m, ['machine', 'show', '--file', '/sys/kernel/kexec_crash_loaded']).stdout.trim(), '1', 'panic-load left a crash image');
+    const consoleFile = path.join(path.dirname(m), `panic-${release}.log`);
+    // The same capture kernel and initramfs, booted by `machine panic` (QEMU engine) with the machine's old RAM.
+    const p = await vkexecAsync(m, ['machine', 'panic', '--engine', 'qemu', '--expect', 'VKX-CAPTURE-DONE', '--timeout', '900', '--console', consoleFile]);
+    assert.equal(p.code, 0, `machine panic: ${p.stderr}`);
+    const mineText = fs.readFileSync(consoleFile, 'utf8').replace(/\r/g, '');
+    if (process.env.VKEXEC_LINUX_KEEP) fs.writeFileSync(path.join(process.env.VKEXEC_LINUX_KEEP, `vkexec-${release}.console`), mineText);
+    const mine = parseConsole(release, mineText + '\nVKX-DONE\n').capture;
+    const differ: string[] = [];
+    const same = (what: string, a: readonly string[] | undefined, b: readonly string[] | undefined) => {
+      if (JSON.stringify(a) !== JSON.stringify(b)) differ.push(`${what}:\n  real:   ${(b ?? []).join('\n          ')}\n  vkexec: ${(a ?? []).join('\n          ')}`);
+    };
+    same('/proc/vmcore headers', vmcoreHeaders(mine.vmcore ?? []), vmcoreHeaders(real.capture.vmcore ?? []));
+    same('capture e820', mine.e820, real.capture.e820);
+    // setup_rng_seed chains the RNG seed only when crng is ready (the guest's getrandom at the load: crng view).
+    same(`capture setup_data (crng ${real.views.crng ?? 'unknown'} at the load)`, mine['setup_data'], real.capture['setup_data']);
+    same('vmcoreinfo', vmcoreinfoLines(mine.vmcore ?? [], real.kallsyms), vmcoreinfoLines(real.capture.vmcore ?? [], real.kallsyms));
+    assert.deepEqual(differ, [], `Linux ${release}: machine panic and the real panic differ:\n${differ.join('\n')}`);
   });
 }

@@ -11,7 +11,8 @@ import { getEntry64Regs, setEntry64Regs } from '../../arch/x86/purgatory-symbols
 import { BOOT_PARAMS_SIZE, E820_MAX, SETUP_DATA_HEADER, SETUP_RNG_SEED, setBp, setupDataNode, writeE820 } from '../../arch/x86/boot-params.js';
 import { verifyPefileSignature } from '../../sig/verify-pefile.js';
 import type { FileKimage } from '../../vm/kernel/file-kimage.js';
-import { firmwareE820 } from '../../vm/machine/views.js';
+import { E820_TYPES, machineMemmap } from '../../vm/machine/views.js';
+import { crngReady } from '../../vm/machine/kernel-release.js';
 import { alignUp } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
 import type { KexecFileOps, FileLoadInput, SigAccepted, SigCheckContext } from '../../vm/kernel/kexec-file-ops.js';
@@ -47,7 +48,9 @@ function bzImage64ProbeKernel(kernel: Uint8Array): KexecError | null {
 
 /** setup_e820_entries / crash_setup_memmap_entries, then ext_mem_k/alt_mem_k from the RAM entry spanning 1 MiB. */
 function setupE820(image: FileKimage, params: Uint8Array): void {
-  const e820 = image.type === 'crash' ? crashSetupMemmapEntries(image) : firmwareE820(image.config.iomem);
+  // setup_e820_entries copies e820_table_kexec, the firmware's table from before trim_bios_range reserved page 0
+  // (arch/x86/kernel/setup.c): /sys/firmware/memmap's entries (Debian 6.12 in QEMU logs page 0 as RAM).
+  const e820 = image.type === 'crash' ? crashSetupMemmapEntries(image) : machineMemmap(image.config).map((e) => ({ addr: e.start, size: e.end - e.start + 1n, type: E820_TYPES[e.type] ?? 2 }));
   // Entries past E820_MAX_ENTRIES_ZEROPAGE are dropped, as the kernel does (no SETUP_E820_EXT on this path).
   writeE820(params, e820.slice(0, E820_MAX));
   // setup_e820_entries / crash_setup_memmap_entries (6.8+): kexec_dprintk of the table handed over.
@@ -162,11 +165,14 @@ function setupBootParameters(image: FileKimage, params: Uint8Array, where: BootP
   setBp(params, 'ext_ramdisk_image', where.initrdAddr >> 32n);
   setBp(params, 'ext_ramdisk_size', BigInt(where.initrdSize) >> 32n);
   setupE820(image, params);
-  // setup_rng_seed: prepended to the setup_data list (newest first).
-  const sdAddr = where.bootparamAddr + BigInt(where.rngOffset);
-  const next = readField(params, SETUP_HEADER.setup_data) as bigint;
-  params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), where.rngOffset);
-  writeField(params, SETUP_HEADER.setup_data, sdAddr);
+  // setup_rng_seed: prepended to the setup_data list (newest first), only once crng is ready (the slot stays
+  // in bufsz either way).
+  if (crngReady(image.config)) {
+    const sdAddr = where.bootparamAddr + BigInt(where.rngOffset);
+    const next = readField(params, SETUP_HEADER.setup_data) as bigint;
+    params.set(setupDataNode(SETUP_RNG_SEED, randomBytes(RNG_SEED_LENGTH), next), where.rngOffset);
+    writeField(params, SETUP_HEADER.setup_data, sdAddr);
+  }
   setBp(params, 'acpi_rsdp_addr', 0n);
 }
 

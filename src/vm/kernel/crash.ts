@@ -8,13 +8,13 @@ import { E820_MAX } from '../../arch/x86/boot-params.js';
 import { EM_386, EM_X86_64 } from '../../formats/elf.js';
 import { KERNEL_ELF_CORE_HEADER_ALIGN, crashPrepareElf64Headers } from './crash-core.js';
 import type { FileKimage } from './file-kimage.js';
-import { type Resource, findResource, resourceRange, systemRam } from '../machine/iomem.js';
+import { type Resource, resourceRange, systemRam } from '../machine/iomem.js';
+import { runningKernel } from '../machine/running-kernel.js';
 import { hex } from '../../lib/hex.js';
 import { type PhysRange, intersectRange, rangeLength, subtractRanges, toInclusiveEnd } from '../../lib/range.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 
 const MiB = 1n << 20n;
-const START_KERNEL_MAP = 0xffffffff80000000n;
 const PAGE_OFFSET = 0xffff888000000000n;
 
 /** crash_exclude_mem_range: cut `cut` out of the list; splitting a range needs a free slot (else ENOMEM). */
@@ -46,9 +46,10 @@ function prepareElfHeadersPhdrs(image: FileKimage): ReturnType<typeof crashPrepa
   const crashk = [image.crashk, image.crashkLow].filter((r): r is Resource => r !== undefined).map(resourceRange);
   for (const cut of [{ start: 0n, end: MiB }, ...crashk]) ram = crashExcludeMemRange(ram, max, cut);
   const x64 = image.config.arch === 'x86_64';
-  const code = findResource(image.iomem, 'Kernel code');
-  const bss = findResource(image.iomem, 'Kernel bss');
-  const kernelText = x64 && code && bss ? { vaddr: START_KERNEL_MAP + code.start, paddr: code.start, size: resourceRange(bss).end - code.start } : null;
+  // need_kernel_map: [_text, _end), .brk included (Debian 6.1 and 6.12 in QEMU: _end - _text is "Kernel bss"'s
+  // end - _text + 0x30000, the size the real panics' /proc/vmcore shows).
+  const k = x64 ? runningKernel({ ...image.config, iomem: [...image.iomem] }) : null;
+  const kernelText = k ? { vaddr: k.text, paddr: k.textPhys, size: k.end - k.text } : null;
   const notes = Array.from({ length: image.config.cpus }, (_, cpu) => crashNotesAddr(cpu));
   image.lastRamRanges = ram.length;
   return crashPrepareElf64Headers({

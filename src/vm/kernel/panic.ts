@@ -11,8 +11,9 @@
 
 import { KexecError } from '../../errno.js';
 import { type FillPattern, formatFillPattern } from '../memory/fill-pattern.js';
+import { DEFAULT_STEXT, vmcoreinfoText } from './vmcoreinfo.js';
 import { resourceRange, systemRam } from '../machine/iomem.js';
-import { CRASH_NOTES_SIZE, type MachineConfig, PAGE_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
+import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 import type { Extent, MemoryImage } from '../memory/memory-image.js';
 import { alignUp } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
@@ -40,8 +41,6 @@ export const USER_REGS = {
   i386: ['bx', 'cx', 'dx', 'si', 'di', 'bp', 'ax', 'ds', 'es', 'fs', 'gs', 'orig_ax', 'ip', 'cs', 'flags', 'sp', 'ss'],
 } as const;
 
-/** _stext of the machine's kernel (linked at CONFIG_PHYSICAL_START 16 MiB, no KASLR). */
-const STEXT = { x86_64: 0xffffffff81000000n, i386: 0xc1000000n } as const;
 const KERNEL_CS = { x86_64: 0x10n, i386: 0x60n } as const;
 const KERNEL_DS = { x86_64: 0x18n, i386: 0x68n } as const;
 
@@ -69,7 +68,7 @@ function appendElfNote(buf: Uint8Array, at: number, name: string, type: number, 
 /** The registers crash_save_cpu stores (the same synthetic state on every CPU, see the header comment). */
 function savedRegisters(arch: MachineConfig['arch']): Record<string, bigint> {
   const regs: Record<string, bigint> = Object.fromEntries(USER_REGS[arch].map((r) => [r, 0n]));
-  regs.ip = STEXT[arch];
+  regs.ip = DEFAULT_STEXT[arch];
   regs.cs = KERNEL_CS[arch];
   regs.ss = KERNEL_DS[arch];
   regs.flags = 0x2n;
@@ -97,22 +96,6 @@ export function crashNotesBuffer(config: MachineConfig, cpu: number, panicCpu: n
   const prstatus = elfPrstatus(config.arch, cpu === panicCpu ? 1 : 0, savedRegisters(config.arch));
   appendElfNote(buf, 0, CORE_NOTE_NAME, NT_PRSTATUS, prstatus); // final_note: the zeros that follow
   return buf;
-}
-
-/**
- * The vmcoreinfo text: what holds for this machine. Symbols whose data the machine does not have in memory
- * (page tables, mem_section, struct page layouts) are left out: a tool must not believe they are there.
- * VKEXEC_FILL names the fill pattern, so `vmcore check` can verify a dump without being told.
- */
-function vmcoreinfoText(config: MachineConfig, opts: PanicOptions): string {
-  const lines = [`OSRELEASE=${config.osrelease}`, `PAGESIZE=${PAGE_SIZE}`, `SYMBOL(_stext)=${STEXT[config.arch].toString(16)}`];
-  if (config.arch === 'x86_64') {
-    // arch/x86/kernel/machine_kexec_64.c arch_crash_save_vmcoreinfo; no KASLR, 4-level paging.
-    lines.push('NUMBER(phys_base)=0', 'NUMBER(pgtable_l5_enabled)=0', 'NUMBER(MAX_PHYSMEM_BITS)=46', 'KERNELOFFSET=0');
-  }
-  if (opts.fill) lines.push(`VKEXEC_FILL=${formatFillPattern(opts.fill)}`);
-  lines.push(`CRASHTIME=${opts.crashTime}`); // crash_save_vmcoreinfo appends it at the panic
-  return lines.join('\n') + '\n';
 }
 
 /** vmcoreinfo_note (VMCOREINFO_NOTE_SIZE bytes): the "VMCOREINFO" note (type 0), then the empty note. */

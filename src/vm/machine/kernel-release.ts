@@ -62,6 +62,19 @@ const RULES: Record<KernelRelease, ReleaseRules> = {
   '6.12': { reverseRamWalk: true, topDownOffByOne: false, fileFlags: 0xf, loadFlags: 0xd, logStyle: 'kexec_dprintk', hotplugPhdrs: 2 + 8192 + 8192 },
 };
 
+/**
+ * Whether the machine's kernel has its crng ready when kexec_file_load runs. The machine plays the measured
+ * guests: Debian 6.1 and 6.12 under QEMU TCG (no RDRAND, no virtio-rng) still have it not ready when their init
+ * loads (getrandom GRND_NONBLOCK: EAGAIN), so %p prints (____ptrval____) and setup_rng_seed
+ * (arch/x86/kernel/kexec-bzimage64.c, both releases: `if (!rng_is_initialized()) return;`) chains no seed;
+ * the capture kernel of a real panic shows no SETUP_RNG_SEED node (test/differential/linux-kexec.test.ts).
+ * With RDRAND (qemu -cpu max) Debian 6.1's crng is ready at boot, %p prints hashed pointers and the capture
+ * kernel shows the seed node (type 9): measured once by hand, not modelled (that CPU also brings 5-level paging).
+ */
+export function crngReady(_config: Pick<MachineConfig, 'kernelRelease'>): boolean {
+  return false;
+}
+
 export function releaseRules(config: Pick<MachineConfig, 'kernelRelease'>): ReleaseRules {
   return RULES[kernelRelease(config)];
 }

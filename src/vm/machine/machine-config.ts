@@ -35,6 +35,8 @@ export interface MachineConfig {
   osrelease: string;
   /** The Linux release whose kexec rules the machine follows (src/vm/machine/kernel-release.ts); absent in old machines. */
   kernelRelease?: '6.1' | '6.12';
+  /** Addresses of the release's vmcoreinfo SYMBOL()s, from machine init --system-map (src/vm/kernel/vmcoreinfo.ts). */
+  kernelSymbols?: Record<string, bigint>;
 }
 
 export interface Sysctls {

@@ -74,6 +74,11 @@ function checkConfig(c: unknown): string | null {
   for (const k of ['secureBoot', 'sigEnforce', 'imaAppraise'] as const) if (typeof c[k] !== 'boolean') return bad(`config.${k}`, c[k], 'true or false');
   if (!printable(c.osrelease, 64)) return bad('config.osrelease', c.osrelease, 'at most 64 printable characters (__NEW_UTS_LEN)');
   if (c.kernelRelease !== undefined && !isKernelRelease(c.kernelRelease)) return bad('config.kernelRelease', c.kernelRelease, '6.1 or 6.12');
+  if (c.kernelSymbols !== undefined) {
+    const syms = c.kernelSymbols;
+    if (!isObj(syms) || Object.keys(syms).length > 64) return bad('config.kernelSymbols', syms, 'an object of at most 64 symbols');
+    for (const [k, v] of Object.entries(syms)) if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) || !isU64(v)) return bad(`config.kernelSymbols.${k}`, v, 'a symbol name and a 64-bit address {"$u64": "0x..."}');
+  }
   if (c.acpiRsdp !== undefined && !isU64(c.acpiRsdp)) return bad('config.acpiRsdp', c.acpiRsdp, 'a 64-bit address {"$u64": "0x..."}');
   return c.firmwareMap === undefined ? null : checkFirmwareMap(c.firmwareMap);
 }
