@@ -99,6 +99,11 @@ const FIXTURES = [
   { name: 'busybox-i386', pkg: 'busybox-i386', member: /^\.?\/(usr\/)?bin\/busybox$/ },
   { name: 'xen-4.17-amd64.gz', pkg: 'xen-amd64', member: /^\.?\/boot\/xen-4\.17-amd64\.gz$/ },
   { name: 'kexec-amd64', pkg: 'kexec-tools', member: /^\.?\/(usr\/)?sbin\/kexec$/ },
+  // The kernel packages themselves, as `apt-get download` gives them, for `vkexec check` (test/check/).
+  { name: 'linux-image-amd64.deb', pkg: 'kernel-amd64', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-amd64-unsigned.deb', pkg: 'kernel-amd64-unsigned', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-686.deb', pkg: 'kernel-686', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-612-amd64.deb', pkg: 'kernel-612-amd64', inputs: [], ...wholeDeb() },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
@@ -353,6 +358,11 @@ function kdumpInitramfs(busyboxFixture) {
       return buildCpio(entries(readFileSync(paths[busyboxFixture]), order));
     },
   };
+}
+
+/** The .deb as downloaded (for tests that read packages themselves). */
+function wholeDeb() {
+  return { recipe: () => 'the .deb as apt-get download gives it', build: (_paths, deb) => readFileSync(deb) };
 }
 
 function busyboxInitramfs(busyboxFixture) {
