@@ -15,7 +15,7 @@ import { spinnerAllowed } from '../output.js';
 import { catchInterrupts } from '../signals.js';
 import { CHECKS, DEFAULT_CHECKS, runCheck, type CheckName } from './cases.js';
 import { resolveInput, type CheckInput } from './input.js';
-import { failureOf, type CheckOptions, type KeyOption } from './machine.js';
+import { failureOf, type CaseResult, type CheckOptions, type KeyOption } from './machine.js';
 import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, type CaseRecord } from './report.js';
 
 export interface CheckCli {
@@ -129,6 +129,14 @@ function progress(total: number, on: boolean): (done: number, running: string[])
   };
 }
 
+/** Files extracted from a package are named as the package's members (PACKAGE:/boot/vmlinuz-R), not by the run's temporary path. */
+function named(r: CaseResult, input: CheckInput): CaseResult {
+  if (input.kind !== 'deb') return r;
+  const dir = path.dirname(input.kernel) + path.sep;
+  const fix = (t: string) => t.split(dir).join(`${input.arg}:/boot/`);
+  return { ...r, message: fix(r.message), ...(r.fix ? { fix: fix(r.fix) } : {}) };
+}
+
 export async function checkMain(inputs: readonly string[], o: CheckCli, out: Out): Promise<number> {
   const abort = catchInterrupts();
   if (inputs.length === 0) throw new UsageError('check needs at least one INPUT', { hint: 'vkexec check linux-image-*.deb, a /boot-like directory, or a kernel file' });
@@ -158,11 +166,13 @@ export async function checkMain(inputs: readonly string[], o: CheckCli, out: Out
       const label = `${path.basename(c.input)}:${c.check}`;
       running.add(label);
       show(records.length, [...running]);
-      const start = Date.now();
+      let start = Date.now();
       const tmp = fs.mkdtempSync(path.join(root, 'case-'));
       let result;
       try {
-        result = await runCheck(c.check, { input: await resolve(c.input), opts, tmp });
+        const input = await resolve(c.input);
+        start = Date.now(); // a case's time is its own, not the reading of its package
+        result = named(await runCheck(c.check, { input, opts, tmp }), input);
       } catch (e) {
         result = failureOf(e); // the input could not be read: every one of its cases says why
       } finally {
