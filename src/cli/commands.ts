@@ -10,7 +10,7 @@ import { reportFailure } from './report.js';
 import type { Out } from './output.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
 import { kdumpSizeCommand } from './kdump-size.js';
-import { checkCommand } from './check/command.js';
+import { checkCommand } from './check-cmd.js';
 
 export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: number) => void): Command[] {
   // boot's options are the kexec command line's (boot-cmd.ts parses them with kexec-options.ts), so commander

@@ -6,17 +6,17 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError } from '../../errno.js';
-import { KEYRING_NAMES, type KeyringName } from '../../sig/keyring.js';
-import type { Lockdown } from '../../vm/machine/machine-config.js';
-import type { EngineChoice } from '../engine-options.js';
-import type { Out } from '../output.js';
-import { spinnerAllowed } from '../output.js';
-import { catchInterrupts } from '../signals.js';
-import { CHECKS, DEFAULT_CHECKS, runCheck, type CheckName } from './cases.js';
-import { resolveInput, type CheckInput } from './input.js';
-import { failureOf, type CaseResult, type CheckOptions, type KeyOption } from './machine.js';
-import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, type CaseRecord } from './report.js';
+import { UsageError } from '../errno.js';
+import { KEYRING_NAMES, type KeyringName } from '../sig/keyring.js';
+import type { Lockdown } from '../vm/machine/machine-config.js';
+import type { EngineChoice } from './engine-options.js';
+import type { Out } from './output.js';
+import { spinnerAllowed } from './output.js';
+import { catchInterrupts } from './signals.js';
+import { CHECKS, DEFAULT_CHECKS, runCheck, type CheckName } from './check-cases.js';
+import { resolveInput, type CheckInput } from './check-input.js';
+import { failureOf, type CaseResult, type CheckOptions, type KeyOption } from './check-machine.js';
+import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, type CaseRecord } from './check-report.js';
 
 export interface CheckCli {
   only?: string;

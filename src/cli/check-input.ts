@@ -5,12 +5,12 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, fileErrorText } from '../../errno.js';
-import { ArchiveError, isAr } from '../../formats/ar.js';
-import { readDeb, type PackageFile } from '../../formats/deb.js';
-import { readField } from '../../formats/struct.js';
-import { SETUP_HEADER, XLF_KERNEL_64 } from '../../formats/setup-header.js';
-import type { MachineArch } from '../../vm/machine/machine-config.js';
+import { UsageError, fileErrorText } from '../errno.js';
+import { ArchiveError, isAr } from '../formats/ar.js';
+import { readDeb, type PackageFile } from '../formats/deb.js';
+import { readField } from '../formats/struct.js';
+import { SETUP_HEADER, XLF_KERNEL_64 } from '../formats/setup-header.js';
+import type { MachineArch } from '../vm/machine/machine-config.js';
 
 export interface CheckInput {
   /** The argument as given: the name of the input in every report. */

@@ -1,11 +1,11 @@
 // `vkexec check`'s command line (commander): the options, their defaults and the help text; run.ts does the work.
 
 import { Command, Option } from 'commander';
-import type { GlobalOpts } from '../global-opts.js';
-import type { Out } from '../output.js';
-import { reportFailure } from '../report.js';
-import { CHECKS, DEFAULT_CHECKS } from './cases.js';
-import { checkMain, type CheckCli } from './run.js';
+import type { GlobalOpts } from './global-opts.js';
+import type { Out } from './output.js';
+import { reportFailure } from './report.js';
+import { CHECKS, DEFAULT_CHECKS } from './check-cases.js';
+import { checkMain, type CheckCli } from './check-run.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

@@ -4,19 +4,19 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KexecError, UsageError, fileErrorText } from '../../errno.js';
-import { doLoad } from '../../kexec/load.js';
-import { defaultLoadOptions, type KexecLoadRequest, type KexecLoadResult } from '../../kexec/load-request.js';
-import { loadersFor } from '../../loaders/index.js';
-import { Keyrings, type KeyringName } from '../../sig/keyring.js';
-import type { Outcome } from '../../vm/engines/engine.js';
-import { readState, writeState, type MachineState } from '../../vm/machine/machine.js';
-import type { Lockdown, MachineArch } from '../../vm/machine/machine-config.js';
-import type { EngineChoice } from '../engine-options.js';
-import { kernelKexec, type KernelKexecRequest } from '../exec.js';
-import { quietOut } from '../kdump-size.js';
-import { initMachine, type InitOpts } from '../machine-cmd.js';
-import { reportFailure } from '../report.js';
+import { KexecError, UsageError, fileErrorText } from '../errno.js';
+import { doLoad } from '../kexec/load.js';
+import { defaultLoadOptions, type KexecLoadRequest, type KexecLoadResult } from '../kexec/load-request.js';
+import { loadersFor } from '../loaders/index.js';
+import { Keyrings, type KeyringName } from '../sig/keyring.js';
+import type { Outcome } from '../vm/engines/engine.js';
+import { readState, writeState, type MachineState } from '../vm/machine/machine.js';
+import type { Lockdown, MachineArch } from '../vm/machine/machine-config.js';
+import type { EngineChoice } from './engine-options.js';
+import { kernelKexec, type KernelKexecRequest } from './exec.js';
+import { quietOut } from './kdump-size.js';
+import { initMachine, type InitOpts } from './machine-cmd.js';
+import { reportFailure } from './report.js';
 
 export type Outcome3 = 'pass' | 'fail' | 'skip';
 

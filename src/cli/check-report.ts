@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Out } from '../output.js';
-import { safeText } from '../output.js';
-import type { CheckName } from './cases.js';
-import type { CaseResult } from './machine.js';
+import type { Out } from './output.js';
+import { safeText } from './output.js';
+import type { CheckName } from './check-cases.js';
+import type { CaseResult } from './check-machine.js';
 
 export interface CaseRecord extends CaseResult {
   input: string;

@@ -10,17 +10,17 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { INIT_LINE, VMCORE_LINE, checkInitramfs } from '../../arch/x86/check-init.js';
-import { hex } from '../../lib/hex.js';
-import { parseFillPattern } from '../../vm/memory/fill-pattern.js';
-import { KERNEL_RELEASES } from '../../vm/machine/kernel-release.js';
-import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, memparse, vmcoreinfoNoteAddr } from '../../vm/machine/machine-config.js';
-import { defaultEngineOptions, type EngineOptions } from '../engine-options.js';
-import { inspectImage } from '../inspect-model.js';
-import { DEFAULT_KDUMP_APPEND, MIN_STEP, kdumpSize } from '../kdump-size.js';
-import { panicRequest } from '../panic-cmd.js';
-import type { CheckInput } from './input.js';
-import { type CaseResult, type CheckMachine, type CheckOptions, consoleTail, execOn, fail, failureOf, loadOn, newMachine, pass, skip } from './machine.js';
+import { INIT_LINE, VMCORE_LINE, checkInitramfs } from '../arch/x86/check-init.js';
+import { hex } from '../lib/hex.js';
+import { parseFillPattern } from '../vm/memory/fill-pattern.js';
+import { KERNEL_RELEASES } from '../vm/machine/kernel-release.js';
+import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, memparse, vmcoreinfoNoteAddr } from '../vm/machine/machine-config.js';
+import { defaultEngineOptions, type EngineOptions } from './engine-options.js';
+import { inspectImage } from './inspect-model.js';
+import { DEFAULT_KDUMP_APPEND, MIN_STEP, kdumpSize } from './kdump-size.js';
+import { panicRequest } from './panic-cmd.js';
+import type { CheckInput } from './check-input.js';
+import { type CaseResult, type CheckMachine, type CheckOptions, consoleTail, execOn, fail, failureOf, loadOn, newMachine, pass, skip } from './check-machine.js';
 
 export const CHECKS = ['types', 'load-c', ...KERNEL_RELEASES.map((r) => `load-s-${r}`), 'signature', 'boot', 'kdump', 'kdump-size'] as const;
 export type CheckName = (typeof CHECKS)[number];
