@@ -1,4 +1,4 @@
-// `vkexec check` inputs: a Debian kernel package (.deb), a directory laid out like /boot or
+// `vkexec check` inputs: a kernel package (Debian .deb or RPM), a directory laid out like /boot or
 // /lib/modules/VERSION, or a kernel file. Each is reduced to a kernel file on disk (extracted into the run's
 // temporary directory when it came from a package), its release, its System.map and config when present, the
 // modules a capture initramfs would need, and the machine architecture that runs it.
@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { UsageError, fileErrorText } from '../errno.js';
 import { ArchiveError, isAr } from '../formats/ar.js';
 import { readDeb, type PackageFile } from '../formats/deb.js';
+import { isRpm, readRpm } from '../formats/rpm.js';
 import { readField } from '../formats/struct.js';
 import { SETUP_HEADER, XLF_KERNEL_64 } from '../formats/setup-header.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
@@ -15,7 +16,7 @@ import type { MachineArch } from '../vm/machine/machine-config.js';
 export interface CheckInput {
   /** The argument as given: the name of the input in every report. */
   arg: string;
-  kind: 'deb' | 'directory' | 'kernel';
+  kind: 'deb' | 'rpm' | 'directory' | 'kernel';
   kernel: string;
   /** The kernel release: from the file name (vmlinuz-RELEASE) or the setup header's kernel_version string. */
   release: string | null;
@@ -28,7 +29,7 @@ export interface CheckInput {
   initrd: string | null;
 }
 
-const KERNEL_NAME = /^(?:boot\/)?vmlinu[xz]-(.+)$/;
+const KERNEL_NAME = /^vmlinu[xz]-(.+)$/;
 const CAPTURE_MODULES = /\/(virtio_pci|virtio_blk|virtio_ring|virtio)\.ko(\.xz|\.zst)?$/;
 
 /** Refusal of one input: a `vkexec:` line and a fix, as every other failure. */
@@ -74,34 +75,45 @@ function readOrRefuse(arg: string, file: string): Buffer {
   }
 }
 
-/** A .deb: the kernel, System.map and config under /boot are extracted to `tmp`; modules are listed. */
-async function fromDeb(arg: string, buf: Buffer, tmp: string): Promise<Omit<CheckInput, 'arg' | 'initrd' | 'arch'>> {
+/** Where packages keep the kernel and its files: /boot/NAME-RELEASE (Debian) or /lib/modules/RELEASE/NAME (Fedora). */
+const PACKAGED = /^(?:boot\/(vmlinu[xz]|System\.map|config)-([^/]+)|(?:usr\/)?lib\/modules\/([^/]+)\/(vmlinuz|System\.map|config))$/;
+
+function packaged(p: string): { name: string; release: string } | null {
+  const m = PACKAGED.exec(p);
+  return m ? { name: (m[1] ?? m[4])!, release: (m[2] ?? m[3])! } : null;
+}
+
+/** A package (.deb or .rpm): the kernel, System.map and config are extracted to `tmp`; modules are listed. */
+async function fromPackage(arg: string, buf: Buffer, tmp: string, kind: 'deb' | 'rpm'): Promise<Omit<CheckInput, 'arg' | 'initrd' | 'arch'>> {
   let files: PackageFile[];
   try {
-    files = await readDeb(buf, (p) => /^boot\/(vmlinu[xz]|System\.map|config)-/.test(p));
+    files = kind === 'deb' ? await readDeb(buf, (p) => packaged(p) !== null) : readRpm(buf, (p) => packaged(p) !== null);
   } catch (e) {
-    if (e instanceof ArchiveError) throw bad(arg, `not a readable Debian package: ${e.message}`, 'download the package again (apt-get download PACKAGE) and check it with dpkg-deb --info');
+    if (e instanceof ArchiveError) {
+      const fix = kind === 'deb' ? 'download the package again (apt-get download PACKAGE) and check it with dpkg-deb --info' : 'download the package again and check it with rpm -K';
+      throw bad(arg, `not a readable ${kind === 'deb' ? 'Debian' : 'RPM'} package: ${e.message}`, fix);
+    }
     throw e;
   }
-  const kernels = files.filter((f) => f.data && KERNEL_NAME.test(f.path) && f.path.startsWith('boot/vmlinu'));
-  if (kernels.length === 0) {
-    throw bad(arg, `the package holds no kernel (no /boot/vmlinuz-* among its ${files.length} entries)`, 'give the linux-image-* package itself, not a meta-package, headers or modules-only package');
+  const kernel = files.find((f) => f.data && packaged(f.path)?.name.startsWith('vmlinu'));
+  if (!kernel) {
+    throw bad(arg, `the package holds no kernel (no /boot/vmlinuz-* or /lib/modules/*/vmlinuz among its ${files.length} entries)`, 'give the kernel image package itself (linux-image-*, kernel-core), not a meta-package, headers or modules-only package');
   }
-  const k = kernels[0]!;
-  const release = KERNEL_NAME.exec(k.path)![1]!;
-  const save = (f: PackageFile | undefined): string | null => {
+  const release = packaged(kernel.path)!.release;
+  const save = (name: string): string | null => {
+    const f = files.find((x) => x.data && packaged(x.path)?.name === name && packaged(x.path)?.release === release);
     if (!f?.data) return null;
-    const out = path.join(tmp, path.basename(f.path));
+    const out = path.join(tmp, `${name}-${release}`);
     fs.writeFileSync(out, f.data);
     return out;
   };
   return {
-    kind: 'deb',
-    kernel: save(k)!,
+    kind,
+    kernel: save(packaged(kernel.path)!.name)!,
     release,
-    systemMap: save(files.find((f) => f.path === `boot/System.map-${release}`)),
-    config: save(files.find((f) => f.path === `boot/config-${release}`)),
-    modules: files.filter((f) => f.path.startsWith(`lib/modules/${release}/`) && CAPTURE_MODULES.test(f.path)).map((f) => f.path),
+    systemMap: save('System.map'),
+    config: save('config'),
+    modules: files.filter((f) => f.path.includes(`lib/modules/${release}/`) && CAPTURE_MODULES.test(f.path)).map((f) => f.path),
   };
 }
 
@@ -145,8 +157,8 @@ export async function resolveInput(arg: string, tmp: string, initrd: string | nu
   if (st.isDirectory()) found = fromDirectory(arg, arg);
   else {
     const buf = readOrRefuse(arg, arg);
-    if (isAr(buf)) found = await fromDeb(arg, buf, tmp);
-    else if (buf.length >= 4 && buf.readUInt32BE(0) === 0xedabeedb) throw bad(arg, 'an RPM package: this version reads Debian packages (.deb), /boot-like directories and kernel files', 'extract it (rpm2cpio FILE | cpio -id) and check the extracted boot/ or lib/modules/RELEASE/ directory');
+    if (isAr(buf)) found = await fromPackage(arg, buf, tmp, 'deb');
+    else if (isRpm(buf)) found = await fromPackage(arg, buf, tmp, 'rpm');
     else found = { kind: 'kernel', kernel: arg, release: headerRelease(buf), systemMap: null, config: null, modules: [] };
   }
   const head = readOrRefuse(arg, found.kernel).subarray(0, 0x1000);

@@ -17,6 +17,16 @@ export interface CaseRecord extends CaseResult {
   durationMs: number;
 }
 
+/** How an input was read: what it is, and how long reading it (a package: decompressing its data.tar) took. */
+export interface InputRecord {
+  input: string;
+  kind: string | null;
+  release: string | null;
+  arch: string | null;
+  readMs: number;
+  error: string | null;
+}
+
 export interface Summary {
   passed: number;
   failed: number;
@@ -33,11 +43,13 @@ const seconds = (ms: number) => (ms / 1000).toFixed(3);
 export const summaryLine = (s: Summary) => `${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`;
 
 /** The human table on stdout, then each failure's rule and fix as `vkexec:` lines, then the totals. */
-export function printTable(cases: readonly CaseRecord[], s: Summary, out: Out): void {
+export function printTable(cases: readonly CaseRecord[], s: Summary, out: Out, read: readonly InputRecord[]): void {
   const inputs = [...new Set(cases.map((c) => c.input))];
   const width = Math.max(5, ...cases.map((c) => c.check.length));
   for (const input of inputs) {
-    out.line(out.c.bold(safeText(input)));
+    const r = read.find((x) => x.input === input);
+    const facts = r && !r.error ? ` (${r.kind}, ${r.release ?? 'release unknown'}, ${r.arch}; read in ${(r.readMs / 1000).toFixed(1)} s)` : '';
+    out.line(out.c.bold(safeText(input)) + safeText(facts));
     for (const c of cases.filter((x) => x.input === input)) {
       const mark = c.outcome === 'pass' ? out.c.green('pass') : c.outcome === 'fail' ? out.c.red('FAIL') : out.c.yellow('skip');
       out.line(`  ${mark}  ${c.check.padEnd(width)}  ${(c.durationMs / 1000).toFixed(1).padStart(6)} s  ${safeText(c.message)}`);
@@ -50,8 +62,8 @@ export function printTable(cases: readonly CaseRecord[], s: Summary, out: Out): 
   out.line(`${summaryLine(s)} in ${(s.wallMs / 1000).toFixed(1)} s`);
 }
 
-export function jsonReport(cases: readonly CaseRecord[], s: Summary): unknown {
-  return { summary: s, cases };
+export function jsonReport(cases: readonly CaseRecord[], s: Summary, inputs: readonly InputRecord[]): unknown {
+  return { summary: s, inputs, cases };
 }
 
 /** XML 1.0 text: the characters XML forbids (most C0 controls, e.g. a console's escape sequences) as U+FFFD. */

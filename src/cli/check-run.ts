@@ -16,7 +16,7 @@ import { catchInterrupts } from './signals.js';
 import { CHECKS, DEFAULT_CHECKS, runCheck, type CheckName } from './check-cases.js';
 import { resolveInput, type CheckInput } from './check-input.js';
 import { failureOf, type CaseResult, type CheckOptions, type KeyOption } from './check-machine.js';
-import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, type CaseRecord } from './check-report.js';
+import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, type CaseRecord, type InputRecord } from './check-report.js';
 
 export interface CheckCli {
   only?: string;
@@ -129,18 +129,18 @@ function progress(total: number, on: boolean): (done: number, running: string[])
   };
 }
 
-/** Files extracted from a package are named as the package's members (PACKAGE:/boot/vmlinuz-R), not by the run's temporary path. */
+/** Files extracted from a package are named after the package (PACKAGE:vmlinuz-R), not by the run's temporary path. */
 function named(r: CaseResult, input: CheckInput): CaseResult {
-  if (input.kind !== 'deb') return r;
+  if (input.kind !== 'deb' && input.kind !== 'rpm') return r;
   const dir = path.dirname(input.kernel) + path.sep;
-  const fix = (t: string) => t.split(dir).join(`${input.arg}:/boot/`);
+  const fix = (t: string) => t.split(dir).join(`${input.arg}:`);
   return { ...r, message: fix(r.message), ...(r.fix ? { fix: fix(r.fix) } : {}) };
 }
 
-export async function checkMain(inputs: readonly string[], o: CheckCli, out: Out): Promise<number> {
+export async function checkMain(args: readonly string[], o: CheckCli, out: Out): Promise<number> {
   const abort = catchInterrupts();
-  if (inputs.length === 0) throw new UsageError('check needs at least one INPUT', { hint: 'vkexec check linux-image-*.deb, a /boot-like directory, or a kernel file' });
-  const planned = planCases(inputs, o);
+  if (args.length === 0) throw new UsageError('check needs at least one INPUT', { hint: 'vkexec check linux-image-*.deb, a /boot-like directory, or a kernel file' });
+  const planned = planCases(args, o);
   const opts = checkOptions(o);
   if (o.list) {
     if (out.json) out.emitJson({ cases: planned });
@@ -151,12 +151,19 @@ export async function checkMain(inputs: readonly string[], o: CheckCli, out: Out
   const t0 = Date.now();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vkexec-check-'));
   const records: CaseRecord[] = [];
+  const inputs: InputRecord[] = [];
   try {
     const resolved = new Map<string, Promise<CheckInput>>();
     const resolve = (arg: string) => {
       if (!resolved.has(arg)) {
         const dir = fs.mkdtempSync(path.join(root, 'input-'));
-        resolved.set(arg, resolveInput(arg, dir, o.initrd ?? null));
+        const t = Date.now();
+        const p = resolveInput(arg, dir, o.initrd ?? null);
+        p.then(
+          (i) => void inputs.push({ input: arg, kind: i.kind, release: i.release, arch: i.arch, readMs: Date.now() - t, error: null }),
+          (e: unknown) => void inputs.push({ input: arg, kind: null, release: null, arch: null, readMs: Date.now() - t, error: (e as Error).message }),
+        );
+        resolved.set(arg, p);
       }
       return resolved.get(arg)!;
     };
@@ -188,8 +195,8 @@ export async function checkMain(inputs: readonly string[], o: CheckCli, out: Out
   if (abort.aborted) return 130; // main() replaces it with the signal's own status
   const s = summarize(records, Date.now() - t0);
   if (o.junit) writeReport(o.junit, junitXml(records, s));
-  if (out.json) out.emitJson(jsonReport(records, s));
+  if (out.json) out.emitJson(jsonReport(records, s, inputs));
   else if (o.tap) process.stdout.write(tapReport(records, s));
-  else printTable(records, s, out);
+  else printTable(records, s, out, inputs);
   return s.failed === 0 ? 0 : 1;
 }

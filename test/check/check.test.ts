@@ -10,7 +10,7 @@ import { fixture } from '../helpers/fixtures.js';
 import { FIXTURE_CACHE } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
-import { buildDeb } from './debs.js';
+import { buildDeb, buildRpm } from './packages.js';
 import { parseJunit, parseTap, type JunitCase } from './reports.js';
 
 /** Runs vkexec check with a private TMPDIR, and asserts it left nothing there. */
@@ -118,4 +118,21 @@ test("the bar: Debian's 6.1 and 6.12 amd64 packages and the 686 one pass every c
   for (const c of cases.filter((x) => x.name === 'boot')) assert.match(c.systemOut ?? '', /VKEXEC-CHECK-INIT bits=(64|32) cmdline-sha256=[0-9a-f]{64}/, key(c));
   for (const c of cases.filter((x) => x.name === 'kdump')) assert.match(c.systemOut ?? '', /VKEXEC-CHECK-VMCORE ok class=ELF(64|32) machine=(62|3) notes=1 loads=\d+ checked-mib=\d+/, key(c));
   assert.deepEqual(cases.filter((c) => c.skipped !== null).map(key).sort(), ['load-s-6.1', 'load-s-6.12', 'signature'].map((n) => `${inputs[2]} ${n}`).sort());
+});
+
+test('an RPM (kernel in /lib/modules/RELEASE/vmlinuz) and a /boot-like directory are inputs as a .deb is', (t) => {
+  if (!requireTools(t, ['rpmbuild'], 'VKEXEC_NO_RPM', 'rpm')) return;
+  const dir = tempDir();
+  const kernel = fixture('vmlinuz-amd64');
+  const rpm = buildRpm(dir, 'kernel-core', 'w9.xzdio', { 'lib/modules/6.1.0-test/vmlinuz': kernel });
+  const boot = path.join(dir, 'boot');
+  fs.mkdirSync(boot);
+  fs.copyFileSync(kernel, path.join(boot, 'vmlinuz-6.1.0-test'));
+  fs.writeFileSync(path.join(boot, 'config-6.1.0-test'), 'CONFIG_KEXEC=y\n');
+  const r = check(['--json', '--only', 'types,load-c', rpm, boot]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const res = JSON.parse(r.stdout) as { inputs: { input: string; kind: string; release: string; arch: string }[]; cases: { input: string; outcome: string; message: string }[] };
+  assert.deepEqual(res.inputs.map((i) => [i.input, i.kind, i.release, i.arch]).sort(), [[rpm, 'rpm', '6.1.0-test', 'x86_64'], [boot, 'directory', '6.1.0-test', 'x86_64']].sort());
+  assert.deepEqual(res.cases.map((c) => c.outcome), ['pass', 'pass', 'pass', 'pass']);
+  assert.match(res.cases.find((c) => c.input === boot)!.message, /release 6\.1\.0-test, x86_64, no System\.map, config/);
 });

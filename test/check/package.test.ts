@@ -9,10 +9,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ArchiveError, parseAr } from '../../src/formats/ar.js';
 import { readDeb } from '../../src/formats/deb.js';
+import { readRpm } from '../../src/formats/rpm.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
-import { buildDeb } from './debs.js';
+import { buildDeb, buildRpm } from './packages.js';
 
 test("Debian's kernel .deb: the same file list as dpkg-deb --contents, and the kernel's bytes as dpkg-deb extracts them", { timeout: 600_000 }, async (t) => {
   if (!requireTools(t, ['dpkg-deb'], 'VKEXEC_NO_DPKG', 'dpkg')) return;
@@ -52,4 +53,20 @@ test('dpkg-deb --build with xz, zstd, gzip and none: every compression is read; 
     await assert.rejects(readDeb(corrupt, () => true), (e: unknown) => e instanceof ArchiveError && /^deb: data\.tar: xz: /.test(e.message));
     assert.throws(() => parseAr(Buffer.from('not an archive')), /no "!<arch>" magic/);
   })();
+});
+
+test('rpmbuild with xz, zstd and gzip payloads: the files and bytes rpm2cpio gives; a truncated RPM is refused by name', (t) => {
+  if (!requireTools(t, ['rpmbuild', 'rpm2cpio', 'cpio'], 'VKEXEC_NO_RPM', 'rpm cpio')) return;
+  const dir = tempDir();
+  const kernel = fixture('vmlinuz-amd64');
+  for (const payload of ['w9.xzdio', 'w19.zstdio', 'w9.gzdio']) {
+    const rpm = buildRpm(dir, `kernel-core-${payload.replace(/\W/g, '')}`, payload, { 'lib/modules/9.9.9-test/vmlinuz': kernel });
+    const files = readRpm(fs.readFileSync(rpm), () => true);
+    const theirs = execFileSync('sh', ['-c', `rpm2cpio "${rpm}" | cpio -it --quiet`]).toString().split('\n').filter(Boolean).map((p) => p.replace(/^\.?\/+/, ''));
+    assert.deepEqual(files.map((f) => f.path), theirs, payload);
+    assert.ok(Buffer.from(files.find((f) => f.path === 'lib/modules/9.9.9-test/vmlinuz')!.data!).equals(fs.readFileSync(kernel)), payload);
+  }
+  const rpm = fs.readFileSync(path.join(dir, 'kernel-core-w9xzdio.rpm'));
+  assert.throws(() => readRpm(rpm.subarray(0, 200), () => true), (e: unknown) => e instanceof ArchiveError && /truncated download/.test(e.message));
+  assert.throws(() => readRpm(Buffer.concat([rpm.subarray(0, rpm.length - 4096)]), () => true), (e: unknown) => e instanceof ArchiveError && /^rpm: payload: xz: /.test(e.message));
 });
