@@ -48,9 +48,10 @@ const timer = setInterval(() => {
 child.on('close', (code) => {
   clearInterval(timer);
   const wall = (Date.now() - t0) / 1000;
-  const res = JSON.parse(stdout) as { summary: { passed: number; failed: number; skipped: number }; cases: { check: string; outcome: string; durationMs: number }[] };
+  const res = JSON.parse(stdout) as { summary: { passed: number; failed: number; skipped: number }; inputs: { kind: string; readMs: number }[]; cases: { check: string; outcome: string; durationMs: number }[] };
   console.log(`vkexec check ${input} --jobs ${jobs}: exit ${code}, ${res.summary.passed} passed, ${res.summary.failed} failed, ${res.summary.skipped} skipped`);
   console.log(`  wall time          ${wall.toFixed(1)} s`);
+  for (const i of res.inputs) console.log(`  reading the ${i.kind.padEnd(8)} ${(i.readMs / 1000).toFixed(1).padStart(6)} s`);
   for (const c of res.cases) console.log(`  ${c.check.padEnd(18)} ${(c.durationMs / 1000).toFixed(1).padStart(6)} s  ${c.outcome}`);
   console.log(`  peak memory        vkexec ${(ownPeak / 1024).toFixed(0)} MiB (VmHWM), vkexec + QEMU guests ${(treePeak / 1024).toFixed(0)} MiB (sampled RSS)`);
 });

@@ -15,6 +15,7 @@ export function checkCommand(g: () => GlobalOpts, out: Out, setExit: (code: numb
     .argument('<input...>', 'Debian kernel package (.deb), a directory laid out like /boot or /lib/modules/RELEASE, or a kernel file')
     .option('--only <checks>', `comma-separated checks to run (${CHECKS.join(', ')}; default: ${DEFAULT_CHECKS.join(', ')})`)
     .option('--skip <checks>', 'comma-separated checks not to run')
+    .option('--kdump-size', 'also measure the smallest working crashkernel= (the kdump-size check: several boots)')
     .option('--list', 'print the (input, check) cases this run would have (after --only/--skip/--shard) and stop')
     .option('--junit <file>', 'also write a JUnit XML report to FILE')
     .option('--tap', 'print a TAP version 13 report instead of the table')

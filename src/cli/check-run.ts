@@ -21,6 +21,7 @@ import { jsonReport, junitXml, printTable, summarize, tapReport, writeReport, ty
 export interface CheckCli {
   only?: string;
   skip?: string;
+  kdumpSize?: boolean;
   json: boolean;
   junit?: string;
   tap?: boolean;
@@ -70,8 +71,9 @@ export function shardOf(c: PlannedCase, n: number): number {
   return createHash('sha256').update(`${c.input}\0${c.check}`).digest().readUInt32BE(0) % n;
 }
 
-export function planCases(inputs: readonly string[], o: Pick<CheckCli, 'only' | 'skip' | 'shard'>): PlannedCase[] {
+export function planCases(inputs: readonly string[], o: Pick<CheckCli, 'only' | 'skip' | 'shard' | 'kdumpSize'>): PlannedCase[] {
   let checks: readonly CheckName[] = o.only ? checkList(o.only, '--only') : DEFAULT_CHECKS;
+  if (o.kdumpSize) checks = [...checks, 'kdump-size'];
   if (o.skip) {
     const skipped = checkList(o.skip, '--skip');
     checks = checks.filter((c) => !skipped.includes(c));
