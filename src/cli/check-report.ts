@@ -69,7 +69,8 @@ export function jsonReport(cases: readonly CaseRecord[], s: Summary, inputs: rea
 /** XML 1.0 text: the characters XML forbids (most C0 controls, e.g. a console's escape sequences) as U+FFFD. */
 const xmlChars = (t: string) => t.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '\ufffd');
 const attr = (t: string) => xmlChars(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, '&#10;');
-const cdata = (t: string) => `<![CDATA[${xmlChars(t).replace(/]]>/g, ']]]]><![CDATA[>')}]]>`;
+/** XML parsers turn CR LF into LF anyway (XML 1.0 section 2.11): the console's CRs are left out here. */
+const cdata = (t: string) => `<![CDATA[${xmlChars(t.replace(/\r\n?/g, '\n')).replace(/]]>/g, ']]]]><![CDATA[>')}]]>`;
 
 function failureText(c: CaseRecord): string {
   return [`vkexec: ${c.message}`, ...(c.rule ? [`vkexec: rule: ${c.rule}`] : []), ...(c.fix ? [`vkexec: fix: ${c.fix}`] : [])].join('\n');

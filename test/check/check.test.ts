@@ -136,3 +136,13 @@ test('an RPM (kernel in /lib/modules/RELEASE/vmlinuz) and a /boot-like directory
   assert.deepEqual(res.cases.map((c) => c.outcome), ['pass', 'pass', 'pass', 'pass']);
   assert.match(res.cases.find((c) => c.input === boot)!.message, /release 6\.1\.0-test, x86_64, no System\.map, config/);
 });
+
+test('kdump fails, saying so, when the capture kernel cannot work in the reservation (crashkernel=80M)', { timeout: 900_000 }, (t) => {
+  if (!requireTools(t, ['qemu-system-x86_64'], 'VKEXEC_NO_QEMU', 'qemu-system-x86')) return;
+  const r = check(['--json', '--only', 'kdump', '--crashkernel', '80M', '--timeout', '240', fixture('vmlinuz-amd64')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const c = (JSON.parse(r.stdout) as { cases: { outcome: string; message: string; fix: string }[] }).cases[0]!;
+  assert.equal(c.outcome, 'fail');
+  assert.match(c.message, /without a vmcore verdict|crashkernel|Crash kernel|too small|ENOMEM|EADDRNOTAVAIL/);
+  assert.ok(c.fix);
+});

@@ -16,12 +16,14 @@ export interface JunitCase {
 }
 
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+/** A text made of several CDATA sections (a "]]>" in the text is split across two) comes as an array. */
+const cdataText = (v: unknown): string => (Array.isArray(v) ? v.join('') : String(v ?? ''));
 
 /** Parses and checks a JUnit report: counts on <testsuites> and each <testsuite> agree with its testcases. */
 export function parseJunit(xml: string): JunitCase[] {
   const valid = XMLValidator.validate(xml);
   assert.equal(valid, true, `not well-formed XML: ${JSON.stringify(valid)}`);
-  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', cdataPropName: '#cdata', parseAttributeValue: false }).parse(xml);
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', cdataPropName: '#cdata', parseAttributeValue: false, htmlEntities: true }).parse(xml);
   const root = doc.testsuites;
   assert.ok(root, 'the root element is <testsuites>');
   const cases: JunitCase[] = [];
@@ -32,9 +34,9 @@ export function parseJunit(xml: string): JunitCase[] {
       const out = c['system-out'] as Record<string, string> | undefined;
       return {
         suite: s['@name'], classname: c['@classname'] as string, name: c['@name'] as string, time: Number(c['@time']),
-        failure: f ? { message: f['@message']!, type: f['@type']!, text: String(f['#cdata'] ?? '') } : null,
+        failure: f ? { message: f['@message']!, type: f['@type']!, text: cdataText(f['#cdata']) } : null,
         skipped: sk ? sk['@message']! : null,
-        systemOut: out ? String(out['#cdata'] ?? '') : null,
+        systemOut: out ? cdataText(out['#cdata']) : null,
       };
     });
     assert.equal(Number(s['@tests']), mine.length, `testsuite ${s['@name']} tests=`);
