@@ -129,7 +129,7 @@ async function kdump(c: CaseContext): Promise<CaseResult> {
   const { outcome, console, said } = await execOn(m, panicRequest(engine, true, parseFillPattern(FILL)), 'crash');
   if (!outcome) return fail(`the panic did not run the crash kernel: ${said.join(' / ')}`, null, said.find((s) => s.startsWith('fix: '))?.slice(5) ?? null, console);
   if (outcome.status !== 'matched') {
-    return fail(`${outcome.engine}: ${outcome.status} after ${(outcome.wallMs / 1000).toFixed(1)} s without a vmcore verdict; last console lines: ${consoleTail(console) || '(none)'}`, 'kernel/crash_core.c __crash_kexec: the capture kernel must boot to init and find /proc/vmcore', `try a larger --crashkernel (now ${c.opts.crashkernel}) or measure it with --only kdump-size`, console);
+    return fail(`${outcome.engine}: ${outcome.status} after ${(outcome.wallMs / 1000).toFixed(1)} s without a vmcore verdict; last console lines: ${consoleTail(console) || '(none)'}`, 'kernel/crash_core.c __crash_kexec: the capture kernel must boot to init and find /proc/vmcore', `try a larger --crashkernel (now ${c.opts.crashkernel}) or measure the smallest that works with --kdump-size`, console);
   }
   if (c.input.initrd) return pass(`${outcome.engine}: --expect matched after ${(outcome.wallMs / 1000).toFixed(1)} s`, console);
   const v = VMCORE_LINE.exec(console);

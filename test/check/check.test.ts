@@ -143,6 +143,7 @@ test('kdump fails, saying so, when the capture kernel cannot work in the reserva
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const c = (JSON.parse(r.stdout) as { cases: { outcome: string; message: string; fix: string }[] }).cases[0]!;
   assert.equal(c.outcome, 'fail');
-  assert.match(c.message, /without a vmcore verdict|crashkernel|Crash kernel|too small|ENOMEM|EADDRNOTAVAIL/);
-  assert.ok(c.fix);
+  // Debian's 6.1 kernel panics early in 80 MiB (kdump-size measures 96M on a 512M machine).
+  assert.match(c.message, /^qemu: panic after [\d.]+ s without a vmcore verdict; last console lines: /);
+  assert.match(c.fix, /try a larger --crashkernel \(now 80M\)/);
 });
