@@ -5,10 +5,11 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { UsageError, fileErrorText } from '../errno.js';
-import { ArchiveError, isAr } from '../formats/ar.js';
-import { readDeb, type PackageFile } from '../formats/deb.js';
-import { isRpm, readRpm } from '../formats/rpm.js';
+import { isAr } from '../formats/ar.js';
+import type { PackageFile } from '../formats/deb.js';
+import { isRpm } from '../formats/rpm.js';
 import { readField } from '../formats/struct.js';
 import { SETUP_HEADER, XLF_KERNEL_64 } from '../formats/setup-header.js';
 import type { MachineArch } from '../vm/machine/machine-config.js';
@@ -76,25 +77,35 @@ function readOrRefuse(arg: string, file: string): Buffer {
 }
 
 /** Where packages keep the kernel and its files: /boot/NAME-RELEASE (Debian) or /lib/modules/RELEASE/NAME (Fedora). */
-const PACKAGED = /^(?:boot\/(vmlinu[xz]|System\.map|config)-([^/]+)|(?:usr\/)?lib\/modules\/([^/]+)\/(vmlinuz|System\.map|config))$/;
+export const PACKAGED_FILE = /^(?:boot\/(vmlinu[xz]|System\.map|config)-([^/]+)|(?:usr\/)?lib\/modules\/([^/]+)\/(vmlinuz|System\.map|config))$/;
 
 function packaged(p: string): { name: string; release: string } | null {
-  const m = PACKAGED.exec(p);
+  const m = PACKAGED_FILE.exec(p);
   return m ? { name: (m[1] ?? m[4])!, release: (m[2] ?? m[3])! } : null;
 }
 
+/** The package's files as check-read-worker.ts reads them on a worker thread; an unreadable package's reason. */
+function readInWorker(file: string, kind: 'deb' | 'rpm'): Promise<{ files: PackageFile[] } | { error: string }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./check-read-worker.js', import.meta.url), { workerData: { file, kind } });
+    w.once('message', (m: { files?: PackageFile[]; error?: string | null; internal?: string | null }) => {
+      void w.terminate();
+      if (m.files) resolve({ files: m.files });
+      else if (m.error) resolve({ error: m.error });
+      else reject(new Error(`reading ${file}: ${m.internal ?? 'the reader stopped'}`));
+    });
+    w.once('error', reject);
+  });
+}
+
 /** A package (.deb or .rpm): the kernel, System.map and config are extracted to `tmp`; modules are listed. */
-async function fromPackage(arg: string, buf: Buffer, tmp: string, kind: 'deb' | 'rpm'): Promise<Omit<CheckInput, 'arg' | 'initrd' | 'arch'>> {
-  let files: PackageFile[];
-  try {
-    files = kind === 'deb' ? await readDeb(buf, (p) => packaged(p) !== null) : readRpm(buf, (p) => packaged(p) !== null);
-  } catch (e) {
-    if (e instanceof ArchiveError) {
-      const fix = kind === 'deb' ? 'download the package again (apt-get download PACKAGE) and check it with dpkg-deb --info' : 'download the package again and check it with rpm -K';
-      throw bad(arg, `not a readable ${kind === 'deb' ? 'Debian' : 'RPM'} package: ${e.message}`, fix);
-    }
-    throw e;
+async function fromPackage(arg: string, tmp: string, kind: 'deb' | 'rpm'): Promise<Omit<CheckInput, 'arg' | 'initrd' | 'arch'>> {
+  const read = await readInWorker(arg, kind);
+  if ('error' in read) {
+    const fix = kind === 'deb' ? 'download the package again (apt-get download PACKAGE) and check it with dpkg-deb --info' : 'download the package again and check it with rpm -K';
+    throw bad(arg, `not a readable ${kind === 'deb' ? 'Debian' : 'RPM'} package: ${read.error}`, fix);
   }
+  const files = read.files;
   const kernel = files.find((f) => f.data && packaged(f.path)?.name.startsWith('vmlinu'));
   if (!kernel) {
     throw bad(arg, `the package holds no kernel (no /boot/vmlinuz-* or /lib/modules/*/vmlinuz among its ${files.length} entries)`, 'give the kernel image package itself (linux-image-*, kernel-core), not a meta-package, headers or modules-only package');
@@ -157,8 +168,8 @@ export async function resolveInput(arg: string, tmp: string, initrd: string | nu
   if (st.isDirectory()) found = fromDirectory(arg, arg);
   else {
     const buf = readOrRefuse(arg, arg);
-    if (isAr(buf)) found = await fromPackage(arg, buf, tmp, 'deb');
-    else if (isRpm(buf)) found = await fromPackage(arg, buf, tmp, 'rpm');
+    if (isAr(buf)) found = await fromPackage(arg, tmp, 'deb');
+    else if (isRpm(buf)) found = await fromPackage(arg, tmp, 'rpm');
     else found = { kind: 'kernel', kernel: arg, release: headerRelease(buf), systemMap: null, config: null, modules: [] };
   }
   const head = readOrRefuse(arg, found.kernel).subarray(0, 0x1000);
