@@ -3,9 +3,11 @@
 // own (VmHWM of its process) and the whole process tree's (vkexec plus its QEMU guests, RSS sampled every
 // 200 ms from /proc). Figures are printed, never asserted.
 //   node dist/bench/check.js [--input FILE] [--jobs 2]
-// Measured (2026-12-06, 2 cores, load average 48 from other sessions; linux-image-6.1.0-57-amd64):
-//   wall 102.9 s: reading the .deb 59.7 s, then boot 33.0 s and kdump 39.1 s in parallel, loads 0.8-1.5 s each;
-//   peak 554 MiB in vkexec (VmHWM), 546 MiB vkexec + QEMU (sampled). The 60 s target is not met under that load.
+// Measured (2026-12-06, 2 cores shared with other sessions; linux-image-6.1.0-57-amd64):
+//   load average ~35, package read on a worker thread: wall 34.1 s: reading the .deb 18.3 s, then boot 11.3 s
+//   and kdump 14.5 s in parallel, loads 0.2-0.3 s each; peak 621 MiB in vkexec (VmHWM), 611 MiB with QEMU.
+//   load average 48, read on the main thread: wall 102.9 s: reading 59.7 s, boot 33.0 s, kdump 39.1 s;
+//   peak 554 MiB in vkexec, 546 MiB with QEMU (sampled).
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
