@@ -23,14 +23,14 @@ if (files.length === 0) {
 const only = process.argv.slice(2);
 const chosen = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
 // Every temporary file of the run (the tests' own, vkexec's, QEMU's) goes under one directory, removed at the end.
-// What vkexec itself leaves there (its run directories: vkexec-boot-*, vkexec-qemu-*, vkexec-kdump-size-*) is
+// What vkexec itself leaves there (its run directories: vkexec-boot-*, vkexec-qemu-*, vkexec-kdump-size-*, vkexec-check-*) is
 // a leak in vkexec and fails the run.
 const runTmp = mkdtempSync(join(tmpdir(), 'vkexec-test-run-'));
 let status;
 try {
   const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit', env: { ...process.env, TMPDIR: runTmp } });
   status = r.status ?? 1;
-  const leaked = readdirSync(runTmp).filter((n) => /^vkexec-(boot|qemu|kdump-size)-/.test(n) && !n.includes('-test-'));
+  const leaked = readdirSync(runTmp).filter((n) => /^vkexec-(boot|qemu|kdump-size|check)-/.test(n) && !n.includes('-test-'));
   if (leaked.length > 0) {
     console.error(`test/run.mjs: vkexec left temporary directories behind: ${leaked.join(', ')}`);
     status ||= 1;

@@ -11,6 +11,7 @@ import { reportFailure } from './report.js';
 import type { Out } from './output.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
 import { kdumpSizeCommand } from './kdump-size.js';
+import { checkCommand } from './check-cmd.js';
 
 export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: number) => void): Command[] {
   // boot's options are the kexec command line's (boot-cmd.ts parses them with kexec-options.ts), so commander
@@ -39,6 +40,6 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
       fs.copyFileSync(probeKernelPath(o.multiboot ? 'multiboot' : o.elf ? 'elf' : 'bzImage'), o.out);
       if (!g().json) out.line(`wrote ${o.out}`);
     });
-  return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out)];
+  return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out), checkCommand(g, out, setExit)];
 }
 

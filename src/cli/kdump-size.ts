@@ -62,7 +62,7 @@ export interface KdumpTry {
 const sizeText = (b: bigint) => `${b / MiB}M`;
 
 /** An Out that keeps everything (the tries' own output is summarised, not echoed). */
-function quietOut(): Out & { text: string[]; values: unknown[] } {
+export function quietOut(): Out & { text: string[]; values: unknown[] } {
   const text: string[] = [];
   const values: unknown[] = [];
   const id = (t: string) => t;

@@ -5,7 +5,7 @@
 import type { GlobalOpts } from './global-opts.js';
 import { makeOut, quietOnEpipe, type Out } from './output.js';
 
-export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'help'];
+export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'check', 'help'];
 
 /** Splits leading global options (--machine DIR, --json) from the rest to find a subcommand word. */
 function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: number; first: number } {

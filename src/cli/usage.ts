@@ -25,7 +25,7 @@ multiboot-x86
 export function usage(): string {
   return `kexec-tools ${BOOTLOADER_VERSION}
 Usage: vkexec [OPTION]... [kernel]
-       vkexec machine|boot|inspect|probe-kernel|vmcore|kdump-size ... (see vkexec help COMMAND)
+       vkexec machine|boot|inspect|probe-kernel|vmcore|kdump-size|check ... (see vkexec help COMMAND)
 Load a kernel into vkexec's emulated machine and boot it, as kexec does on a real one.
 
  -h, --help           Show this text and exit.

@@ -24,6 +24,10 @@ export type FixtureName =
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)
+  | 'linux-image-amd64.deb' // the .deb files as `apt-get download` gives them (vkexec check reads packages)
+  | 'linux-image-amd64-unsigned.deb'
+  | 'linux-image-686.deb'
+  | 'linux-image-612-amd64.deb'
   | 'vmlinux-amd64' // the unsigned amd64 kernel's payload as `xz -dc` decodes it: vmlinux ELF + relocation table
   | 'vmlinux-686' // the same for the 686 kernel: an ELF32 vmlinux + relocation table
   // That vmlinux compressed as the kernel's build does for each CONFIG_KERNEL_* (4-byte size trailer included):

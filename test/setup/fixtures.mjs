@@ -111,6 +111,11 @@ const FIXTURES = [
   { name: 'ld-linux-i386.so.2', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/ld-linux\.so\.2$/ },
   { name: 'libc-i386.so.6', pkg: 'libc6-i386', member: /^\.?\/(usr\/)?lib\/i386-linux-gnu\/libc\.so\.6$/ },
   { name: 'linuxx64.efi.stub', pkg: 'systemd-boot-efi', member: /^\.?\/usr\/lib\/systemd\/boot\/efi\/linuxx64\.efi\.stub$/ },
+  // The kernel packages themselves, as `apt-get download` gives them, for `vkexec check` (test/check/).
+  { name: 'linux-image-amd64.deb', pkg: 'kernel-amd64', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-amd64-unsigned.deb', pkg: 'kernel-amd64-unsigned', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-686.deb', pkg: 'kernel-686', inputs: [], ...wholeDeb() },
+  { name: 'linux-image-612-amd64.deb', pkg: 'kernel-612-amd64', inputs: [], ...wholeDeb() },
   { name: 'initramfs-busybox-amd64.cpio', inputs: ['busybox-amd64'], ...busyboxInitramfs('busybox-amd64') },
   { name: 'initramfs-busybox-i386.cpio', inputs: ['busybox-i386'], ...busyboxInitramfs('busybox-i386') },
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
@@ -408,6 +413,11 @@ function kdumpInitramfs(busyboxFixture) {
       return buildCpio(entries(readFileSync(paths[busyboxFixture]), order));
     },
   };
+}
+
+/** The .deb as downloaded (for tests that read packages themselves). */
+function wholeDeb() {
+  return { recipe: () => 'the .deb as apt-get download gives it', build: (_paths, deb) => readFileSync(deb) };
 }
 
 function busyboxInitramfs(busyboxFixture) {
