@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { parseUki } from '../../src/formats/uki.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -33,9 +34,11 @@ function machine(...init: string[]): string {
 }
 
 interface Segment { mem: string; memsz: string; bufsz: number; blob: string }
+/** The loaded segments, each `blob` replaced by the sha256 of the blob's bytes (a blob's name also covers the
+ *  segments before it: src/vm/machine/store.ts). */
 function segments(m: string): Segment[] {
   const show = JSON.parse(ok(vkexec(m, ['--json', 'machine', 'show']), 'machine show').stdout) as { images: { normal: { segments: Segment[] } } };
-  return show.images.normal.segments;
+  return show.images.normal.segments.map((seg) => ({ ...seg, blob: createHash('sha256').update(fs.readFileSync(path.join(m, 'blobs', seg.blob))).digest('hex') }));
 }
 
 /**
