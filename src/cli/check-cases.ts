@@ -19,6 +19,7 @@ import { defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { inspectImage } from './inspect-model.js';
 import { DEFAULT_KDUMP_APPEND, MIN_STEP, kdumpSize } from './kdump-size.js';
 import { panicRequest } from './panic-cmd.js';
+import { isSystemMapPlaceholder } from './post-mortem.js';
 import type { CheckInput } from './check-input.js';
 import { type CaseResult, type CheckMachine, type CheckOptions, consoleTail, execOn, fail, failureOf, loadOn, newMachine, pass, skip } from './check-machine.js';
 
@@ -45,14 +46,19 @@ function initrdOf(c: CaseContext): string {
 }
 
 function engineFor(c: CaseContext, expect: string): EngineOptions {
-  return { ...defaultEngineOptions(), engine: c.opts.engine, accel: c.opts.accel, timeout: c.opts.timeout, expect: c.input.initrd ? (c.opts.expect ?? expect) : expect, ...(c.input.systemMap ? { systemMap: c.input.systemMap } : {}) };
+  return { ...defaultEngineOptions(), engine: c.opts.engine, accel: c.opts.accel, timeout: c.opts.timeout, expect: c.input.initrd ? (c.opts.expect ?? expect) : expect, ...(realSystemMap(c) ? { systemMap: c.input.systemMap! } : {}) };
+}
+
+/** The input's System.map when it has symbols (Debian's linux-image ships only a placeholder: post-mortem refuses it). */
+function realSystemMap(c: CaseContext): boolean {
+  return c.input.systemMap !== null && !isSystemMapPlaceholder(fs.readFileSync(c.input.systemMap));
 }
 
 const machineDir = (c: CaseContext) => path.join(c.tmp, 'machine');
 
 async function types(c: CaseContext): Promise<CaseResult> {
   const r = await inspectImage(c.input.kernel, new Uint8Array(fs.readFileSync(c.input.kernel)), { arch: c.input.arch, payload: false });
-  const map = c.input.systemMap ? (fs.statSync(c.input.systemMap).size < 4096 ? 'System.map (a placeholder: the real one is in the -dbg package)' : 'System.map') : 'no System.map';
+  const map = c.input.systemMap ? (realSystemMap(c) ? 'System.map' : 'System.map (a placeholder: the real one is in the -dbg package)') : 'no System.map';
   const facts = `release ${c.input.release ?? 'unknown'}, ${c.input.arch}, ${map}, ${c.input.config ? 'config' : 'no config'}, ${c.input.modules.length} virtio-blk module file(s)`;
   const ft = r.fileTypes.chosen;
   const ops = r.kexecFileOps.chosen;

@@ -107,8 +107,7 @@ export function loadKernelSymbols(file: string): KernelSymbol[] {
     }
   }
   if (out.length > 0) return out;
-  // Debian's linux-image packages ship a one-line placeholder /boot/System.map-* that points to the -dbg package.
-  const placeholder = /System\.map is in the .*-dbg package/.test(bytes.subarray(0, 4096).toString('latin1'));
+  const placeholder = isSystemMapPlaceholder(bytes);
   throw new UsageError(`--system-map ${file}: no text symbols (System.map "ADDRESS t|T NAME" lines, or an ELF symbol table)${placeholder ? ': it is the placeholder Debian ships in linux-image-*; the real System.map is in linux-image-*-dbg' : ''}`, {
     hint: placeholder ? 'give /usr/lib/debug/boot/System.map-VERSION (or the vmlinux) from linux-image-VERSION-dbg, or a copy of /proc/kallsyms taken with nokaslr' : 'give the kernel\'s System.map or a vmlinux with symbols',
   });
@@ -211,3 +210,8 @@ export function postMortem(dir: string, image: Kimage, o: Outcome, symbols: read
 }
 
 export { describePlacement };
+
+/** Debian's linux-image packages ship a one-line placeholder /boot/System.map-* that points to the -dbg package. */
+export function isSystemMapPlaceholder(bytes: Uint8Array): boolean {
+  return /System\.map is in the .*-dbg package/.test(Buffer.from(bytes.subarray(0, 4096)).toString('latin1'));
+}
