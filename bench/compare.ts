@@ -13,13 +13,13 @@
 // Figures are printed, never asserted.
 //   node dist/bench/compare.js [--kernel F] [--initrd F] [--initrd-mb 200] [--runs 3] [--marker T] [--no-check]
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareRealKexec, runRealKexec } from '../test/differential/real-kexec.js';
-import { BIN, FIXTURE_CACHE, ROOT, opt } from './common.js';
+import { BIN, FIXTURE_CACHE, ROOT, median, opt, timeToMarker } from './common.js';
 
 const kernel = opt('--kernel', join(FIXTURE_CACHE, 'vmlinuz-amd64-unsigned'));
 const initrd = opt('--initrd', join(FIXTURE_CACHE, 'initramfs-busybox-amd64.cpio'));
@@ -27,7 +27,7 @@ const bigMb = Number(opt('--initrd-mb', '200'));
 const runs = Number(opt('--runs', '3'));
 const marker = opt('--marker', 'VKEXEC-INIT-OK');
 const append = 'console=ttyS0 panic=-1';
-const LIMIT_MS = 300_000;
+const LIMIT_MS = 300_000; // also vkexec's --timeout
 
 /** One side of a comparison: `run` returns wall milliseconds (and peak RSS in KiB where measured). */
 interface Side {
@@ -35,37 +35,11 @@ interface Side {
   run: () => Promise<{ ms: number; rssKb?: number }>;
 }
 
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const nodeBin = process.execPath;
 
 function fail(msg: string): never {
   console.error(`bench: ${msg}`);
   process.exit(2);
-}
-
-/** Milliseconds from spawning argv until `marker` is on its stdout; QEMU itself is stopped then (vkexec stops at --expect). */
-function timeToMarker(argv: string[], env: NodeJS.ProcessEnv, stop: boolean): Promise<number> {
-  return new Promise((resolveRun, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let seen: number | null = null;
-    const limit = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
-    child.stdout.on('data', (d: Buffer) => {
-      if (seen !== null) return;
-      out = (out + d.toString('latin1')).slice(-4096);
-      if (!out.includes(marker)) return;
-      seen = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (stop) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString('latin1')).slice(-2000)));
-    child.on('close', (code) => {
-      clearTimeout(limit);
-      if (seen !== null && (stop || code === 0)) resolveRun(seen);
-      else reject(new Error(`${argv.slice(0, 4).join(' ')}: no marker or exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
-    });
-  });
 }
 
 /** vkexec ARGS, which must succeed. */
@@ -84,11 +58,11 @@ function timedVkexec(args: string[], env: NodeJS.ProcessEnv): { ms: number; rssK
 }
 
 /** Alternating runs of every side; prints each run, then medians and each side's ratio to the first. */
-async function compare(title: string, sides: Side[]): Promise<string[]> {
+async function compare(title: string, sides: Side[], n = runs): Promise<string[]> {
   console.log(`\n== ${title}`);
   const ms: number[][] = sides.map(() => []);
   const rss: number[][] = sides.map(() => []);
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < n; i++) {
     for (const [k, s] of sides.entries()) {
       const r = await s.run();
       ms[k]!.push(r.ms);
@@ -121,26 +95,26 @@ function bootSides(dir: string): Side[] {
   vkexec(['-c', '-l', '--fast', kernel, '--initrd', initrd, '--append', append], envFor(execMachine, warm)); // fills the warm cache
   let cold = 0;
   return [
-    { name: 'qemu-system-x86_64 -kernel -initrd', run: async () => ({ ms: await timeToMarker(['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', append], process.env, true) }) },
+    { name: 'qemu-system-x86_64 -kernel -initrd', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', append], process.env, true) }) },
     {
       name: 'vkexec boot --fast (payload cache cold)',
       run: async () => {
         const cache = join(dir, `cache-cold-${cold++}`);
         mkdirSync(cache);
         try {
-          return { ms: await timeToMarker([nodeBin, ...boot(true)], envFor(null, cache), false) };
+          return { ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(true)], envFor(null, cache), false) };
         } finally {
           rmSync(cache, { recursive: true, force: true });
         }
       },
     },
-    { name: 'vkexec boot --fast (payload cached)', run: async () => ({ ms: await timeToMarker([nodeBin, ...boot(true)], envFor(null, warm), false) }) },
-    { name: 'vkexec boot (normal path)', run: async () => ({ ms: await timeToMarker([nodeBin, ...boot(false)], envFor(null, warm), false) }) },
+    { name: 'vkexec boot --fast (payload cached)', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(true)], envFor(null, warm), false) }) },
+    { name: 'vkexec boot (normal path)', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(false)], envFor(null, warm), false) }) },
     {
       name: 'vkexec -e of a -c -l --fast load',
       run: async () => {
         vkexec(['-c', '-l', '--fast', kernel, '--initrd', initrd, '--append', append], envFor(execMachine, warm)); // untimed
-        return { ms: await timeToMarker([nodeBin, BIN, '-e', ...engine], envFor(execMachine, warm), false) };
+        return { ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, BIN, '-e', ...engine], envFor(execMachine, warm), false) };
       },
     },
   ];
@@ -199,7 +173,7 @@ const table = ['| side (median of alternating runs) | wall | ratio |', '| --- | 
 try {
   table.push(...(await compare(`boot to "${marker}" (TCG, 512 MiB)`, bootSides(dir))));
   table.push(...(await compare(`load, ${bigMb} MB initrd`, loadSides(dir))));
-  table.push(...(await compare('start-up', startSides(dir))));
+  table.push(...(await compare('start-up (11 runs)', startSides(dir), 11)));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
