@@ -4,6 +4,10 @@
 // (-accel tcg,tb-size=MiB; QEMU 7.2's default on a 64-bit host is 1 GiB), single- or multi-threaded TCG, and
 // (guest-visible, for comparison only) the qemu64 CPU model. Alternating runs, medians, ratio to the first.
 //   node dist/bench/tcg.js [--kernel F] [--initrd F] [--runs 5] [--marker T]
+// Measured 2026-12-06 15:32-15:38 UTC, 2 vCPUs AMD EPYC shared with six other sessions (load average 29.1 ->
+// 27.5), QEMU 7.2, 5 runs, medians: today's settings 13.79 s; tb-size=64 15.85 s (1.15x); tb-size=256 14.61 s
+// (1.06x); thread=single 13.90 s (1.01x); -cpu qemu64 13.85 s (1.00x). Single runs spread 11.8-26.8 s, so
+// only the small translation caches are clearly slower; vkexec keeps QEMU's defaults.
 
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
