@@ -6,11 +6,11 @@
 // Figures are printed, never asserted.
 //   node dist/bench/boot.js [--kernel FILE] [--initrd FILE] [--runs 3] [--syscall c|s] [--marker TEXT]
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, FIXTURE_CACHE, opt } from './common.js';
+import { BIN, FIXTURE_CACHE, median, opt, timeToMarker } from './common.js';
 
 const kernel = opt('--kernel', join(FIXTURE_CACHE, 'vmlinuz-amd64-unsigned'));
 const initrd = opt('--initrd', join(FIXTURE_CACHE, 'initramfs-busybox-amd64.cpio'));
@@ -34,36 +34,6 @@ if (spawnSync('qemu-system-x86_64', ['-version']).error) {
   console.error('bench: qemu-system-x86_64 missing: apt-get install qemu-system-x86');
   process.exit(2);
 }
-
-/**
- * Milliseconds from spawning argv until `marker` appears on its stdout. QEMU is stopped then; vkexec stops its
- * own QEMU at the --expect match and is left to do so (killing it would orphan its QEMU).
- */
-function timeToMarker(argv: string[], env: NodeJS.ProcessEnv, stop: boolean): Promise<number | string> {
-  return new Promise((resolveRun) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let seen: number | null = null;
-    const limit = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
-    child.stdout.on('data', (d: Buffer) => {
-      if (seen !== null) return;
-      out = (out + d.toString('latin1')).slice(-4096);
-      if (out.includes(marker)) {
-        seen = Number(process.hrtime.bigint() - t0) / 1e6;
-        if (stop) child.kill('SIGTERM');
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString('latin1')).slice(-2000)));
-    child.on('close', (code) => {
-      clearTimeout(limit);
-      resolveRun(seen ?? `no marker (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
-    });
-  });
-}
-
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'vkexec-bench-boot-'));
 try {
@@ -90,8 +60,7 @@ try {
   const times: number[][] = cases.map(() => []);
   for (let i = 0; i < runs; i++) {
     for (const [k, c] of cases.entries()) {
-      const t = await timeToMarker(c.argv, c.env, k === 2);
-      if (typeof t === 'string') throw new Error(`${c.name}: ${t}`);
+      const t = await timeToMarker(marker, LIMIT_MS, c.argv, c.env, k === 2);
       times[k]!.push(t);
       console.log(`run ${i + 1} ${c.name.padEnd(32)} ${(t / 1000).toFixed(2)} s`);
     }

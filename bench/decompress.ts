@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FIXTURE_CACHE, ROOT, opt } from './common.js';
+import { FIXTURE_CACHE, ROOT, median, opt } from './common.js';
 
 const FORMATS = ['xz', 'zstd', 'gzip', 'lz4', 'bzip2', 'lzma'] as const;
 type Format = (typeof FORMATS)[number];
@@ -39,7 +39,6 @@ function timeMs(fn: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The payloads as bare streams: the xz one cut out of vmlinuz, the others without mkpiggy's 4-byte size trailer. */
 function payloads(dir: string, formats: readonly Format[]): Map<Format, string> {

@@ -7,7 +7,7 @@ import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'no
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, FIXTURE_CACHE, opt } from './common.js';
+import { BIN, FIXTURE_CACHE, median, opt } from './common.js';
 
 const kernel = opt('--kernel', join(FIXTURE_CACHE, 'vmlinuz-amd64-unsigned'));
 const initrdMb = Number(opt('--initrd-mb', '200'));
@@ -44,7 +44,6 @@ function measure(argv: string[], env: NodeJS.ProcessEnv): Measure {
   return { wallMs, cpuMs: ((u ?? 0) + (s ?? 0)) * 1000, maxRssKb: m ?? 0, code: r.status ?? -1 };
 }
 
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'vkexec-bench-'));
 try {

@@ -110,6 +110,8 @@ export interface RealRun {
   stdout: string;
   stderr: string;
   dump: KexecLoadDump | null;
+  /** Wall time of the unshare + kexec process alone (bench/compare.ts), without rendering or parsing. */
+  wallMs: number;
 }
 
 /** Runs `kexec ARGS` (the real one) on the machine's views; the dump is null when kexec made no kexec_load call. */
@@ -133,12 +135,14 @@ export function runRealKexec(tools: RealKexecTools, machineDir: string, args: st
     command = [tools.kexec];
     Object.assign(env, { LD_LIBRARY_PATH: tools.libDir, LD_PRELOAD: tools.shim });
   }
+  const t0 = process.hrtime.bigint();
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', mountScript(root), 'sh', ...command, ...args], { encoding: 'utf8', env });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.error) throw new HarnessError(`cannot run unshare: ${r.error.message}`);
   if (/mount: /.test(r.stderr)) throw new HarnessError(`mounting the views failed: ${r.stderr.trim()}`);
   const dump = fs.existsSync(out) ? parseDump(fs.readFileSync(out)) : null;
   fs.rmSync(root, { recursive: true, force: true });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, dump };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, dump, wallMs };
 }
 
 /** kexec-shim.c's format: "VKXSHIM1", entry, flags, nr, then per segment mem, memsz, bufsz and the bytes. */

@@ -28,7 +28,9 @@ export function qemuArgs(p: QemuArgsInput): string[] {
   const args = [
     '-nodefaults', '-nographic', '-no-reboot',
     '-accel', p.accel,
-    // TCG: everything QEMU emulates (long mode, 1 GiB pages). KVM: the host CPU as is.
+    // TCG: everything QEMU emulates (long mode, 1 GiB pages). KVM: the host CPU as is. QEMU 7.2's TCG defaults
+    // are kept (tb-size 1 GiB, multi-threaded): bench/tcg.ts (2026-12-06, load ~29) found tb-size=64 1.15x and
+    // tb-size=256 1.06x slower to the marker, thread=single 1.01x and -cpu qemu64 1.00x (noise), so none faster.
     '-cpu', p.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(p.cpus),
     '-object', `memory-backend-file,id=vkexec-ram,size=${p.ramSize}B,mem-path=${p.ramFile},share=off`,
