@@ -7,7 +7,7 @@ import type { GlobalOpts } from './global-opts.js';
 import { bootMain } from './boot-cmd.js';
 import { inspectCommand } from './inspect-cmd.js';
 import { reportFailure } from './report.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
 import { kdumpSizeCommand } from './kdump-size.js';
 
@@ -34,7 +34,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
     .option('--elf', 'the ELF vmlinux variant')
     .action((o: { out: string; elf?: boolean }) => {
       fs.copyFileSync(probeKernelPath(o.elf ? 'elf' : 'bzImage'), o.out);
-      if (!g().json) out.line(`wrote ${o.out}`);
+      if (!g().json) out.line(safeText(`wrote ${o.out}`));
     });
   return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out)];
 }
