@@ -61,15 +61,17 @@ export interface WorkerJob {
   from: number;
   to: number;
   progress: SharedArrayBuffer;
+  /** A saved input to run once instead of the mutations (a regression input, or a replay of a saved failure). */
+  input?: Uint8Array;
 }
 
 function runJob(job: WorkerJob): void {
   const cls = CLASSES.find((c) => c.name === job.cls)!;
-  const base = cls.base();
+  const base = job.input ? new Uint8Array(0) : cls.base();
   const progress = new Int32Array(job.progress);
   for (let i = job.from; i < job.to; i++) {
     Atomics.store(progress, 0, i);
-    const input = mutate(base, job.seed, cls, i);
+    const input = job.input ?? mutate(base, job.seed, cls, i);
     try {
       cls.run(input);
     } catch (e) {

@@ -2,6 +2,7 @@
 // untrusted bytes with. Each class runs in a worker thread with a 256 MB heap; a mutation that takes longer
 // than the time limit is a hang (the worker is stopped and the run goes on after it).
 //   node dist/test/fuzz/fuzz.js [--seed N] [--count N] [--class NAME,...] [--index I] [--timeout-ms MS] [--save DIR]
+//   node dist/test/fuzz/fuzz.js --class NAME --replay FILE   (one saved input, e.g. test/fuzz/regressions/*.bin)
 // Prints mutations, crashes and hangs per class, the seed, and for each failure the command that replays it.
 
 import { Worker } from 'node:worker_threads';
@@ -30,7 +31,7 @@ export interface ClassFigures {
 }
 
 /** Runs mutations [from, to) of one class; restarts the worker after a hang or an out-of-memory death. */
-export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[]): Promise<ClassFigures> {
+export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[], input?: Uint8Array): Promise<ClassFigures> {
   const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0 };
   const t0 = Date.now();
   let next = from;
@@ -38,7 +39,7 @@ export async function fuzzClass(cls: string, seed: number, from: number, to: num
     const progress = new SharedArrayBuffer(4);
     const view = new Int32Array(progress);
     Atomics.store(view, 0, next);
-    const worker = new Worker(ENGINE, { workerData: { cls, seed, from: next, to, progress }, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } });
+    const worker = new Worker(ENGINE, { workerData: { cls, seed, from: next, to, progress, input }, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } });
     const end = await new Promise<{ kind: 'done' | 'hang' | 'memory'; at: number; message: string }>((resolve) => {
       let last = Atomics.load(view, 0);
       let since = Date.now();
@@ -96,6 +97,14 @@ async function main(argv: string[]): Promise<number> {
   const index = arg(argv, '--index');
   const save = arg(argv, '--save');
   const only = arg(argv, '--class')?.split(',');
+  const replay = arg(argv, '--replay');
+  if (replay) {
+    const failures: Failure[] = [];
+    await fuzzClass(only?.[0] ?? '', 0, 0, 1, timeoutMs, failures, new Uint8Array(fs.readFileSync(replay)));
+    for (const f of failures) console.log(`FAIL ${f.kind} ${f.cls} ${replay}: ${f.message}`);
+    console.log(`fuzz: ${replay}: ${failures.length ? 'FAILED' : 'no crash, hang or memory blow-up'}`);
+    return failures.length ? 1 : 0;
+  }
   const classes = CLASSES.map((c) => c.name).filter((n) => !only || only.includes(n));
   console.log(`fuzz: seed ${seed}, ${index !== undefined ? `mutation ${index}` : `${count} mutations`} per class, hang limit ${timeoutMs} ms, classes: ${classes.join(' ')}`);
   const failures: Failure[] = [];
