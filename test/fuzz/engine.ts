@@ -2,6 +2,8 @@
 // bytes on every machine (xorshift seeded from S, C and i), so any failure replays alone.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { CLASSES, type FuzzClass } from './classes.js';
 
 function rng(seed: number, cls: string, i: number): () => number {
@@ -65,6 +67,15 @@ export interface WorkerJob {
   input?: Uint8Array;
 }
 
+/**
+ * The worker's 256 MB heap limit does not cover ArrayBuffers (decoder outputs), which V8 collects lazily: a
+ * run of mutations that each inflate to tens of MB piles garbage up to gigabytes of RSS. Collected once the
+ * buffers alive pass this, so the process's peak RSS measures what one mutation needs (the memory bar).
+ */
+const EXTERNAL_GC_BYTES = 64 << 20;
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
 function runJob(job: WorkerJob): void {
   const cls = CLASSES.find((c) => c.name === job.cls)!;
   const base = job.input ? new Uint8Array(0) : cls.base();
@@ -80,6 +91,7 @@ function runJob(job: WorkerJob): void {
         parentPort!.postMessage({ kind: 'crash', index: i, message, input: input.length <= 1 << 20 ? Buffer.from(input).toString('base64') : null });
       }
     }
+    if (process.memoryUsage().arrayBuffers > EXTERNAL_GC_BYTES) gc();
   }
   Atomics.store(progress, 0, job.to);
   parentPort!.postMessage({ kind: 'done' });

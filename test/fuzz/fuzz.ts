@@ -28,11 +28,13 @@ export interface ClassFigures {
   hangs: number;
   memory: number;
   ms: number;
+  /** The process's peak resident set while the class ran, sampled every 200 ms (MB). */
+  peakRssMb: number;
 }
 
 /** Runs mutations [from, to) of one class; restarts the worker after a hang or an out-of-memory death. */
 export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[], input?: Uint8Array): Promise<ClassFigures> {
-  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0 };
+  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0, peakRssMb: 0 };
   const t0 = Date.now();
   let next = from;
   while (next < to) {
@@ -44,6 +46,7 @@ export async function fuzzClass(cls: string, seed: number, from: number, to: num
       let last = Atomics.load(view, 0);
       let since = Date.now();
       const timer = setInterval(() => {
+        fig.peakRssMb = Math.max(fig.peakRssMb, Math.round(process.memoryUsage.rss() / 2 ** 20));
         const now = Atomics.load(view, 0);
         if (now !== last) {
           last = now;
@@ -111,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
   for (const cls of classes) {
     const from = index !== undefined ? Number(index) : 0;
     const f = await fuzzClass(cls, seed, from, index !== undefined ? from + 1 : count, timeoutMs, failures);
-    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s`);
+    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s  peak RSS ${f.peakRssMb} MB`);
   }
   for (const f of failures.slice(0, 50)) {
     console.log(`FAIL ${f.kind} ${f.cls} #${f.index}: ${f.message}\n  replay: node dist/test/fuzz/fuzz.js --seed ${seed} --class ${f.cls} --index ${f.index}`);
