@@ -49,7 +49,8 @@ try {
       else if (/EBUSY|Device or resource busy/.test(e.stderr)) f.busy++;
       else {
         f.otherFailures++;
-        if (f.problems.length < 20) f.problems.push(`round ${r} (${seedName}): status ${e.code}: ${e.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+        f.problems.push(`round ${r} (${seedName}): status ${e.code}: ${e.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+        console.log(f.problems[f.problems.length - 1]);
       }
     }
     const s = vkexec(machine, ['-S', '-l']);
