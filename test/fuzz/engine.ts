@@ -80,6 +80,7 @@ function runJob(job: WorkerJob): void {
   const cls = CLASSES.find((c) => c.name === job.cls)!;
   const base = job.input ? new Uint8Array(0) : cls.base();
   const progress = new Int32Array(job.progress);
+  parentPort!.postMessage({ kind: 'ready' });
   for (let i = job.from; i < job.to; i++) {
     Atomics.store(progress, 0, i);
     const input = job.input ?? mutate(base, job.seed, cls, i);
