@@ -8,7 +8,7 @@ import type { GlobalOpts } from './global-opts.js';
 import { bootMain } from './boot-cmd.js';
 import { inspectCommand } from './inspect-cmd.js';
 import { reportFailure } from './report.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 import { vmcoreCommand } from './vmcore-cmd.js';
 import { kdumpSizeCommand } from './kdump-size.js';
 import { checkCommand } from './check-cmd.js';
@@ -38,7 +38,7 @@ export function extraCommands(g: () => GlobalOpts, out: Out, setExit: (code: num
     .action((o: { out: string; elf?: boolean; multiboot?: boolean }) => {
       if (o.elf && o.multiboot) throw new UsageError('probe-kernel: --elf and --multiboot name two different images', { hint: 'give one of them' });
       fs.copyFileSync(probeKernelPath(o.multiboot ? 'multiboot' : o.elf ? 'elf' : 'bzImage'), o.out);
-      if (!g().json) out.line(`wrote ${o.out}`);
+      if (!g().json) out.line(safeText(`wrote ${o.out}`));
     });
   return [boot, probe, vmcoreCommand(g, out, setExit), kdumpSizeCommand(g, out, setExit), inspectCommand(g, out), checkCommand(g, out, setExit)];
 }

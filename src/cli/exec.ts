@@ -10,7 +10,7 @@ import { tryLock } from '../vm/machine/lock.js';
 import { EXIT_ENDED_UNMATCHED, EXIT_QUIT_UNMATCHED, outcomeExit, type BootOptions, type Outcome } from '../vm/engines/engine.js';
 import { selectEngine } from '../vm/engines/select.js';
 import type { EngineOptions } from './engine-options.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 import { reportFailure } from './report.js';
 import { catchInterrupts } from './signals.js';
 import { describePlacement, loadKernelSymbols, postMortem, type PostMortem } from './post-mortem.js';
@@ -101,10 +101,9 @@ function report(o: Outcome, code: number, expect: RegExp | undefined, out: Out, 
     out.emitJson({ ...o, exitStatus: code, ...(expect ? { expect: expect.source, expectMatched: o.status === 'matched' } : {}), ...(pm ? { postMortem: pm } : {}) });
     return;
   }
-  for (const d of [...(debug ? (o.verbose ?? []) : []), ...o.details]) out.note(d);
+  for (const d of [...(debug ? (o.verbose ?? []) : []), ...o.details]) out.note(safeText(d));
   const verdict = `${o.engine}: ${o.status}${unmatched ? ` without matching --expect ${String(expect)}` : ''} after ${(o.wallMs / 1000).toFixed(2)} s`;
-  if (code === 0) out.note(out.c.green(verdict));
-  else out.note(out.c.red(verdict));
+  out.note(verdict, code === 0 ? 'green' : 'red');
   if (o.status === 'purgatory-mismatch') {
     // purgatory/purgatory.c verify_sha256_digest: the segments in memory are not the ones kexec_load hashed.
     out.note('purgatory: sha256 digests do not match: the purgatory refused to start the loaded image (its segments changed after loading)');

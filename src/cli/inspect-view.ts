@@ -5,14 +5,14 @@ import type { SetupHeaderField } from '../formats/setup-header.js';
 import { hex } from '../lib/hex.js';
 import type { PeDescription } from '../sig/verify-pefile.js';
 import type { InspectReport } from './inspect-model.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 import { renderMultiboot } from './inspect-multiboot.js';
 import { renderInitramfs } from './inspect-initramfs.js';
 import { renderUki } from './inspect-uki.js';
 
-/** The human-readable report, one fact per line. */
+/** The human-readable report, one fact per line (names from the file escaped: a newline in one is no new line). */
 export function render(r: InspectReport, out: Out): void {
-  const L = (s: string) => out.line(s);
+  const L = (s: string) => out.line(safeText(s));
   L(`file          ${r.file} (${r.size} bytes)`);
   if (r.compression.format) L(`compression   ${r.compression.format}, ${r.compression.decompressedSize} bytes decompressed (probes see those)`);
   else if (r.compression.note) L(`compression   ${r.compression.note}`);

@@ -23,7 +23,7 @@ import { readState } from '../vm/machine/machine.js';
 import { reportFailure } from './report.js';
 import { catchInterrupts } from './signals.js';
 import { engineOptionsFrom, panicRequest, type PanicCliOpts } from './panic-cmd.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 
 const MiB = 1n << 20n;
 /** Sizes closer than this are not worth a boot each (and reservations are 16 MiB aligned on x86 anyway). */
@@ -251,13 +251,13 @@ export function kdumpSizeCommand(g: () => GlobalOpts, out: Out, setExit: (code: 
       const res = await kdumpSize(opts, (t) => {
         if (json) return;
         const verdict = t.ok ? 'ok' : 'FAIL';
-        out.line(`crashkernel=${t.crashkernel.padEnd(5)} ${t.stage.padEnd(4)} ${verdict.padEnd(4)} ${t.status}${t.detail ? `: ${t.detail}` : ''} (${(t.wallMs / 1000).toFixed(1)} s)`);
+        out.line(safeText(`crashkernel=${t.crashkernel.padEnd(5)} ${t.stage.padEnd(4)} ${verdict.padEnd(4)} ${t.status}${t.detail ? `: ${t.detail}` : ''} (${(t.wallMs / 1000).toFixed(1)} s)`));
       });
       if (json) out.emitJson({ crashkernel: res.size === null ? null : sizeText(res.size), bytes: res.size, tries: res.tries });
       else if (res.size !== null) out.line(`crashkernel=${sizeText(res.size)}`);
       if (res.size === min && !json) out.note(`--min ${o.min} itself works: the smallest size may be lower (lower --min to look further)`);
       if (res.size === null) {
-        if (!json) out.err(`vkexec: no crashkernel= up to ${sizeText(max)} lets the capture kernel reach /${o.expect}/`);
+        if (!json) out.err(safeText(`vkexec: no crashkernel= up to ${sizeText(max)} lets the capture kernel reach /${o.expect}/`));
         out.hint('raise --max (and --mem), check the capture kernel\'s command line (console=ttyS0), or look at --console-dir logs');
         setExit(1);
         return;

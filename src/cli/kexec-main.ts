@@ -8,7 +8,7 @@ import { readView } from '../vm/machine/views.js';
 import { crashkRes } from '../vm/machine/machine-config.js';
 import { parseKexecArgs, type KexecRequest, type SyscallChoice } from './kexec-options.js';
 import { usage, versionText } from './usage.js';
-import { startSpinner, type Out, type Spinner } from './output.js';
+import { safeText, startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine, type OpenMachine } from './machine-open.js';
 import { reportFailure } from './report.js';
 
@@ -98,8 +98,8 @@ async function checkModes(m: OpenMachine, r: KexecRequest, out: Out): Promise<Sy
 
 /** What a load prints: the signature verdict of kexec_file_load, and the image with --json. */
 function printLoad(res: KexecLoadResult, r: KexecRequest, out: Out): void {
-  if (res.signature?.startsWith('signature not verified')) out.note(`warning: ${res.signature}`);
-  else if (res.signature && r.debug) out.note(res.signature);
+  if (res.signature?.startsWith('signature not verified')) out.note(safeText(`warning: ${res.signature}`));
+  else if (res.signature && r.debug) out.note(safeText(res.signature));
   if (!r.json || r.exec || r.shutdown || !res.image) return;
   // Addresses and sizes as hex strings, all of them (they pass 2^53): bufsz too.
   const segments = res.image.segments.map((s) => ({ mem: s.mem, memsz: s.memsz, bufsz: BigInt(s.bufsz), sha256: s.blob }));

@@ -12,7 +12,7 @@ import { readState, writeState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
 import type { GlobalOpts } from './global-opts.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 
 const HASH_ENTRY = /^(tbs|bin):/i;
 
@@ -133,19 +133,20 @@ function listKeyrings(k: Keyrings, only: KeyringName | undefined, json: boolean,
     }])));
     return;
   }
+  const L = (t: string) => out.line(safeText(t)); // subjects and file names are the user's
   for (const r of rings) {
     const certs = k.entries(r);
     const hashes = r === 'blacklist' ? k.hashes() : [];
     const count = `${certs.length} certificate${certs.length === 1 ? '' : 's'}${r === 'blacklist' ? `, ${hashes.length} hash${hashes.length === 1 ? '' : 'es'}` : ''}`;
-    out.line(`${KERNEL_KEYRING_NAMES[r]} (${r}): ${count}`);
+    L(`${KERNEL_KEYRING_NAMES[r]} (${r}): ${count}`);
     for (const { cert: c, source } of certs) {
-      out.line(`  ${c.subject}`);
-      out.line(`    issuer ${c.issuer}${c.selfSigned ? ' (self-signed)' : ''}, serial ${c.serial}`);
-      out.line(`    valid ${c.validFrom.toISOString()} to ${c.validTo.toISOString()}`);
-      out.line(`    sha256 ${c.fingerprint256}${c.tbsHash ? `  tbs:${c.tbsHash}` : ''}`);
-      out.line(`    from ${source}`);
+      L(`  ${c.subject}`);
+      L(`    issuer ${c.issuer}${c.selfSigned ? ' (self-signed)' : ''}, serial ${c.serial}`);
+      L(`    valid ${c.validFrom.toISOString()} to ${c.validTo.toISOString()}`);
+      L(`    sha256 ${c.fingerprint256}${c.tbsHash ? `  tbs:${c.tbsHash}` : ''}`);
+      L(`    from ${source}`);
     }
-    for (const h of hashes) out.line(`  ${h}`);
+    for (const h of hashes) L(`  ${h}`);
   }
 }
 
@@ -159,7 +160,7 @@ export function keysCommand(g: () => GlobalOpts, out: Out): Command {
     .action((files: string[], o: KeyringOpt) => {
       const lines = withKeyrings(g, 'machine keys add', (k) => files.flatMap((f) => addEntry(k, o.keyring, f)));
       if (g().json) out.emitJson({ keyring: o.keyring, added: lines.length });
-      else for (const l of lines) out.line(l);
+      else for (const l of lines) out.line(safeText(l));
     });
   cmd
     .command('remove')
@@ -169,7 +170,7 @@ export function keysCommand(g: () => GlobalOpts, out: Out): Command {
     .action((entries: string[], o: KeyringOpt) => {
       const lines = withKeyrings(g, 'machine keys remove', (k) => entries.flatMap((e) => removeEntry(k, o.keyring, e)));
       if (g().json) out.emitJson({ keyring: o.keyring, removed: lines.length });
-      else for (const l of lines) out.line(l);
+      else for (const l of lines) out.line(safeText(l));
     });
   cmd
     .command('list')

@@ -13,7 +13,7 @@ import { resolveMachineDir } from '../vm/machine/store.js';
 import { tryLock } from '../vm/machine/lock.js';
 import { VIEW_PATHS, readView } from '../vm/machine/views.js';
 import type { GlobalOpts } from './global-opts.js';
-import type { Out } from './output.js';
+import { safeLines, safeText, type Out } from './output.js';
 import { hex } from '../lib/hex.js';
 import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
@@ -211,11 +211,11 @@ function machineShow(dir: string, file: string | undefined, json: boolean, out: 
     const text = readView(s, file);
     if (text === null) throw new UsageError(`${file}: No such file or directory on this machine`, { hint: `views: ${VIEW_PATHS.join(', ')}` });
     if (json) out.emitJson({ file, text });
-    else process.stdout.write(text);
+    else process.stdout.write(safeLines(text)); // a /proc file's lines, each escaped
     return;
   }
   if (json) out.emitJson({ machine: dir, ...s, iomem: formatIomem(s.config.iomem) });
-  else for (const l of describe(dir, s)) out.line(l);
+  else for (const l of describe(dir, s)) out.line(safeText(l));
 }
 
 /** `machine set`: the policy knobs, under the machine lock; lockdown only rises. */
@@ -270,7 +270,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
       const dir = resolveMachineDir(g().machine ?? undefined);
       const s = initMachine(dir, o);
       if (g().json) out.emitJson({ machine: dir, config: s.config });
-      else for (const l of describe(dir, s)) out.line(l);
+      else for (const l of describe(dir, s)) out.line(safeText(l));
     });
   cmd
     .command('show')
@@ -289,7 +289,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
       const dir = resolveMachineDir(g().machine ?? undefined);
       const s = machineSet(dir, o);
       if (g().json) out.emitJson(s.config);
-      else for (const l of describe(dir, s)) out.line(l);
+      else for (const l of describe(dir, s)) out.line(safeText(l));
     });
   cmd
     .command('sysctl')

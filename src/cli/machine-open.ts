@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { MachineDirError, resolveMachineDir } from '../vm/machine/store.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 
 export interface OpenMachine {
   dir: string;
@@ -26,7 +26,7 @@ export function openMachine(explicit: string | null, out: Out): OpenMachine {
     }
     fs.mkdirSync(dir, { recursive: true });
     writeState(dir, newState(defaultConfig()));
-    if (!out.json) out.note(`created a default machine at ${dir} (512 MiB, x86_64); see vkexec machine show`);
+    if (!out.json) out.note(safeText(`created a default machine at ${dir} (512 MiB, x86_64); see vkexec machine show`));
   }
   return { dir, state: readState(dir) };
 }

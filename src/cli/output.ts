@@ -1,6 +1,8 @@
 // Where vkexec talks to the user: kexec-tools' own messages verbatim, then vkexec's lines (prefixed
 // "vkexec:"), coloured only on a terminal that wants colour (NO_COLOR honoured), or JSON with --json.
 
+import { safeText } from '../lib/safe-text.js';
+
 /** The few styles vkexec uses; identity functions when colour is off, so chalk loads only for a terminal. */
 export interface Styles {
   yellow(t: string): string;
@@ -18,8 +20,8 @@ export interface Out {
   line(text: string): void;
   /** stderr line, kexec-tools' text as it is */
   err(text: string): void;
-  /** stderr line from vkexec: what broke and what to change */
-  note(text: string): void;
+  /** stderr line from vkexec: what broke and what to change (`style` colours it on a colour terminal) */
+  note(text: string, style?: keyof Styles): void;
   hint(text: string): void;
   emitJson(value: unknown): void;
   c: Styles;
@@ -36,12 +38,15 @@ export function spinnerAllowed(out: Out): boolean {
   return !out.json && out.color && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0;
 }
 
+export { safeText };
+
 /**
- * User-controlled text (file names, values from files) with control characters escaped, so a name holding a
- * newline or an escape sequence cannot forge a line (a fake `vkexec: fix:`) or drive the terminal.
+ * What every line printed through Out goes through: control characters escaped as safeText does, except the
+ * newlines that separate the lines of a block vkexec itself prints (usage, console lines). A newline inside a
+ * user-controlled value is escaped where the value is put in its line (safeText at the call site).
  */
-export function safeText(t: string): string {
-  return t.replace(/[\x00-\x08\x0a-\x1f\x7f\x9b]/g, (ch) => (ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
+export function safeLines(t: string): string {
+  return t.split('\n').map(safeText).join('\n');
 }
 
 /**
@@ -77,9 +82,10 @@ export async function makeOut(json: boolean): Promise<Out> {
     json,
     color,
     c,
-    line: (t) => write(process.stdout, t + '\n'),
-    err: (t) => write(process.stderr, t + '\n'),
-    note: (t) => write(process.stderr, c.yellow('vkexec: ') + t + '\n'),
+    // Escaped before colour is added: colour is vkexec's, never the text's.
+    line: (t) => write(process.stdout, safeLines(t) + '\n'),
+    err: (t) => write(process.stderr, safeLines(t) + '\n'),
+    note: (t, style) => write(process.stderr, c.yellow('vkexec: ') + (style ? c[style](safeLines(t)) : safeLines(t)) + '\n'),
     hint: (t) => write(process.stderr, c.cyan('vkexec: fix: ') + safeText(t) + '\n'),
     emitJson: (v) => write(process.stdout, JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
   };

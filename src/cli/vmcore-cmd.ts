@@ -8,7 +8,7 @@ import { readState } from '../vm/machine/machine.js';
 import { resolveMachineDir } from '../vm/machine/store.js';
 import { type Vmcore, type VmcoreCheck, checkVmcore, readVmcore } from '../vm/vmcore/vmcore-check.js';
 import type { GlobalOpts } from './global-opts.js';
-import type { Out } from './output.js';
+import { safeText, type Out } from './output.js';
 import { hex } from '../lib/hex.js';
 
 
@@ -52,7 +52,7 @@ export function vmcoreCommand(g: () => GlobalOpts, out: Out, setExit: (code: num
       const { checks, fill } = checkVmcore(v, config, given);
       const ok = checks.every((c) => c.ok);
       if (g().json) out.emitJson({ ...v, machineDir, fill, checks, ok });
-      else for (const l of describe(v, machineDir, fill, checks)) out.line(l);
+      else for (const l of describe(v, machineDir, fill, checks)) out.line(safeText(l));
       setExit(ok ? 0 : 1);
     });
   return cmd;

@@ -21,6 +21,7 @@ import { decodeJson, encodeJson } from '../../src/vm/machine/store.js';
 import { validateState } from '../../src/vm/machine/validate.js';
 import { defaultConfig, newState } from '../../src/vm/machine/machine.js';
 import { fixture } from '../helpers/fixtures.js';
+import { shortBzImage, shortSignedPe, withCertTable, type ShortSignedPe } from './bases.js';
 
 export interface FuzzClass {
   name: string;
@@ -53,17 +54,25 @@ const machineDir = path.join(os.tmpdir(), `vkexec-fuzz-no-such-dir-${process.pid
 
 const head = (name: Parameters<typeof fixture>[0], n: number) => (): Uint8Array => new Uint8Array(fs.readFileSync(fixture(name)).subarray(0, n));
 
+let shortPeCache: ShortSignedPe | undefined;
+const shortPe = (): ShortSignedPe => (shortPeCache ??= shortSignedPe());
+
 export const CLASSES: FuzzClass[] = [
   { name: 'setup-header', text: false, base: head('vmlinuz-amd64-unsigned', 0x4000), run: (b) => {
     bzImage64Probe(b, { enabled: false, print: () => {} });
     const h = new SetupHeader(b);
     h.num('setup_sects');
   } },
-  { name: 'bzimage-payload', text: false, base: () => new Uint8Array(fs.readFileSync(fixture('vmlinuz-amd64-unsigned'))), run: (b) => {
+  // Debian's real setup and decompressor head with a real 64 KiB vmlinux payload, xz'd as the kernel build does.
+  { name: 'bzimage-payload', text: false, base: shortBzImage, run: (b) => {
     extractPayload(b, { maxOutput: MAX_OUT });
   } },
   { name: 'pe-headers', text: false, base: head('vmlinuz-amd64-unsigned', 0x4000), run: (b) => void parsePe(b) },
-  { name: 'pe-cert-table', text: false, base: () => new Uint8Array(fs.readFileSync(fixture('vmlinuz-amd64'))), run: (b) => void describePeSignatures(b) },
+  // The mutated bytes are Debian's real certificate table; it is walked inside the signed kernel's real headers
+  // and sections cut to a page each (bases.ts), its data directory entry sized to the mutated table.
+  { name: 'pe-cert-table', text: false, base: () => shortPe().certs, run: (b) => {
+    describePeSignatures(withCertTable(shortPe(), b));
+  } },
   { name: 'pkcs7', text: false, base: () => {
     const img = fs.readFileSync(fixture('vmlinuz-amd64'));
     const pe = img.readUInt32LE(0x3c);

@@ -2,6 +2,8 @@
 // bytes on every machine (xorshift seeded from S, C and i), so any failure replays alone.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { CLASSES, type FuzzClass } from './classes.js';
 
 function rng(seed: number, cls: string, i: number): () => number {
@@ -61,15 +63,27 @@ export interface WorkerJob {
   from: number;
   to: number;
   progress: SharedArrayBuffer;
+  /** A saved input to run once instead of the mutations (a regression input, or a replay of a saved failure). */
+  input?: Uint8Array;
 }
+
+/**
+ * The worker's 256 MB heap limit does not cover ArrayBuffers (decoder outputs), which V8 collects lazily: a
+ * run of mutations that each inflate to tens of MB piles garbage up to gigabytes of RSS. Collected once the
+ * buffers alive pass this, so the process's peak RSS measures what one mutation needs (the memory bar).
+ */
+const EXTERNAL_GC_BYTES = 64 << 20;
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
 
 function runJob(job: WorkerJob): void {
   const cls = CLASSES.find((c) => c.name === job.cls)!;
-  const base = cls.base();
+  const base = job.input ? new Uint8Array(0) : cls.base();
   const progress = new Int32Array(job.progress);
+  parentPort!.postMessage({ kind: 'ready' });
   for (let i = job.from; i < job.to; i++) {
     Atomics.store(progress, 0, i);
-    const input = mutate(base, job.seed, cls, i);
+    const input = job.input ?? mutate(base, job.seed, cls, i);
     try {
       cls.run(input);
     } catch (e) {
@@ -78,6 +92,7 @@ function runJob(job: WorkerJob): void {
         parentPort!.postMessage({ kind: 'crash', index: i, message, input: input.length <= 1 << 20 ? Buffer.from(input).toString('base64') : null });
       }
     }
+    if (process.memoryUsage().arrayBuffers > EXTERNAL_GC_BYTES) gc();
   }
   Atomics.store(progress, 0, job.to);
   parentPort!.postMessage({ kind: 'done' });

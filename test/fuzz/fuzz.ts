@@ -2,6 +2,7 @@
 // untrusted bytes with. Each class runs in a worker thread with a 256 MB heap; a mutation that takes longer
 // than the time limit is a hang (the worker is stopped and the run goes on after it).
 //   node dist/test/fuzz/fuzz.js [--seed N] [--count N] [--class NAME,...] [--index I] [--timeout-ms MS] [--save DIR]
+//   node dist/test/fuzz/fuzz.js --class NAME --replay FILE   (one saved input, e.g. test/fuzz/regressions/*.bin)
 // Prints mutations, crashes and hangs per class, the seed, and for each failure the command that replays it.
 
 import { Worker } from 'node:worker_threads';
@@ -27,34 +28,43 @@ export interface ClassFigures {
   hangs: number;
   memory: number;
   ms: number;
+  /** The process's peak resident set while the class ran, sampled every 200 ms (MB). */
+  peakRssMb: number;
 }
 
 /** Runs mutations [from, to) of one class; restarts the worker after a hang or an out-of-memory death. */
-export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[]): Promise<ClassFigures> {
-  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0 };
+export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[], input?: Uint8Array): Promise<ClassFigures> {
+  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0, peakRssMb: 0 };
   const t0 = Date.now();
   let next = from;
   while (next < to) {
     const progress = new SharedArrayBuffer(4);
     const view = new Int32Array(progress);
     Atomics.store(view, 0, next);
-    const worker = new Worker(ENGINE, { workerData: { cls, seed, from: next, to, progress }, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } });
+    const worker = new Worker(ENGINE, { workerData: { cls, seed, from: next, to, progress, input }, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 } });
     const end = await new Promise<{ kind: 'done' | 'hang' | 'memory'; at: number; message: string }>((resolve) => {
       let last = Atomics.load(view, 0);
       let since = Date.now();
+      // The hang clock runs from the worker's `ready` (its base input built): building a base (reading a
+      // kernel, running xz) is no mutation, and took over 10 s under load (6 false hangs at #0 to #5).
+      let ready = false;
       const timer = setInterval(() => {
+        fig.peakRssMb = Math.max(fig.peakRssMb, Math.round(process.memoryUsage.rss() / 2 ** 20));
         const now = Atomics.load(view, 0);
         if (now !== last) {
           last = now;
           since = Date.now();
-        } else if (Date.now() - since > timeoutMs) {
+        } else if (ready && Date.now() - since > timeoutMs) {
           clearInterval(timer);
           void worker.terminate();
           resolve({ kind: 'hang', at: now, message: `no result after ${timeoutMs} ms` });
         }
       }, 200);
       worker.on('message', (m: { kind: string; index: number; message: string; input: string | null }) => {
-        if (m.kind === 'crash') {
+        if (m.kind === 'ready') {
+          ready = true;
+          since = Date.now();
+        } else if (m.kind === 'crash') {
           fig.crashes++;
           failures.push({ cls, index: m.index, kind: 'crash', message: m.message, input: m.input });
         } else if (m.kind === 'done') {
@@ -96,13 +106,21 @@ async function main(argv: string[]): Promise<number> {
   const index = arg(argv, '--index');
   const save = arg(argv, '--save');
   const only = arg(argv, '--class')?.split(',');
+  const replay = arg(argv, '--replay');
+  if (replay) {
+    const failures: Failure[] = [];
+    await fuzzClass(only?.[0] ?? '', 0, 0, 1, timeoutMs, failures, new Uint8Array(fs.readFileSync(replay)));
+    for (const f of failures) console.log(`FAIL ${f.kind} ${f.cls} ${replay}: ${f.message}`);
+    console.log(`fuzz: ${replay}: ${failures.length ? 'FAILED' : 'no crash, hang or memory blow-up'}`);
+    return failures.length ? 1 : 0;
+  }
   const classes = CLASSES.map((c) => c.name).filter((n) => !only || only.includes(n));
   console.log(`fuzz: seed ${seed}, ${index !== undefined ? `mutation ${index}` : `${count} mutations`} per class, hang limit ${timeoutMs} ms, classes: ${classes.join(' ')}`);
   const failures: Failure[] = [];
   for (const cls of classes) {
     const from = index !== undefined ? Number(index) : 0;
     const f = await fuzzClass(cls, seed, from, index !== undefined ? from + 1 : count, timeoutMs, failures);
-    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s`);
+    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s  peak RSS ${f.peakRssMb} MB`);
   }
   for (const f of failures.slice(0, 50)) {
     console.log(`FAIL ${f.kind} ${f.cls} #${f.index}: ${f.message}\n  replay: node dist/test/fuzz/fuzz.js --seed ${seed} --class ${f.cls} --index ${f.index}`);

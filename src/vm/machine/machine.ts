@@ -52,17 +52,32 @@ export function machineExists(dir: string): boolean {
   return fs.existsSync(path.join(dir, STATE_FILE));
 }
 
+/** How often a reader reads machine.json again when it changed under a problem (see readState). */
+const STATE_REREADS = 8;
+
+/**
+ * machine.json, validated. Readers take no lock, and a holder writes new blobs, renames the new state over the
+ * old, then collects the old state's blobs: between our read of machine.json and our check of its blobs, they
+ * may be gone with a newer state already in place. So a problem is believed (corrupt) only when machine.json
+ * reads the same again; when it changed, the newer state is read (16 concurrent loads made a reader call a
+ * sound machine corrupt, issue 11).
+ */
 export function readState(dir: string): MachineState {
-  const text = readStateText(dir);
-  let raw: unknown;
-  try {
-    raw = decodeJson(text);
-  } catch (e) {
-    throw corrupt(dir, `${STATE_FILE} is not valid JSON (${(e as Error).message})`);
+  for (let attempt = 0; ; attempt++) {
+    const text = readStateText(dir);
+    let raw: unknown;
+    let problem: string | null = null;
+    try {
+      raw = decodeJson(text);
+    } catch (e) {
+      raw = undefined;
+      problem = `${STATE_FILE} is not valid JSON (${(e as Error).message})`;
+    }
+    problem ??= validateState(raw, dir);
+    if (!problem) return raw as MachineState;
+    if (attempt < STATE_REREADS && readStateText(dir) !== text) continue;
+    throw corrupt(dir, problem);
   }
-  const problem = validateState(raw, dir);
-  if (problem) throw corrupt(dir, problem);
-  return raw as MachineState;
 }
 
 function corrupt(dir: string, what: string): MachineDirError {
