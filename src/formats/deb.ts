@@ -111,10 +111,16 @@ export async function readTar(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8
       next();
     });
   });
-  for await (const chunk of chunks) {
-    if (failed) break;
-    // Backpressure: wait until tar-stream has consumed what it holds before decoding the next piece.
-    if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) await new Promise<void>((r) => extract.once('drain', () => r()));
+  try {
+    for await (const chunk of chunks) {
+      if (failed) break;
+      // Backpressure: wait until tar-stream has consumed what it holds before decoding the next piece (or
+      // until it failed: a destroyed stream never drains).
+      if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) await Promise.race([new Promise<void>((r) => extract.once('drain', () => r())), done]);
+    }
+  } catch (e) {
+    extract.destroy();
+    throw e;
   }
   (extract.end as unknown as () => void).call(extract); // @types/tar-stream wants a final chunk; streamx takes none
   await done;

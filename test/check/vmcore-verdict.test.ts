@@ -31,7 +31,7 @@ function inNoteBuffer(a: bigint, cpus: number): boolean {
   return a >= vmcoreinfoNoteAddr() && a < vmcoreinfoNoteAddr() + VMCOREINFO_NOTE_SIZE;
 }
 
-test('without vkexec_skip= the check init reports "bad" at the first note word of the old RAM', { timeout: 900_000 }, () => {
+test('without vkexec_skip= the check init reports "bad" at the first note word of the old RAM', { timeout: 900_000 }, (t) => {
   const m = path.join(dir, 'm');
   ok(vkexec(m, ['machine', 'init', '--mem', '512M', '--crashkernel', '256M']), 'machine init');
   const initrd = path.join(dir, 'check-init.cpio');
@@ -46,5 +46,6 @@ test('without vkexec_skip= the check init reports "bad" at the first note word o
   assert.equal(v[1], 'bad', `the init said "${v[0].trim()}" for a dump whose note buffers are not the pattern`);
   const at = /^PT_LOAD data differs from the fill pattern at physical 0x([0-9a-f]+)$/.exec(v[2]!.trim());
   assert.ok(at, `the "bad" verdict is not a pattern difference: ${v[2]}`);
+  t.diagnostic(v[0].trim());
   assert.ok(inNoteBuffer(BigInt(`0x${at[1]}`), 8), `the first difference 0x${at[1]} is not in a note buffer (crash_notes at ${crashNotesAddr(0).toString(16)}, vmcoreinfo at ${vmcoreinfoNoteAddr().toString(16)})`);
 });
