@@ -1,12 +1,15 @@
 // Debian binary packages (deb(5)): an ar archive whose members are "debian-binary" ("2.0\n"), control.tar[.xx]
 // and data.tar[.xx], in that order; dpkg-deb accepts data.tar uncompressed or compressed with gzip, xz, zstd,
 // bzip2 or lzma (dpkg 1.21: zstd since 1.21.18). The tar is read with tar-stream, the compression with the
-// project's own decoders (compress.ts).
+// project's own decoders (compress.ts) and zlib's gunzip stream, in one pass that holds no whole data.tar.
 
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { ArchiveError, parseAr } from './ar.js';
-import { decompress, detectCompression, type CompressionFormat } from './compress.js';
+import { decompress, DEFAULT_MAX_OUTPUT, detectCompression, type CompressionFormat } from './compress.js';
 import { DecompressError } from './decompress/error.js';
+import { decodeXzBlocks } from './decompress/xz.js';
 
 export interface PackageFile {
   /** Path inside the package, without a leading "./" (e.g. "boot/vmlinuz-6.1.0-57-amd64"). */
@@ -25,8 +28,14 @@ const SUFFIX_FORMAT: Record<string, CompressionFormat | null> = { '': null, '.gz
 
 export const normalizePath = (p: string) => p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
 
-/** The tar archive inside a .deb's data.tar member, decompressed. */
-export function debDataTar(buf: Uint8Array, maxOutput?: number): Uint8Array {
+interface DataMember {
+  name: string;
+  format: CompressionFormat | null;
+  data: Uint8Array;
+}
+
+/** The data.tar member of a .deb (deb(5)), its compression checked against its name. */
+function debDataMember(buf: Uint8Array): DataMember {
   const members = parseAr(buf);
   if (members[0]?.name !== 'debian-binary') throw new ArchiveError('deb', `first ar member is ${members[0]?.name ?? 'missing'}, not debian-binary (deb(5))`);
   const version = Buffer.from(members[0].data).toString('latin1');
@@ -38,44 +47,90 @@ export function debDataTar(buf: Uint8Array, maxOutput?: number): Uint8Array {
     throw new ArchiveError('deb', `${data.name}: compression "${suffix.slice(1)}" is not one dpkg-deb writes (gz, xz, zst, bz2, lzma or none)`);
   }
   const format = SUFFIX_FORMAT[suffix] ?? null;
-  if (format === null) return data.data;
-  const found = detectCompression(data.data);
-  if (found !== format) throw new ArchiveError('deb', `${data.name} does not start with the ${format} magic (${found ?? 'no known magic'}): corrupt package`);
-  return decompress(data.data, format, maxOutput === undefined ? {} : { maxOutput });
+  if (format !== null) {
+    const found = detectCompression(data.data);
+    if (found !== format) throw new ArchiveError('deb', `${data.name} does not start with the ${format} magic (${found ?? 'no known magic'}): corrupt package`);
+  }
+  return { name: data.name, format, data: data.data };
 }
 
-/** Lists a tar archive and keeps the bytes of the files `keep` selects. */
-export function readTar(tar: Uint8Array, keep: KeepFile): Promise<PackageFile[]> {
-  return new Promise((resolve, reject) => {
-    const files: PackageFile[] = [];
-    const extract = tarStream.extract();
-    extract.on('entry', (h, stream, next) => {
-      const path = normalizePath(h.name);
-      const type = h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'symlink' ? 'symlink' : h.type === 'directory' ? 'directory' : 'other';
-      const f: PackageFile = { path, type, size: h.size ?? 0, ...(h.linkname ? { linkname: h.linkname } : {}) };
-      files.push(f);
-      if (type === 'file' && keep(path, f.size)) {
-        const parts: Buffer[] = [];
-        stream.on('data', (d: unknown) => parts.push(d as Buffer));
-        stream.on('end', () => {
-          f.data = new Uint8Array(Buffer.concat(parts));
-          next();
-        });
-      } else {
-        stream.on('end', next);
-        stream.resume();
-      }
-    });
-    extract.on('error', (e: Error) => reject(new ArchiveError('tar', e.message)));
-    extract.on('finish', () => resolve(files));
-    extract.end(Buffer.from(tar.buffer, tar.byteOffset, tar.length));
+const CHUNK = 1 << 20;
+
+/**
+ * The decompressed data.tar in pieces, never whole: uncompressed in 1 MiB views, gzip through zlib's stream,
+ * xz one block at a time (decodeXzBlocks). zstd, bzip2 and lzma data.tar members are still decoded whole by
+ * the project's one-shot decoders (documented in vkexec(8)); Debian writes xz.
+ */
+async function* dataTarChunks(m: DataMember, maxOutput: number): AsyncGenerator<Uint8Array, void, void> {
+  if (m.format === null) {
+    for (let at = 0; at < m.data.length; at += CHUNK) yield m.data.subarray(at, at + CHUNK);
+  } else if (m.format === 'gzip') {
+    const gunzip = createGunzip({ maxOutputLength: maxOutput });
+    const input = Readable.from((function* () {
+      for (let at = 0; at < m.data.length; at += CHUNK) yield Buffer.from(m.data.buffer, m.data.byteOffset + at, Math.min(CHUNK, m.data.length - at));
+    })());
+    input.pipe(gunzip);
+    try {
+      for await (const chunk of gunzip) yield chunk as Buffer;
+    } catch (e) {
+      throw new DecompressError('gzip', 'corrupt', (e as Error).message);
+    }
+  } else if (m.format === 'xz') {
+    yield* decodeXzBlocks(m.data, maxOutput);
+  } else {
+    yield decompress(m.data, m.format, { maxOutput });
+  }
+}
+
+/** The tar archive inside a .deb's data.tar member, decompressed whole (tests and small packages). */
+export async function debDataTar(buf: Uint8Array, maxOutput = DEFAULT_MAX_OUTPUT): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of dataTarChunks(debDataMember(buf), maxOutput)) parts.push(c);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Lists a tar archive fed in pieces and keeps the bytes of the files `keep` selects; the rest is skipped unbuffered. */
+export async function readTar(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, keep: KeepFile): Promise<PackageFile[]> {
+  const files: PackageFile[] = [];
+  const extract = tarStream.extract();
+  let failed: Error | null = null;
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('error', (e: Error) => reject((failed = new ArchiveError('tar', e.message))));
+    extract.on('finish', () => resolve());
   });
+  done.catch(() => undefined); // observed below; a rejection before the await is not unhandled
+  extract.on('entry', (h, stream, next) => {
+    const path = normalizePath(h.name);
+    const type = h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'symlink' ? 'symlink' : h.type === 'directory' ? 'directory' : 'other';
+    const f: PackageFile = { path, type, size: h.size ?? 0, ...(h.linkname ? { linkname: h.linkname } : {}) };
+    files.push(f);
+    const parts: Buffer[] | null = type === 'file' && keep(path, f.size) ? [] : null;
+    stream.on('data', (d: unknown) => parts?.push(d as Buffer));
+    stream.on('end', () => {
+      if (parts) f.data = new Uint8Array(Buffer.concat(parts)); // a copy: the decoder's block is not retained
+      next();
+    });
+  });
+  try {
+    for await (const chunk of chunks) {
+      if (failed) break;
+      // Backpressure: wait until tar-stream has consumed what it holds before decoding the next piece (or
+      // until it failed: a destroyed stream never drains).
+      if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) await Promise.race([new Promise<void>((r) => extract.once('drain', () => r())), done]);
+    }
+  } catch (e) {
+    extract.destroy();
+    throw e;
+  }
+  (extract.end as unknown as () => void).call(extract); // @types/tar-stream wants a final chunk; streamx takes none
+  await done;
+  return files;
 }
 
-/** A .deb's files: the listing of data.tar and the bytes of the selected files. */
-export async function readDeb(buf: Uint8Array, keep: KeepFile): Promise<PackageFile[]> {
+/** A .deb's files: the listing of data.tar and the bytes of the selected files, read in one streaming pass. */
+export async function readDeb(buf: Uint8Array, keep: KeepFile, maxOutput = DEFAULT_MAX_OUTPUT): Promise<PackageFile[]> {
   try {
-    return await readTar(debDataTar(buf), keep);
+    return await readTar(dataTarChunks(debDataMember(buf), maxOutput), keep);
   } catch (e) {
     if (e instanceof DecompressError) throw new ArchiveError('deb', `data.tar: ${e.message}`);
     throw e;

@@ -51,6 +51,12 @@ test('dpkg-deb --build with xz, zstd, gzip and none: every compression is read; 
     const corrupt = Buffer.from(deb);
     corrupt.fill(0x55, data.offset + 64, data.offset + data.data.length - 64);
     await assert.rejects(readDeb(corrupt, () => true), (e: unknown) => e instanceof ArchiveError && /^deb: data\.tar: xz: /.test(e.message));
+    // A corrupt gzip data.tar (read through zlib's stream) fails the same way, naming gzip.
+    const gz = fs.readFileSync(path.join(dir, 'pkg-gzip.deb'));
+    const gzData = parseAr(gz).find((m) => m.name === 'data.tar.gz')!;
+    const badGz = Buffer.from(gz);
+    badGz.fill(0x55, gzData.offset + 12, gzData.offset + gzData.data.length - 8);
+    await assert.rejects(readDeb(badGz, () => true), (e: unknown) => e instanceof ArchiveError && /^deb: data\.tar: gzip: /.test(e.message));
     assert.throws(() => parseAr(Buffer.from('not an archive')), /no "!<arch>" magic/);
   })();
 });

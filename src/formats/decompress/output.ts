@@ -6,6 +6,8 @@ import { CompressionFormat, DecompressError } from './error.js';
 export class Output {
   buf: Uint8Array;
   pos = 0;
+  /** Bytes already handed out by drain() (they count against maxOutput). */
+  drained = 0;
 
   constructor(
     readonly format: CompressionFormat,
@@ -19,10 +21,22 @@ export class Output {
   ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
-    if (need > this.maxOutput) throw tooLarge(this.format, this.maxOutput);
-    const grown = new Uint8Array(Math.min(Math.max(need, this.buf.length * 2), this.maxOutput));
+    if (this.drained + need > this.maxOutput) throw tooLarge(this.format, this.maxOutput);
+    const grown = new Uint8Array(Math.min(Math.max(need, this.buf.length * 2), this.maxOutput - this.drained));
     grown.set(this.buf.subarray(0, this.pos));
     this.buf = grown;
+  }
+
+  /**
+   * Hands out what was written so far and starts a small empty buffer; only valid where the
+   * decoder needs none of the old bytes again (between xz blocks: each block starts a new dictionary).
+   */
+  drain(): Uint8Array {
+    const done = this.buf.subarray(0, this.pos);
+    this.drained += this.pos;
+    this.buf = new Uint8Array(Math.min(1 << 16, Math.max(this.maxOutput - this.drained, 1)));
+    this.pos = 0;
+    return done;
   }
 
   result(): Uint8Array {

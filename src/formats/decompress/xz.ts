@@ -128,14 +128,29 @@ export function decodeXz(input: Uint8Array, maxOutput: number, sizeHint = 0): Ui
     throw new DecompressError('xz', 'too-large', `index declares ${declared} bytes, above the limit of ${maxOutput} bytes (maxOutput)`);
   }
   const out = new Output('xz', maxOutput, declared !== null ? Number(declared) : sizeHint);
+  for (const chunk of decodeStreams(input, out, false)) void chunk; // nothing is yielded unless chunked
+  return out.result();
+}
+
+/**
+ * The same decoding one block at a time: yields each block's output as soon as its check passed, so a caller
+ * (a .deb's data.tar.xz read by vkexec check) holds one block (dpkg-deb's xz writes 24 MiB blocks), never the
+ * whole output. A single-block file still yields its whole output at once.
+ */
+export function* decodeXzBlocks(input: Uint8Array, maxOutput: number): Generator<Uint8Array, void, void> {
+  yield* decodeStreams(input, new Output('xz', maxOutput), true);
+}
+
+/** All concatenated streams and their padding; yields block outputs (drained from `out`) when `chunked`. */
+function* decodeStreams(input: Uint8Array, out: Output, chunked: boolean): Generator<Uint8Array, void, void> {
   let p = 0;
   for (;;) {
-    p = decodeStream(input, p, out);
+    p = yield* decodeStream(input, p, out, chunked);
     // Stream padding: zero bytes in multiples of four, then maybe another stream.
     const padStart = p;
     while (p < input.length && input[p] === 0) p++;
     if ((p - padStart) % 4 !== 0) throw corrupt('stream padding is not a multiple of four bytes', padStart);
-    if (p === input.length) return out.result();
+    if (p === input.length) return;
     if (!startsWith(input, p, XZ_MAGIC)) throw corrupt(`${input.length - p} bytes of trailing data after the stream`, p);
   }
 }
@@ -147,7 +162,7 @@ function startsWith(b: Uint8Array, at: number, magic: Uint8Array): boolean {
 }
 
 /** Decodes one stream starting at `start`; returns the offset just past its footer. */
-function decodeStream(input: Uint8Array, start: number, out: Output): number {
+function* decodeStream(input: Uint8Array, start: number, out: Output, chunked: boolean): Generator<Uint8Array, number, void> {
   if (input.length - start < 12) throw truncated('stream header cut short', start);
   if (!startsWith(input, start, XZ_MAGIC)) throw corrupt('no .xz magic', start);
   checkCrc32(input, start + 6, start + 8, start + 8, 'stream header');
@@ -171,6 +186,7 @@ function decodeStream(input: Uint8Array, start: number, out: Output): number {
     verifyCheck(checkType, out.buf.subarray(outStart, out.pos), input, p);
     p += checkSize;
     records.push([BigInt(unpadded + checkSize), BigInt(out.pos - outStart)]);
+    if (chunked) yield out.drain();
   }
   // Index: indicator, record count, (unpadded size, uncompressed size) pairs, padding, CRC32.
   const indexStart = p;
@@ -232,6 +248,8 @@ function decodeBlock(input: Uint8Array, start: number, out: Output): number {
     throw unsupportedFilter(f.id, start);
   }
 
+  // A declared size sizes the output once (a drained Output starts small): no doubling copies per block.
+  if (uncompressedSize !== undefined && uncompressedSize <= BigInt(out.maxOutput)) out.ensure(Number(uncompressedSize));
   const outStart = out.pos;
   const dataEnd = compressedSize === undefined ? input.length : headerEnd + Number(compressedSize);
   if (dataEnd > input.length) throw truncated('block data cut short', headerEnd);
