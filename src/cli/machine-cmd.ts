@@ -133,7 +133,8 @@ export function initMachine(dir: string, o: InitOpts): MachineState {
   }
   if (o.crashkernel) applyCrashkernel(state, o.crashkernel);
   // The running kernel booted with this command line: its reserve_crashkernel reserved what crashkernel= asks.
-  else if (inCmdline.length > 0) reserveFromValues(state, inCmdline, '--cmdline crashkernel=');
+  // A cloned map (--iomem/--memmap) already shows what that boot reserved ("Crash kernel"), or that it failed.
+  else if (inCmdline.length > 0 && !o.iomem && !o.memmap) reserveFromValues(state, inCmdline, '--cmdline crashkernel=');
   fs.mkdirSync(dir, { recursive: true });
   writeState(dir, state);
   return state;
