@@ -51,7 +51,7 @@ export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, load
   }
   const { data: kernel, format } = unpackKernel(raw, kernelPath);
   let kernelArg: FileArg = format ? { kind: 'memfd', name: `${kernelPath} (${format}-decompressed)`, data: kernel } : { kind: 'path', path: kernelPath };
-  debug.print(format ? `do_kexec_file_load: compressed input, using memfd kernel fd` : `do_kexec_file_load: using original kernel file fd`);
+  // 2.0.32's do_kexec_file_load prints nothing with -d (its fd debug lines came after it); the kernel's log does.
   const quiet: Debug = { enabled: false, print: () => {} };
   // kexec-tools probes its own file types first. A loader module from VKEXEC_LOADERS stands in for the userspace
   // file type kexec-tools would need for its format (docs/loaders.md).
@@ -65,7 +65,6 @@ export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, load
   let initrdArg: FileArg | null = null;
   if (inner) {
     for (const line of inner.debug) debug.print(line);
-    debug.print(`do_kexec_file_load: using image-specific kernel fd`);
     kernelArg = { kind: 'memfd', name: `${kernelPath} ${inner.what}`, data: inner.kernel };
     if (inner.initrd && a.initrd === null) {
       if (format) throw new UsageError([`Cannot load ${kernelPath}`], { exitCode: 255, hint: `vkexec reads a UKI's .initrd in place and cannot from a ${format}-compressed UKI: decompress it first, or name the initrd with --initrd` });
@@ -82,7 +81,6 @@ export function doKexecFileLoad(dir: string, a: FileLoadArgs, debug: Debug, load
   }
   let flags = (a.crash ? KEXEC_FILE_ON_CRASH : 0) | (a.debug ? KEXEC_FILE_DEBUG : 0);
   if (!initrdArg) flags |= KEXEC_FILE_NO_INITRAMFS;
-  debug.print(`kexec_file_load: flags = 0x${flags.toString(16)}`);
   try {
     const res = kexecFileLoad(dir, { kernel: kernelArg, initrd: initrdArg, cmdline: a.cmdline === null ? null : cmdlineBytes(a.cmdline), flags }, loaders.kexecFileOps);
     for (const line of res.log) debug.print(line);

@@ -25,10 +25,11 @@ function refused(r: { code: number; stderr: string }, code: number, rule: RegExp
 test('boot takes the load options of -l: -s is kexec_file_load, -c kexec_load, --reuse-cmdline, --mem-min, -t', () => {
   const s = vkexec(null, ['boot', '-d', '-s', '--probe', '--engine', 'verify']);
   assert.equal(s.code, 0, s.stderr);
-  assert.match(s.stderr, /kexec_file_load: flags = /);
+  assert.match(s.stderr, /^kexec_file: kexec_file_load: type:0, start:0x[0-9a-f]+ head:0x[0-9a-f]+ flags:0x/m, 'the kernel logged kexec_file_load');
   const c = vkexec(null, ['boot', '-d', '-c', '--probe', '--engine', 'verify', '--reuse-cmdline', '--mem-min', '0x2000000', '-t', 'bzImage64']);
   assert.equal(c.code, 0, c.stderr);
-  assert.doesNotMatch(c.stderr, /kexec_file_load: flags/);
+  assert.doesNotMatch(c.stderr, /^kexec_file: /m);
+  assert.match(c.stderr, /^kexec_load: entry = /m);
   assert.match(c.stderr, /verify: verified after/);
 });
 
