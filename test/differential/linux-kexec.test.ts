@@ -24,7 +24,7 @@ import { readView } from '../../src/vm/machine/views.js';
 import { tempDir, vkexec, vkexecAsync } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
 import { callVkexec, normalise } from './linux-compare.js';
-import { CALLS, LOAD_CMDLINE, bootGuest, buildInitramfs, guestCmdline, parseConsole, type GuestRun, type Release } from './linux-guest.js';
+import { CALLS, GUEST_CPUS, LOAD_CMDLINE, bootGuest, buildInitramfs, guestCmdline, parseConsole, type GuestRun, type Release } from './linux-guest.js';
 
 const RELEASES: Release[] = ['6.1', '6.12'];
 const scratch: string[] = [];
@@ -74,7 +74,7 @@ for (const release of RELEASES) {
     fs.writeFileSync(kallsyms, run.kallsyms);
     const m = path.join(dir, 'm');
     clones.set(release, m);
-    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--memmap', memmap, '--kernel-release', release, '--osrelease', run.osrelease, '--system-map', kallsyms, '--cmdline', guestCmdline()]);
+    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--memmap', memmap, '--kernel-release', release, '--osrelease', run.osrelease, '--system-map', kallsyms, '--cmdline', guestCmdline(), '--cpus', GUEST_CPUS]);
     assert.equal(init.code, 0, init.stderr);
     const state = readState(m);
     assert.equal(readView(state, '/sys/devices/system/cpu/cpu0/crash_notes_size')!.trim(), run.views.crash_notes_size, 'crash_notes_size');
