@@ -27,16 +27,33 @@ export interface InitramfsFacts {
 
 const norm = (p: string) => p.replace(/^(\.\/|\/)+/, '');
 
+/**
+ * A path looked up as the kernel's path walk does (link_path_walk, fs/namei.c): every component, not only the
+ * last, follows symlinks, so /bin/sh finds usr/bin/sh through initramfs-tools' `bin -> usr/bin` (merged /usr);
+ * at most 40 links (MAXSYMLINKS), then ELOOP, reported as dangling.
+ */
 function resolve(files: Map<string, CpioRecord>, path: string): CpioRecord | null | 'dangling' {
-  let p = path;
-  for (let hops = 0; hops < 16; hops++) {
-    const e = files.get(p);
-    if (!e) return hops === 0 ? null : 'dangling';
-    if ((e.mode & S_IFMT) !== S_IFLNK) return e;
-    const target = Buffer.from(e.data).toString('utf8');
-    p = target.startsWith('/') ? norm(target) : norm([...p.split('/').slice(0, -1), target].join('/'));
+  let rest = norm(path).split('/');
+  let done: string[] = [];
+  let hops = 0;
+  while (rest.length > 0) {
+    const name = rest.shift()!;
+    if (name === '' || name === '.') continue;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const e = files.get([...done, name].join('/'));
+    if (e && (e.mode & S_IFMT) === S_IFLNK) {
+      if (++hops > 40) return 'dangling';
+      const target = Buffer.from(e.data).toString('utf8');
+      if (target.startsWith('/')) done = [];
+      rest = [...target.split('/'), ...rest];
+      continue;
+    }
+    done.push(name);
   }
-  return 'dangling';
+  return files.get(done.join('/')) ?? (hops === 0 ? null : 'dangling');
 }
 
 function initFacts(files: Map<string, CpioRecord>): InitFacts {

@@ -23,6 +23,7 @@ export type FixtureName =
   | 'libc-i386.so.6'
   | 'initramfs-busybox-amd64.cpio' // newc cpio whose /init prints INIT_MARKER, then /proc/cmdline, then reboot -f
   | 'initramfs-busybox-i386.cpio'
+  | 'initrd.img-amd64' // Debian's initrd.img for linux-image-amd64.deb by mkinitramfs: early AMD microcode cpio + zstd main cpio
   | 'initramfs-kdump-amd64.cpio' // capture initramfs: virtio-blk modules; /init copies /proc/vmcore to /dev/vda (VKEXEC-KDUMP-* lines)
   | 'linux-image-amd64.deb' // the .deb files as `apt-get download` gives them (vkexec check reads packages)
   | 'linux-image-amd64-unsigned.deb'

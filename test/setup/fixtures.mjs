@@ -16,6 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
+import { debianInitrd } from './debian-initrd.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(ROOT, 'test/fixtures/cache');
@@ -121,6 +122,9 @@ const FIXTURES = [
   // Capture initramfs for kdump tests: busybox plus the kernel package's virtio modules; /init copies
   // /proc/vmcore to /dev/vda and prints KDUMP_MARKERS. Built from the .deb of the kernel it must match.
   { name: 'initramfs-kdump-amd64.cpio', pkg: 'kernel-amd64-unsigned', inputs: ['busybox-amd64'], ...kdumpInitramfs('busybox-amd64') },
+  // Debian's own initrd.img for that kernel: mkinitramfs (initramfs-tools, early AMD microcode, zstd) from
+  // downloaded packages in a private mount namespace; see debian-initrd.mjs.
+  { name: 'initrd.img-amd64', inputs: ['linux-image-amd64.deb'], ...debianInitrd('linux-image-amd64.deb', CACHE, (msg) => new FixtureError(msg)) },
   // A unified kernel image as systemd-stub(7) documents building one by hand: objcopy adds .osrel, .cmdline,
   // .linux (Debian's signed kernel) and .initrd (the busybox initramfs) to systemd's linuxx64.efi.stub. Unsigned:
   // the UKI test signs it with a key of its own (sbsign).
