@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fixture } from '../helpers/fixtures.js';
-import { FIXTURE_CACHE } from '../helpers/fixtures.js';
 import { tempDir, vkexec, type Run } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
+import { debianSecureBootCa } from '../sig/sig-fixtures-lib.js';
 import { buildDeb, buildRpm } from './packages.js';
 import { parseJunit, parseTap, type JunitCase } from './reports.js';
 
@@ -95,7 +95,7 @@ test("the bar: Debian's 6.1 and 6.12 amd64 packages and the 686 one pass every c
   const debs = ['linux-image-amd64.deb', 'linux-image-612-amd64.deb', 'linux-image-686.deb', 'linux-image-amd64-unsigned.deb'] as const;
   const inputs = debs.map((d) => fixture(d));
   const junit = path.join(tempDir(), 'report.xml');
-  const ca = path.join(FIXTURE_CACHE, 'debian-uefi-ca.pem');
+  const ca = debianSecureBootCa().pem; // fetched from Debian's shim-unsigned on first use
   const r = check([...inputs, '--jobs', '2', '--secure-boot', '--key', `platform:${ca}`, '--junit', junit, '--tap']);
   assert.equal(r.code, 1, `exit 1: one case (the unsigned package's signature) fails\n${r.stdout}\n${r.stderr}`);
   const tap = await parseTap(r.stdout);
