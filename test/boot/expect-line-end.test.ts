@@ -29,6 +29,14 @@ test('qemu console: `$` at the end of a line cut between chunks waits for the li
   assert.equal(longer.feed(bytes('-BUT-LONGER\n')), null, '"VKEXEC-INIT-OK-BUT-LONGER" has no line end after OK');
   assert.equal(longer.feed(bytes('VKEXEC-INIT-OK\n'))?.status, 'matched');
 
+  // The rest of a matched line reaches the output before the run ends (kdump's "SAVED size=N", cut between chunks).
+  const saved = new ConsoleWatcher(/VKEXEC-KDUMP-(SAVED|FAILED)/);
+  assert.deepEqual(saved.feed(bytes('[  3.2] virtio_blk\nVKEXEC-KDUMP-SAVED')), { status: 'matched', line: 'VKEXEC-KDUMP-SAVED', complete: false });
+  saved.feed(bytes(' size=1354'));
+  assert.equal(saved.event?.complete, false);
+  saved.feed(bytes('42\n[  3.3] reboot: Restarting system\n'));
+  assert.deepEqual(saved.event, { status: 'matched', line: 'VKEXEC-KDUMP-SAVED size=135442', complete: true });
+
   const prompt = new ConsoleWatcher(/login: /);
   assert.equal(prompt.feed(bytes('\nDebian GNU/Linux 12 vm ttyS0\n\nvm login: '))?.status, 'matched', 'a prompt without `$` matches before any newline');
 });

@@ -37,6 +37,13 @@ export const CONSOLE_MARKERS: readonly ConsoleMarker[] = [
   { text: 'vkexec-stub: ', status: 'stub-failure', detail: 'the firmware stub stopped' },
 ];
 
+/**
+ * After a deciding line starts (a panic, a purgatory mismatch, an --expect match), wait this long for the rest
+ * of the line before ending the run: the output then holds the whole line, and a prompt that never ends its
+ * line is still taken.
+ */
+export const LINE_GRACE_MS = 1000;
+
 export const LONGEST_MARKER = Math.max(...CONSOLE_MARKERS.map((m) => m.text.length));
 
 /** The first marker of the table that `line` holds. */

@@ -10,7 +10,10 @@ export interface ConsoleEvent {
   status: ConsoleEventStatus;
   /** The console line holding the match (grows until its newline arrives; see `complete`). */
   line: string;
-  /** True once the line has ended (or for 'matched', at once: nothing more is needed). */
+  /**
+   * True once the line has ended. An --expect match waits for it too, so the rest of the line (a size after a
+   * "SAVED" marker, say) reaches the output; a prompt that never ends its line is taken after LINE_GRACE_MS.
+   */
   complete: boolean;
 }
 
@@ -69,24 +72,18 @@ export class ConsoleWatcher {
     const scan = this.text.slice(from - this.base);
     if (!this.rebootSeen && scan.includes(REBOOT_NOTICE)) this.rebootSeen = true;
 
-    let best: { at: number; status: ConsoleEventStatus; end: number } | null = null;
+    let best: { at: number; status: ConsoleEventStatus } | null = null;
     for (const marker of EVENT_MARKERS) {
       const i = scan.indexOf(marker.text);
-      if (i >= 0 && (!best || from + i < best.at)) best = { at: from + i, status: marker.status, end: -1 };
+      if (i >= 0 && (!best || from + i < best.at)) best = { at: from + i, status: marker.status };
     }
     if (this.expect) {
       const start = Math.max(this.base, oldEnd - EXPECT_SPAN);
       const m = expectExec(this.expect, this.text.slice(start - this.base));
-      if (m && (!best || start + m.index <= best.at)) {
-        best = { at: start + m.index, status: 'matched', end: start + m.index + m[0].length };
-      }
+      if (m && (!best || start + m.index <= best.at)) best = { at: start + m.index, status: 'matched' };
     }
     if (!best) return;
     this.eventAt = best.at;
-    if (best.status === 'matched') {
-      this.current = { status: 'matched', line: this.text.slice(best.at - this.base, best.end - this.base), complete: true };
-      return;
-    }
     this.current = { status: best.status, line: '', complete: false };
     this.growLine();
   }

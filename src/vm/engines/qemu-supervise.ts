@@ -9,13 +9,12 @@ import { UsageError } from '../../errno.js';
 import type { BootOptions } from './engine.js';
 import { FileTail } from './file-tail.js';
 import { QEMU_INSTALL_HINT } from './qemu-binary.js';
+import { LINE_GRACE_MS } from './console-markers.js';
 import { ConsoleWatcher } from './qemu-console.js';
 import { decideQemuOutcome, type RunResult } from './qemu-outcome.js';
 import { qmpInfoRegisters } from './qemu-qmp.js';
 import { attachConsoleInput } from './serial-input.js';
 
-/** After a panic or mismatch line starts, wait this long for the rest of the line before stopping QEMU. */
-const LINE_GRACE_MS = 1000;
 /** SIGTERM first; SIGKILL if QEMU is still there after this. */
 const KILL_GRACE_MS = 2000;
 const STDERR_KEEP = 16384;

@@ -14,7 +14,7 @@ import type { EntryState, Extent, MemoryImage } from '../memory/memory-image.js'
 import { writeMemoryImage } from '../memory/ram-writer.js';
 import type { CpuState } from './cpu-state.js';
 import type { BootOptions, Engine, Outcome, OutcomeStatus } from './engine.js';
-import { PANIC_END_MARKER } from './console-markers.js';
+import { LINE_GRACE_MS, PANIC_END_MARKER } from './console-markers.js';
 import { attachConsoleInput } from './serial-input.js';
 import { SerialConsole, type ConsoleVerdict } from './v86-console.js';
 import {
@@ -220,6 +220,7 @@ function runUntilVerdict(
     let firstByteMs: number | undefined;
     let panic: ConsoleVerdict | undefined;
     let flushQueued = false;
+    let partialTimer: NodeJS.Timeout | undefined;
     const timers: NodeJS.Timeout[] = [];
     let stopStdin: (() => void) | undefined;
 
@@ -252,7 +253,15 @@ function runUntilVerdict(
           flushQueued = false;
           if (finished) return;
           con.flush();
-          decide(con.judgePartial(false));
+          // An --expect match in an unfinished line: give the line LINE_GRACE_MS to end (a complete line is
+          // judged by byte() at once), then take it as it is (a prompt).
+          if (partialTimer === undefined && con.judgePartial(false) !== null) {
+            partialTimer = setTimeout(() => {
+              partialTimer = undefined;
+              if (!finished) decide(con.judgePartial(false));
+            }, LINE_GRACE_MS);
+            timers.push(partialTimer);
+          }
         });
       }
     });

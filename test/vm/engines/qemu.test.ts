@@ -367,7 +367,9 @@ test('console watcher: markers split across chunks, first event wins, lines comp
 
   const m = new ConsoleWatcher(/log(in)?:/g);
   assert.equal(m.feed(Buffer.from('foo lo')), null);
-  assert.deepEqual(m.feed(Buffer.from('gin: x Kernel panic - not syncing')), { status: 'matched', line: 'login:', complete: true });
+  assert.deepEqual(m.feed(Buffer.from('gin: x Kernel panic - not syncing')), { status: 'matched', line: 'foo login: x Kernel panic - not syncing', complete: false });
+  m.feed(Buffer.from(': later\n'));
+  assert.deepEqual(m.event, { status: 'matched', line: 'foo login: x Kernel panic - not syncing: later', complete: true }, 'a match waits for its line to end');
 
   const r = new ConsoleWatcher();
   r.feed(Buffer.from('[ 2.0] reboot: Restarting sys'));
