@@ -7,6 +7,7 @@ import { KexecError, UsageError, strerror } from '../errno.js';
 import { readView } from '../vm/machine/views.js';
 import { crashkRes } from '../vm/machine/machine-config.js';
 import type { MachineState } from '../vm/machine/machine.js';
+import { withBlobStaging } from '../vm/machine/store.js';
 import { KEXEC_ON_CRASH, kexecLoad } from '../vm/kernel/kexec-load.js';
 import { concatCmdline, reuseCommandLine } from './cmdline.js';
 import { makeDebug } from './debug.js';
@@ -39,6 +40,11 @@ export function loadSyscall(o: KexecLoadOptions, state: MachineState): SyscallCh
  * takes what kexec-tools prints on stdout while loading.
  */
 export function doLoad(r: KexecLoadRequest, m: LoadMachine, loaders: Loaders, stdout: (line: string) => void): KexecLoadResult {
+  // Large files are copied into the machine while the SHA-256 pass reads them (store.ts withBlobStaging).
+  return withBlobStaging(m.dir, () => loadOn(r, m, loaders, stdout));
+}
+
+function loadOn(r: KexecLoadRequest, m: LoadMachine, loaders: Loaders, stdout: (line: string) => void): KexecLoadResult {
   let syscall = loadSyscall(r, m.state);
   const debug = makeDebug(r.debug);
   const reuse = r.reuseCmdline ? reuseCommandLine(readView(m.state, '/proc/cmdline')!, r.crash) : null;

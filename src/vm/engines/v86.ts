@@ -207,6 +207,12 @@ function haltVerdict(emulator: V86Emulator, resetTrap: boolean): ConsoleVerdict 
   };
 }
 
+/** What is left of --timeout: it counts from boot(), so loading the image is part of it. */
+function timeLeftMs(opts: BootOptions, t0: number): number | undefined {
+  const left = opts.timeoutMs - (performance.now() - t0);
+  return Number.isFinite(left) ? Math.min(Math.max(left, 0), MAX_TIMER_MS) : undefined;
+}
+
 /** Runs until a verdict: console markers, --expect, a halt with interrupts off, a reset, or the timeout. */
 function runUntilVerdict(
   emulator: V86Emulator,
@@ -253,14 +259,10 @@ function runUntilVerdict(
           flushQueued = false;
           if (finished) return;
           con.flush();
-          // An --expect match in an unfinished line: give the line LINE_GRACE_MS to end (a complete line is
-          // judged by byte() at once), then take it as it is (a prompt).
+          // An --expect match in an unfinished line: LINE_GRACE_MS for the line to end (byte() judges a whole
+          // line at once), then it is taken as it is (a prompt).
           if (partialTimer === undefined && con.judgePartial(false) !== null) {
-            partialTimer = setTimeout(() => {
-              partialTimer = undefined;
-              if (!finished) decide(con.judgePartial(false));
-            }, LINE_GRACE_MS);
-            timers.push(partialTimer);
+            timers.push((partialTimer = setTimeout(() => ((partialTimer = undefined), finished || decide(con.judgePartial(false))), LINE_GRACE_MS)));
           }
         });
       }
@@ -274,9 +276,7 @@ function runUntilVerdict(
       finish(panic ?? haltVerdict(emulator, resetTrap));
     });
 
-    // The limit counts from boot(), so loading the image is part of it.
-    const left = opts.timeoutMs - (performance.now() - t0);
-    const limit = Number.isFinite(left) ? Math.min(Math.max(left, 0), MAX_TIMER_MS) : undefined;
+    const limit = timeLeftMs(opts, t0);
     if (limit !== undefined) {
       timers.push(setTimeout(() => finish({ status: 'timeout', detail: `no verdict within ${opts.timeoutMs} ms` }), limit));
     }

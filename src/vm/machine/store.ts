@@ -2,6 +2,7 @@
 // data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
 import * as fs from 'node:fs';
+import { STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { createRequire } from 'node:module';
@@ -135,6 +136,45 @@ export function byteSourceLength(src: ByteSource): number {
 interface Hashed {
   sha: string;
   file: { dev: number; ino: number; size: number; readFromMs: number } | null;
+  /** The copy into blobs/ made while the file was hashed (withBlobStaging), for storeHashed to keep or drop. */
+  staged?: StagedCopy;
+}
+
+/** The blobs/ directory large sources are copied into while they are hashed, and the copies not yet kept. */
+let staging: { dir: string; copies: Set<StagedCopy> } | null = null;
+
+/**
+ * Runs a load during which large whole files are copied into DIR/blobs on another thread while they are hashed
+ * (blob-stage.ts); copies the load did not keep (an existing blob, a failure) are removed before it returns.
+ */
+export function withBlobStaging<T>(dir: string, fn: () => T): T {
+  const mine = { dir, copies: new Set<StagedCopy>() };
+  staging = mine;
+  try {
+    return fn();
+  } finally {
+    staging = null;
+    for (const c of mine.copies) c.discard();
+    if (mine.copies.size > 0) rmdirIfEmpty(path.join(dir, BLOB_DIR));
+  }
+}
+
+/** Starts the staged copy of a whole file about to be hashed, when a load asked for it and the file is large. */
+function stageCopy(src: ByteSource & { kind: 'file' }, size: number): StagedCopy | undefined {
+  if (!staging || src.offset !== 0 || src.length !== size || size < STAGE_MIN_BYTES) return undefined;
+  const blobs = blobDir(staging.dir, true)!;
+  const copy = new StagedCopy(blobs, blobTemp(blobs), src.path);
+  staging.copies.add(copy);
+  return copy;
+}
+
+/** The staged copy of this source into `blobs`, taken out of the load's list: the caller keeps or removes it. */
+function takeStaged(known: Hashed, blobs: string): StagedCopy | undefined {
+  const c = known.staged;
+  if (!c || !staging?.copies.delete(c)) return undefined;
+  if (c.blobs === blobs) return c;
+  c.discard();
+  return undefined;
 }
 
 /** Sources hashed by segmentsSha256 on this load: putBlob names and stores them without reading them again. */
@@ -142,18 +182,19 @@ const hashedSources = new WeakMap<ByteSource, Hashed>();
 
 /** Calls fn on successive chunks of the source; never holds more than one chunk of a file in memory. */
 export function forEachChunk(src: ByteSource, fn: (chunk: Uint8Array) => void): void {
-  readChunks(src, fn);
+  readChunks(src, fn, false);
 }
 
-function readChunks(src: ByteSource, fn: (chunk: Uint8Array) => void): Hashed['file'] {
+function readChunks(src: ByteSource, fn: (chunk: Uint8Array) => void, stage: boolean): Omit<Hashed, 'sha'> {
   if (src.kind === 'bytes') {
     for (let o = 0; o < src.data.length; o += CHUNK) fn(src.data.subarray(o, Math.min(o + CHUNK, src.data.length)));
-    return null;
+    return { file: null };
   }
   const readFromMs = Date.now();
   const fd = fs.openSync(src.path, 'r');
   try {
     const st = fs.fstatSync(fd);
+    const staged = stage ? stageCopy(src, st.size) : undefined;
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(src.length, 1)));
     let done = 0;
     while (done < src.length) {
@@ -167,7 +208,8 @@ function readChunks(src: ByteSource, fn: (chunk: Uint8Array) => void): Hashed['f
       fn(buf.subarray(0, n));
       done += n;
     }
-    return { dev: st.dev, ino: st.ino, size: st.size, readFromMs };
+    const file = { dev: st.dev, ino: st.ino, size: st.size, readFromMs };
+    return staged ? { file, staged } : { file };
   } finally {
     fs.closeSync(fd);
   }
@@ -186,8 +228,8 @@ export function segmentsSha256(segments: readonly { buf: ByteSource | null; bufs
   const hash = crypto().createHash('sha256');
   for (const s of segments) {
     if (s.buf) {
-      const file = readChunks(s.buf, (c) => hash.update(c));
-      hashedSources.set(s.buf, { sha: hash.copy().digest('hex'), file });
+      const read = readChunks(s.buf, (c) => hash.update(c), true);
+      hashedSources.set(s.buf, { sha: hash.copy().digest('hex'), ...read });
     }
     for (let left = s.memsz - BigInt(s.bufsz); left > 0n; ) {
       const n = left > BigInt(ZEROS.length) ? ZEROS.length : Number(left);
@@ -288,24 +330,34 @@ const RACY_MS = 50;
  */
 function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | null {
   const size = byteSourceLength(src);
+  const staged = takeStaged(known, blobs);
   const have = fs.lstatSync(path.join(blobs, known.sha), { throwIfNoEntry: false });
-  if (have?.isFile() && have.size === size) return known.sha;
-  const tmp = blobTemp(blobs);
+  if (have?.isFile() && have.size === size) {
+    staged?.discard();
+    return known.sha;
+  }
+  const tmp = staged?.tmp ?? blobTemp(blobs);
   if (src.kind === 'bytes') return writeBlob(blobs, tmp, known.sha, src.data); // a buffer of this process: unchanged since
   const f = known.file;
   if (!f || src.offset !== 0 || src.length !== f.size) return null;
   try {
-    fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+    if (staged) {
+      const err = staged.finish();
+      if (err) throw err;
+    } else {
+      fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      const fd = fs.openSync(tmp, 'r+');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    // Checked after the copy: the file the copy read is then the one the hash read.
     const after = fs.statSync(src.path, { bigint: false });
     if (after.dev !== f.dev || after.ino !== f.ino || after.size !== f.size || after.ctimeMs >= f.readFromMs - RACY_MS) {
       fs.rmSync(tmp, { force: true });
       return null;
-    }
-    const fd = fs.openSync(tmp, 'r+');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
     }
     return settle(blobs, tmp, known.sha, size);
   } catch (e) {

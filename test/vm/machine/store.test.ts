@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ByteSource, blobPath, putBlob, segmentsSha256 } from '../../../src/vm/machine/store.js';
+import { type ByteSource, blobPath, putBlob, segmentsSha256, withBlobStaging } from '../../../src/vm/machine/store.js';
+import { STAGE_MIN_BYTES } from '../../../src/vm/machine/blob-stage.js';
 
 function tmp(t: { after(fn: () => void): void }): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vkexec-store-'));
@@ -119,4 +120,62 @@ test('buffers hashed for the digest are written under that name without a second
   const name = putBlob(d, part);
   assert.equal(name, sha(data.subarray(1000, 6000)));
   assert.ok(fs.readFileSync(blobPath(d, name)).equals(data.subarray(1000, 6000)));
+});
+
+test('a large file is copied into blobs/ on another thread while it is hashed, and kept when it is the hashed file', async (t) => {
+  const d = tmp(t);
+  const data = randomBytes(STAGE_MIN_BYTES + 4321);
+  const file = await oldFile(d, data);
+  const src: ByteSource = { kind: 'file', path: file, offset: 0, length: data.length };
+  const [name, read] = bytesRead(() =>
+    withBlobStaging(d, () => {
+      segmentsSha256([{ buf: src, bufsz: data.length, memsz: BigInt(data.length) }]);
+      // This thread is blocked here, so a temporary that appears is written by the copier thread.
+      const sleep = new Int32Array(new SharedArrayBuffer(4));
+      const temps = () => fs.readdirSync(path.join(d, 'blobs')).filter((n) => n.startsWith('.in.')).length;
+      for (let i = 0; i < 1000 && temps() === 0; i++) Atomics.wait(sleep, 0, 0, 10);
+      assert.equal(temps(), 1, 'the copy runs beside the hash, on another thread');
+      return putBlob(d, src);
+    }),
+  );
+  assert.equal(read, data.length, 'one read: the hash; the copy is the kernel\'s');
+  assert.equal(name, sha(data));
+  assert.ok(fs.readFileSync(blobPath(d, name)).equals(data));
+  assert.deepEqual(fs.readdirSync(path.join(d, 'blobs')), [name], 'no temporary left');
+
+  // The same file again: the blob exists, so the copy made during the hash is removed.
+  const again: ByteSource = { ...src };
+  withBlobStaging(d, () => {
+    segmentsSha256([{ buf: again, bufsz: data.length, memsz: BigInt(data.length) }]);
+    assert.equal(putBlob(d, again), name);
+  });
+  assert.deepEqual(fs.readdirSync(path.join(d, 'blobs')), [name]);
+});
+
+test('a staged copy is dropped when the file changed after the hash, and when the load fails', async (t) => {
+  const d = tmp(t);
+  const data = randomBytes(STAGE_MIN_BYTES);
+  const file = await oldFile(d, data);
+  const src: ByteSource = { kind: 'file', path: file, offset: 0, length: data.length };
+  const changed = randomBytes(data.length);
+  const name = withBlobStaging(d, () => {
+    segmentsSha256([{ buf: src, bufsz: data.length, memsz: BigInt(data.length) }]);
+    fs.writeFileSync(file, changed); // same size and inode, new ctime: neither the hash nor the copy can be trusted
+    return putBlob(d, src);
+  });
+  assert.equal(name, sha(changed), 'read again and named by what was stored');
+  assert.ok(fs.readFileSync(blobPath(d, name)).equals(changed));
+  assert.deepEqual(fs.readdirSync(path.join(d, 'blobs')), [name]);
+
+  const e2 = tmp(t);
+  const other: ByteSource = { kind: 'file', path: await oldFile(e2, data), offset: 0, length: data.length };
+  assert.throws(
+    () =>
+      withBlobStaging(e2, () => {
+        segmentsSha256([{ buf: other, bufsz: data.length, memsz: BigInt(data.length) }]);
+        throw new Error('the signature check refused the image');
+      }),
+    /signature check refused/,
+  );
+  assert.ok(!fs.existsSync(path.join(e2, 'blobs')), 'a failed load leaves neither a temporary nor blobs/');
 });
