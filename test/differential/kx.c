@@ -9,6 +9,9 @@
  *   kx vmcore <file>                                           in a capture kernel: /proc/vmcore's ELF64 header
  *   kx crng                                                    "VKX-VIEW crng ready|not-ready" (getrandom
  *                                                              GRND_NONBLOCK: EAGAIN until crng is ready)
+ *   kx drain                                                   tcdrain(2) of stdout: returns once the serial
+ *                                                              console has sent every byte written to it (a
+ *                                                              panic or poweroff drops the tty's buffer)
  * The vmcore op prints "VKX-PHDR type=.. offset=.. vaddr=.. paddr=.. filesz=.. memsz=.." per program header,
  * "VKX-NOTE name=.. type=.. descsz=.." per note of the PT_NOTE segments, and "VKX-VMCOREINFO <line>" per
  * line of the VMCOREINFO note's text. */
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 struct kexec_segment { const void *buf; size_t bufsz; unsigned long mem; size_t memsz; };
@@ -74,6 +78,7 @@ int main(int argc, char **argv) {
     printf("VKX-VIEW crng %s\n", r == 1 ? "ready" : errno == EAGAIN ? "not-ready" : "unknown");
     return 0;
   }
+  if (argc == 2 && !strcmp(argv[1], "drain")) return tcdrain(STDOUT_FILENO) ? (perror("kx: tcdrain"), 2) : 0;
   if (argc < 3) { fprintf(stderr, "kx: usage: see kx.c\n"); return 2; }
   const char *name = argv[1], *op = argv[2];
   if (!strcmp(op, "file") && argc == 7) {

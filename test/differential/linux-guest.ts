@@ -142,7 +142,8 @@ function initScript(): string {
     if (name === 'panic-load') lines.push('/kx crng');
     lines.push(`run ${name} ${args.map(q).join(' ')}`);
   }
-  lines.push('echo VKX-DONE', 'echo c > /proc/sysrq-trigger', 'sleep 5; reboot -f', '');
+  // The panic drops what the serial port has not sent yet (the tty's buffer): drain it first.
+  lines.push('echo VKX-DONE', '/kx drain', 'echo c > /proc/sysrq-trigger', 'sleep 5; reboot -f', '');
   return lines.join('\n');
 }
 
@@ -164,7 +165,7 @@ export function captureInitScript(): string {
     'echo "VKX-BEGIN capture-setup_data"; for d in $(ls /sys/kernel/boot_params/setup_data 2>/dev/null | sort -n); do echo "type=$(cat /sys/kernel/boot_params/setup_data/$d/type)"; done; echo VKX-END',
     'echo "VKX-BEGIN capture-random"; dmesg | grep -E "random:|crng"; echo VKX-END',
     'echo VKX-CAPTURE-DONE',
-    'sleep 2', // let the serial console drain: poweroff -f does not wait for it
+    '/kx drain', // poweroff -f drops what the serial port has not sent yet
     'poweroff -f; reboot -f',
     '',
   ].join('\n');
@@ -239,17 +240,23 @@ export function bootGuest(release: Release, cpio: string, timeoutMs = 900_000): 
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new Error(`cannot run qemu-system-x86_64: ${e.message} (apt-get install qemu-system-x86)`));
     });
-    child.on('close', () => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const text = out.replace(/\r/g, '');
-      if (!text.includes('VKX-DONE')) return reject(new Error(`the ${release} guest did not finish its calls (timeout ${timeoutMs} ms?); console tail:\n${text.slice(-4000)}`));
+      const how = timedOut ? `killed after the ${timeoutMs / 1000} s timeout` : `QEMU exited (${signal ?? `status ${code}`})`;
+      if (!text.includes('VKX-DONE')) return reject(new Error(`the ${release} guest did not finish its calls: ${how}; console tail:\n${text.slice(-4000)}`));
+      if (timedOut) return reject(new Error(`the ${release} guest's capture kernel did not power off: ${how}; console tail:\n${text.slice(-4000)}`));
       resolve(parseConsole(release, text));
     });
   });
