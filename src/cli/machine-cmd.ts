@@ -147,12 +147,14 @@ function applyKernelIdentity(config: MachineConfig, o: InitOpts): void {
     if (!/^[\x21-\x7e]{1,64}$/.test(o.osrelease)) throw new UsageError(`--osrelease ${JSON.stringify(o.osrelease)}: 1 to 64 printable characters without spaces`, { hint: 'give what uname -r prints, e.g. 6.1.0-57-amd64' });
     config.osrelease = o.osrelease;
   }
+  if (o.vmcoreinfo !== undefined && o.systemMap !== undefined) {
+    throw new UsageError('--vmcoreinfo and --system-map both give the vmcoreinfo SYMBOL() lines', { hint: "--vmcoreinfo FILE carries the kernel's own SYMBOL() lines: give one of them" });
+  }
   if (o.systemMap !== undefined) {
     const text = readText(o.systemMap, '--system-map', "give the kernel's System.map (linux-image-<version>-dbg) or a saved /proc/kallsyms");
     config.kernelSymbols = systemMapSymbols(text, o.systemMap, kernelRelease(config));
   }
   if (o.vmcoreinfo !== undefined) {
-    if (o.systemMap !== undefined) throw new UsageError('--vmcoreinfo and --system-map both give the vmcoreinfo SYMBOL() lines', { hint: '--vmcoreinfo FILE carries the kernel\'s own SYMBOL() lines: give one of them' });
     const { lines, osrelease } = vmcoreinfoFileLines(readText(o.vmcoreinfo, '--vmcoreinfo', 'give the text `makedumpfile -g FILE -x vmlinux` writes'), o.vmcoreinfo, kernelRelease(config), o.osrelease ?? null);
     config.vmcoreinfo = lines;
     config.osrelease = osrelease;

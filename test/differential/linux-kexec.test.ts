@@ -160,7 +160,7 @@ for (const release of RELEASES) {
     };
     same('/proc/vmcore headers', vmcoreHeaders(mine.vmcore ?? []), vmcoreHeaders(real.capture.vmcore ?? []));
     // machine panic's prediction of the layout (fs/proc/vmcore.c rules) against what the real capture kernel built.
-    const predicted = /PT_NOTE .*$/m.exec(p.stdout + p.stderr)?.[0];
+    const predicted = /merge_note_headers_elf64\): (PT_NOTE .*)$/m.exec(p.stderr)?.[1];
     same('the /proc/vmcore layout machine panic reports', [predicted ?? '(no layout line)'], [layoutOf(real.capture.vmcore ?? [])]);
     same('capture e820', mine.e820, real.capture.e820);
     // setup_rng_seed chains the RNG seed only when crng is ready (the guest's getrandom at the load: crng view).

@@ -11,7 +11,8 @@ import { PT_LOAD, PT_NOTE, type ElfProgramHeader } from '../../formats/elf.js';
 import { readElfCoreHeader } from '../../formats/elf-core.js';
 import { alignDown, alignUp } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
-import type { Extent } from '../memory/memory-image.js';
+import type { MemoryImage } from '../memory/memory-image.js';
+import { MemoryReader } from '../memory/memory-reader.js';
 
 const PAGE = 4096n;
 const EHDR64 = 64n;
@@ -63,33 +64,32 @@ export function procVmcoreLayout(phdrs: readonly ElfProgramHeader[], notes: (p: 
   return { note: { offset: alignUp(EHDR64 + phnum * PHDR64, PAGE), size: noteSize }, notesPages: notesBuf / PAGE, loads };
 }
 
-/** The bytes [addr, addr+len) if one 'bytes' extent holds them all. */
-function extentBytes(extents: readonly Extent[], addr: bigint, len: bigint): Uint8Array | null {
-  for (const e of extents) {
-    if (e.kind !== 'bytes' || addr < e.addr || addr + len > e.addr + BigInt(e.length)) continue;
-    const at = Number(addr - e.addr);
-    return e.data.subarray(at, at + Number(len));
-  }
-  return null;
-}
-
 /**
  * The panic's /proc/vmcore layout as one line for machine panic: the elfcorehdr is the crash image's ELF64
- * ET_CORE segment; its PT_NOTEs are read from the old kernel's notes just written. Null when the image has
- * no such segment (kexec_load of a crash kernel without kexec-tools' headers) or a note is not in memory.
+ * ET_CORE segment (the first of its runs that starts with one); its PT_NOTEs are read from the old kernel's
+ * notes just written. Null when no run holds such a header or a note is not in memory.
  */
-export function procVmcoreSummary(extents: readonly Extent[]): string | null {
-  const hdr = extents.find((e) => e.kind === 'bytes' && e.length >= 64 && e.data[0] === 0x7f && e.data[1] === 0x45 && e.data[4] === 2 && e.data[16] === 4);
-  if (!hdr || hdr.kind !== 'bytes') return null;
-  let phdrs: ElfProgramHeader[];
+export function procVmcoreSummary(image: MemoryImage): string | null {
+  const reader = new MemoryReader(image);
   try {
-    phdrs = readElfCoreHeader(hdr.data).phdrs;
-  } catch {
-    return null;
+    let phdrs: ElfProgramHeader[] | null = null;
+    for (const e of image.extents) {
+      if ((e.kind !== 'bytes' && e.kind !== 'file') || e.length < 64) continue;
+      const id = reader.read(e.addr, 18);
+      if (id[0] !== 0x7f || id[1] !== 0x45 || id[2] !== 0x4c || id[3] !== 0x46 || id[4] !== 2 || id[16] !== 4) continue;
+      try {
+        phdrs = readElfCoreHeader(reader.read(e.addr, e.length)).phdrs;
+        break;
+      } catch {
+        continue;
+      }
+    }
+    if (!phdrs) return null;
+    if (phdrs.some((p) => p.type === PT_NOTE && !reader.covered(p.offset, p.memsz))) return null;
+    const layout = procVmcoreLayout(phdrs, (p) => reader.read(p.offset, Number(p.memsz)));
+    const first = layout.loads[0];
+    return `/proc/vmcore (fs/proc/vmcore.c merge_note_headers_elf64): PT_NOTE ${hex(layout.note.size)} bytes at ${hex(layout.note.offset)} in ${layout.notesPages} page${layout.notesPages === 1n ? '' : 's'}${first ? `; the first PT_LOAD (paddr ${hex(first.paddr)}) at offset ${hex(first.offset)}` : ''}`;
+  } finally {
+    reader.close();
   }
-  let missing = false;
-  const layout = procVmcoreLayout(phdrs, (p) => extentBytes(extents, p.offset, p.memsz) ?? ((missing = true), new Uint8Array(0)));
-  if (missing) return null;
-  const first = layout.loads[0];
-  return `/proc/vmcore (fs/proc/vmcore.c merge_note_headers_elf64): PT_NOTE ${hex(layout.note.size)} bytes at ${hex(layout.note.offset)} in ${layout.notesPages} page${layout.notesPages === 1n ? '' : 's'}${first ? `; the first PT_LOAD (paddr ${hex(first.paddr)}) at offset ${hex(first.offset)}` : ''}`;
 }

@@ -142,7 +142,7 @@ export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opt
     details.push(`old RAM filled with pattern ${formatFillPattern(opts.fill)}: ${bytes >> 20n} MiB outside the crash region`);
   }
   extents.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-  const layout = procVmcoreSummary(extents);
+  const layout = procVmcoreSummary({ ...memory, extents });
   if (layout) details.push(`the capture kernel's ${layout}`);
   for (let i = 1; i < extents.length; i++) {
     const prev = extents[i - 1]!;
