@@ -27,6 +27,8 @@ export const KERNELS: Record<Release, { signed: FixtureName; unsigned: FixtureNa
 export const GUEST_MEM = process.env.VKEXEC_LINUX_MEM ?? '1G';
 export const GUEST_CRASHKERNEL = process.env.VKEXEC_LINUX_CRASHKERNEL ?? '192M';
 export const GUEST_CPUS = process.env.VKEXEC_LINUX_CPUS ?? '1';
+/** The CPU the guest panics on (machine panic's model: CPU 0 panicked); VKEXEC_LINUX_PANIC_CPU tries another. */
+export const PANIC_CPU = process.env.VKEXEC_LINUX_PANIC_CPU ?? '0';
 /** The initrd the guest loads: a length that is not a page multiple, to show memsz rules. */
 export const INITRD_LEN = 0x123456;
 /** The command line every load passes (cmdline_len counts the NUL). */
@@ -143,7 +145,7 @@ function initScript(): string {
     lines.push(`run ${name} ${args.map(q).join(' ')}`);
   }
   // The panic drops what the serial port has not sent yet (the tty's buffer): drain it first.
-  lines.push('echo VKX-DONE', '/kx drain', 'echo c > /proc/sysrq-trigger', 'sleep 5; reboot -f', '');
+  lines.push('echo VKX-DONE', '/kx drain', `/kx panic-on ${PANIC_CPU}`, 'sleep 5; reboot -f', '');
   return lines.join('\n');
 }
 
