@@ -3,10 +3,11 @@
 // now) and the release's own signed, unsigned and tampered bzImages. /init runs a fixed list of
 // kexec_file_load/kexec_load calls with dynamic debug on for the kexec files, before and after
 // `echo integrity > /sys/kernel/security/lockdown`, and prints per call the result and what the kernel logged
-// (dmesg -c). Last, with the capture kernel of the "panic-load" call still loaded, `echo c >
-// /proc/sysrq-trigger` panics the guest; the capture kernel boots with its own small initramfs and prints
+// (dmesg -c). Last, with the capture kernel of the "panic-load" call still loaded, kx panic-on 0 writes "c" to
+// /proc/sysrq-trigger from CPU 0; the capture kernel boots with its own small initramfs and prints
 // /proc/vmcore's ELF headers and notes (kx vmcore), the vmcoreinfo text and the e820 it was given. One boot per
-// release.
+// release. Before the panic and the capture kernel's poweroff, kx drain waits until the serial port has sent
+// everything (tcdrain): both drop the tty's unsent bytes, which lost the end of the console on a loaded host.
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
