@@ -140,6 +140,7 @@ export function vmcoreinfoFileLines(text: string, source: string, release: Kerne
   const value = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
   const os = value('OSRELEASE');
   if (os === undefined) throw new UsageError(`--vmcoreinfo ${source}: no OSRELEASE= line (crash_save_vmcoreinfo_init writes it first)`, { hint: fix });
+  if (!/^[\x21-\x7e]{1,64}$/.test(os)) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os.slice(0, 80)} is not 1 to 64 printable characters without spaces (__NEW_UTS_LEN)`, { hint: fix });
   if (!os.startsWith(`${release}.`)) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os} is not Linux ${release}, the machine's release`, { hint: `give --kernel-release ${/^\d+\.\d+/.exec(os)?.[0] ?? '6.1|6.12'} or a text of a ${release} kernel` });
   if (osrelease !== null && os !== osrelease) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os} but --osrelease ${osrelease}`, { hint: 'give the text of the kernel the machine plays (or leave out --osrelease: the text names it)' });
   if (value('PAGESIZE') !== String(PAGE_SIZE)) throw new UsageError(`--vmcoreinfo ${source}: PAGESIZE=${value('PAGESIZE') ?? '(none)'}; the machine's pages are ${PAGE_SIZE} bytes`, { hint: fix });

@@ -127,6 +127,7 @@ test('machine init --vmcoreinfo refuses a text of another release, a KASLR boot,
     [real.replace('PAGESIZE=4096', 'PAGESIZE=16384'), ['--kernel-release', '6.12'], /PAGESIZE=16384; the machine's pages are 4096 bytes/],
     [real + 'OFFSET(x.y)=1\n'.repeat(60), ['--kernel-release', '6.12'], /bytes with the CRASHTIME line; the note holds at most 4096 \(VMCOREINFO_BYTES/],
     ['PAGESIZE=4096\n', ['--kernel-release', '6.12'], /no OSRELEASE= line/],
+    [`OSRELEASE=6.12.${'1'.repeat(70)}\nPAGESIZE=4096\n`, ['--kernel-release', '6.12'], /is not 1 to 64 printable characters/],
     ['OSRELEASE=6.12.1\nnot a line\n', ['--kernel-release', '6.12'], /line 2 "not a line" is not a vmcoreinfo KEY=VALUE line/],
     [real, ['--kernel-release', '6.12', '--system-map', REAL_612], /--vmcoreinfo and --system-map both give the vmcoreinfo SYMBOL\(\) lines/],
   ];
