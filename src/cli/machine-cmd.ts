@@ -19,7 +19,7 @@ import { panicCommand } from './panic-cmd.js';
 import { keysCommand } from './keys-cmd.js';
 import { destroyMachine, reportDestroy } from './machine-destroy.js';
 import { trustLoaderCommand } from './machine-trust.js';
-import { systemMapSymbols } from '../vm/kernel/vmcoreinfo.js';
+import { systemMapSymbols, vmcoreinfoFileLines } from '../vm/kernel/vmcoreinfo.js';
 
 export type { GlobalOpts };
 
@@ -86,6 +86,7 @@ export interface InitOpts {
   kernelRelease?: string;
   systemMap?: string;
   osrelease?: string;
+  vmcoreinfo?: string;
 }
 
 export function initMachine(dir: string, o: InitOpts): MachineState {
@@ -146,14 +147,25 @@ function applyKernelIdentity(config: MachineConfig, o: InitOpts): void {
     if (!/^[\x21-\x7e]{1,64}$/.test(o.osrelease)) throw new UsageError(`--osrelease ${JSON.stringify(o.osrelease)}: 1 to 64 printable characters without spaces`, { hint: 'give what uname -r prints, e.g. 6.1.0-57-amd64' });
     config.osrelease = o.osrelease;
   }
+  if (o.vmcoreinfo !== undefined && o.systemMap !== undefined) {
+    throw new UsageError('--vmcoreinfo and --system-map both give the vmcoreinfo SYMBOL() lines', { hint: "--vmcoreinfo FILE carries the kernel's own SYMBOL() lines: give one of them" });
+  }
   if (o.systemMap !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(o.systemMap, 'latin1');
-    } catch (e) {
-      throw new UsageError(`--system-map ${o.systemMap}: ${fileErrorText(e)}`, { hint: "give the kernel's System.map (linux-image-<version>-dbg) or a saved /proc/kallsyms" });
-    }
+    const text = readText(o.systemMap, '--system-map', "give the kernel's System.map (linux-image-<version>-dbg) or a saved /proc/kallsyms");
     config.kernelSymbols = systemMapSymbols(text, o.systemMap, kernelRelease(config));
+  }
+  if (o.vmcoreinfo !== undefined) {
+    const { lines, osrelease } = vmcoreinfoFileLines(readText(o.vmcoreinfo, '--vmcoreinfo', 'give the text `makedumpfile -g FILE -x vmlinux` writes'), o.vmcoreinfo, kernelRelease(config), o.osrelease ?? null);
+    config.vmcoreinfo = lines;
+    config.osrelease = osrelease;
+  }
+}
+
+function readText(file: string, option: string, hint: string): string {
+  try {
+    return fs.readFileSync(file, 'latin1');
+  } catch (e) {
+    throw new UsageError(`${option} ${file}: ${fileErrorText(e)}`, { hint });
   }
 }
 
@@ -163,7 +175,7 @@ function describe(dir: string, s: MachineState): string[] {
   const lines = [
     `machine      ${dir}`,
     `arch         ${c.arch}, ${c.cpus} CPU${c.cpus > 1 ? 's' : ''}, ${c.memBytes >> 20n} MiB RAM`,
-    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease}; vmcoreinfo symbols: ${c.kernelSymbols ? `${Object.keys(c.kernelSymbols).length} from --system-map` : '_stext only'})`,
+    `kernel       Linux ${kernelRelease(c)} (osrelease ${c.osrelease}; ${c.vmcoreinfo ? `vmcoreinfo: ${c.vmcoreinfo.length} lines from --vmcoreinfo` : `vmcoreinfo symbols: ${c.kernelSymbols ? `${Object.keys(c.kernelSymbols).length} from --system-map` : '_stext only'}`})`,
     `cmdline      ${c.cmdline}`,
     `crashkernel  ${crash.length === 0 ? 'none' : crash.map((r, i) => `${(r.end - r.start) >> 20n} MiB at ${hex(r.start)}-${hex(r.end - 1n)}${crash.length > 1 ? (i === crash.length - 1 ? ' (crashk_res, high)' : ' (crashk_low_res)') : ''}`).join(', ')}`,
     `policy       lockdown=${c.lockdown} secure-boot=${c.secureBoot ? 'on' : 'off'} sig-enforce=${c.sigEnforce ? 'on' : 'off'} ima-appraise=${c.imaAppraise ? 'on' : 'off'}`,
@@ -261,6 +273,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
     .option('--cpus <n>', 'CPUs (one crash_notes buffer each)')
     .option('--osrelease <text>', "the running kernel's uname -r (/proc/sys/kernel/osrelease, vmcoreinfo OSRELEASE)")
     .option('--system-map <file>', "the running kernel's System.map or a saved /proc/kallsyms: vmcoreinfo gets its SYMBOL() lines")
+    .option('--vmcoreinfo <file>', "the running kernel's vmcoreinfo text (makedumpfile -g, or a real /proc/vmcore's note): the note carries it")
     .option('--kernel-release <release>', `the Linux release whose kexec rules the machine follows: ${KERNEL_RELEASES.join(' or ')} (default ${DEFAULT_KERNEL_RELEASE})`)
     .addOption(new Option('--lockdown <mode>').choices(['none', 'integrity', 'confidentiality']))
     .addOption(new Option('--arch <arch>').choices(['x86_64', 'i386']))

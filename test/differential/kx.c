@@ -9,10 +9,18 @@
  *   kx vmcore <file>                                           in a capture kernel: /proc/vmcore's ELF64 header
  *   kx crng                                                    "VKX-VIEW crng ready|not-ready" (getrandom
  *                                                              GRND_NONBLOCK: EAGAIN until crng is ready)
+ *   kx drain                                                   tcdrain(2) of stdout: returns once the serial
+ *                                                              console has sent every byte written to it (a
+ *                                                              panic or poweroff drops the tty's buffer)
+ *   kx panic-on <cpu>                                          moves to CPU <cpu> (sched_setaffinity), then
+ *                                                              writes "c" to /proc/sysrq-trigger: the panic
+ *                                                              (and so the capture kernel) starts on that CPU
  * The vmcore op prints "VKX-PHDR type=.. offset=.. vaddr=.. paddr=.. filesz=.. memsz=.." per program header,
  * "VKX-NOTE name=.. type=.. descsz=.." per note of the PT_NOTE segments, and "VKX-VMCOREINFO <line>" per
  * line of the VMCOREINFO note's text. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +28,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 struct kexec_segment { const void *buf; size_t bufsz; unsigned long mem; size_t memsz; };
@@ -73,6 +82,16 @@ int main(int argc, char **argv) {
     long r = getrandom(&b, 1, GRND_NONBLOCK);
     printf("VKX-VIEW crng %s\n", r == 1 ? "ready" : errno == EAGAIN ? "not-ready" : "unknown");
     return 0;
+  }
+  if (argc == 2 && !strcmp(argv[1], "drain")) return tcdrain(STDOUT_FILENO) ? (perror("kx: tcdrain"), 2) : 0;
+  if (argc == 3 && !strcmp(argv[1], "panic-on")) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(atoi(argv[2]), &set);
+    if (sched_setaffinity(0, sizeof set, &set)) { perror("kx: sched_setaffinity"); return 2; }
+    int fd = open("/proc/sysrq-trigger", O_WRONLY);
+    if (fd < 0 || write(fd, "c", 1) != 1) { perror("kx: sysrq-trigger"); return 2; }
+    return 0; /* not reached: the kernel panicked */
   }
   if (argc < 3) { fprintf(stderr, "kx: usage: see kx.c\n"); return 2; }
   const char *name = argv[1], *op = argv[2];

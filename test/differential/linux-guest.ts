@@ -3,10 +3,11 @@
 // now) and the release's own signed, unsigned and tampered bzImages. /init runs a fixed list of
 // kexec_file_load/kexec_load calls with dynamic debug on for the kexec files, before and after
 // `echo integrity > /sys/kernel/security/lockdown`, and prints per call the result and what the kernel logged
-// (dmesg -c). Last, with the capture kernel of the "panic-load" call still loaded, `echo c >
-// /proc/sysrq-trigger` panics the guest; the capture kernel boots with its own small initramfs and prints
+// (dmesg -c). Last, with the capture kernel of the "panic-load" call still loaded, kx panic-on 0 writes "c" to
+// /proc/sysrq-trigger from CPU 0; the capture kernel boots with its own small initramfs and prints
 // /proc/vmcore's ELF headers and notes (kx vmcore), the vmcoreinfo text and the e820 it was given. One boot per
-// release.
+// release. Before the panic and the capture kernel's poweroff, kx drain waits until the serial port has sent
+// everything (tcdrain): both drop the tty's unsent bytes, which lost the end of the console on a loaded host.
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +28,8 @@ export const KERNELS: Record<Release, { signed: FixtureName; unsigned: FixtureNa
 export const GUEST_MEM = process.env.VKEXEC_LINUX_MEM ?? '1G';
 export const GUEST_CRASHKERNEL = process.env.VKEXEC_LINUX_CRASHKERNEL ?? '192M';
 export const GUEST_CPUS = process.env.VKEXEC_LINUX_CPUS ?? '1';
+/** The CPU the guest panics on (machine panic's model: CPU 0 panicked); VKEXEC_LINUX_PANIC_CPU tries another. */
+export const PANIC_CPU = process.env.VKEXEC_LINUX_PANIC_CPU ?? '0';
 /** The initrd the guest loads: a length that is not a page multiple, to show memsz rules. */
 export const INITRD_LEN = 0x123456;
 /** The command line every load passes (cmdline_len counts the NUL). */
@@ -142,7 +145,8 @@ function initScript(): string {
     if (name === 'panic-load') lines.push('/kx crng');
     lines.push(`run ${name} ${args.map(q).join(' ')}`);
   }
-  lines.push('echo VKX-DONE', 'echo c > /proc/sysrq-trigger', 'sleep 5; reboot -f', '');
+  // The panic drops what the serial port has not sent yet (the tty's buffer): drain it first.
+  lines.push('echo VKX-DONE', '/kx drain', `/kx panic-on ${PANIC_CPU}`, 'sleep 5; reboot -f', '');
   return lines.join('\n');
 }
 
@@ -164,7 +168,7 @@ export function captureInitScript(): string {
     'echo "VKX-BEGIN capture-setup_data"; for d in $(ls /sys/kernel/boot_params/setup_data 2>/dev/null | sort -n); do echo "type=$(cat /sys/kernel/boot_params/setup_data/$d/type)"; done; echo VKX-END',
     'echo "VKX-BEGIN capture-random"; dmesg | grep -E "random:|crng"; echo VKX-END',
     'echo VKX-CAPTURE-DONE',
-    'sleep 2', // let the serial console drain: poweroff -f does not wait for it
+    '/kx drain', // poweroff -f drops what the serial port has not sent yet
     'poweroff -f; reboot -f',
     '',
   ].join('\n');
@@ -239,17 +243,23 @@ export function bootGuest(release: Release, cpio: string, timeoutMs = 900_000): 
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new Error(`cannot run qemu-system-x86_64: ${e.message} (apt-get install qemu-system-x86)`));
     });
-    child.on('close', () => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const text = out.replace(/\r/g, '');
-      if (!text.includes('VKX-DONE')) return reject(new Error(`the ${release} guest did not finish its calls (timeout ${timeoutMs} ms?); console tail:\n${text.slice(-4000)}`));
+      const how = timedOut ? `killed after the ${timeoutMs / 1000} s timeout` : `QEMU exited (${signal ?? `status ${code}`})`;
+      if (!text.includes('VKX-DONE')) return reject(new Error(`the ${release} guest did not finish its calls: ${how}; console tail:\n${text.slice(-4000)}`));
+      if (timedOut) return reject(new Error(`the ${release} guest's capture kernel did not power off: ${how}; console tail:\n${text.slice(-4000)}`));
       resolve(parseConsole(release, text));
     });
   });

@@ -1,18 +1,19 @@
 // The differential test against the real kernels: Debian's 6.1 and 6.12 amd64 kernels boot in QEMU (one boot
 // each, both at once; see linux-guest.ts) and make the same kexec_file_load/kexec_load calls that are then made
 // to a vkexec machine of the same release cloned from the guest (/proc/iomem, /sys/firmware/memmap, uname -r,
-// the vmcoreinfo symbols from /proc/kallsyms). Required equal: every call's errno (lockdown off and on;
+// the vmcoreinfo text the real capture kernel read from /proc/vmcore, machine init --vmcoreinfo). Required equal: every call's errno (lockdown off and on;
 // unsigned, Debian-signed (its CA is in no keyring of a SeaBIOS guest) and tampered images; unknown flags),
 // every kexec log line the kernel printed (placements, bufsz, memsz, the elfcorehdr, both e820 tables, the
 // final command line), the crash_notes_size and vmcoreinfo views; then, after the guest's real panic and
 // `machine panic` on the clone (QEMU engine, the same capture kernel and initramfs): /proc/vmcore's ELF
-// header, program headers and notes, the vmcoreinfo lines vkexec can know, the capture kernel's e820 and its
-// setup_data nodes (no RNG seed: crng is not ready at the load on either side).
+// header, every program header (offsets and sizes: the merged PT_NOTE's page count follows the note sizes)
+// and note, the VMCOREINFO text but CRASHTIME, the layout machine panic predicts (crash-vmcore.ts), the
+// capture kernel's e820 and its setup_data nodes (no RNG seed: crng is not ready at the load on either side);
+// and the vmcoreinfo lines vkexec writes itself from the guest's kallsyms (machine init --system-map).
 // Left out of the comparison, each for a stated reason: the purgatory relocation lines ("kexec: Applying
 // relocate section", "Symbol:"; vkexec runs its own purgatory, only its footprint is Debian's), the entry point
-// inside the purgatory and the indirection page in "head:" (kernel allocations), the VMCOREINFO note's size
-// (vkexec writes no BUILD-ID, OFFSET/SIZE/LENGTH or SYMBOL(mem_section) lines: vmcoreinfoLines), and a crash
-// load under lockdown (it would free the capture kernel of the real panic: see CALLS).
+// inside the purgatory and the indirection page in "head:" (kernel allocations), the lines of vkexec's own
+// vmcoreinfo text that need debug information (vmcoreinfoLines), and a crash load under lockdown (it would free the capture kernel of the real panic: see CALLS).
 // Needs qemu-system-x86_64, gcc with static libc, and the fixtures (6.12 kernels: test/setup/fixtures.mjs).
 
 import { after, test } from 'node:test';
@@ -21,6 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readState, writeState } from '../../src/vm/machine/machine.js';
 import { readView } from '../../src/vm/machine/views.js';
+import { systemMapSymbols, vmcoreinfoText } from '../../src/vm/kernel/vmcoreinfo.js';
 import { tempDir, vkexec, vkexecAsync } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
 import { callVkexec, normalise } from './linux-compare.js';
@@ -70,11 +72,12 @@ for (const release of RELEASES) {
     fs.writeFileSync(iomem, run.iomem);
     const memmap = path.join(dir, 'memmap.txt');
     fs.writeFileSync(memmap, run.memmap);
-    const kallsyms = path.join(dir, 'kallsyms.txt');
-    fs.writeFileSync(kallsyms, run.kallsyms);
+    // The real kernel's vmcoreinfo text, as its capture kernel read it from /proc/vmcore (CRASHTIME is vkexec's).
+    const info = path.join(dir, 'vmcoreinfo.txt');
+    fs.writeFileSync(info, realVmcoreinfo(run).join('\n') + '\n');
     const m = path.join(dir, 'm');
     clones.set(release, m);
-    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--memmap', memmap, '--kernel-release', release, '--osrelease', run.osrelease, '--system-map', kallsyms, '--cmdline', guestCmdline(), '--cpus', GUEST_CPUS]);
+    const init = vkexec(m, ['machine', 'init', '--iomem', iomem, '--memmap', memmap, '--kernel-release', release, '--osrelease', run.osrelease, '--vmcoreinfo', info, '--cmdline', guestCmdline(), '--cpus', GUEST_CPUS]);
     assert.equal(init.code, 0, init.stderr);
     const state = readState(m);
     assert.equal(readView(state, '/sys/devices/system/cpu/cpu0/crash_notes_size')!.trim(), run.views.crash_notes_size, 'crash_notes_size');
@@ -101,14 +104,23 @@ for (const release of RELEASES) {
   });
 }
 
-/**
- * kx vmcore's lines in a comparable form: the header, each program header, each note's name, type and size.
- * The VMCOREINFO note's size (and so the PT_NOTE's) is left to vmcoreinfoLines: vkexec writes fewer lines.
- */
+/** kx vmcore's lines: the header, each program header, each note's name, type and size. */
 function vmcoreHeaders(lines: readonly string[]): string[] {
-  return lines
-    .filter((l) => /^VKX-(EHDR|PHDR|NOTE) /.test(l))
-    .map((l) => l.replace(/^(VKX-NOTE name=VMCOREINFO type=0) descsz=\d+$/, '$1 descsz=TEXT').replace(/^(VKX-PHDR type=4 offset=\S+ vaddr=\S+ paddr=\S+) filesz=\S+ memsz=\S+$/, '$1 filesz=NOTES memsz=NOTES'));
+  return lines.filter((l) => /^VKX-(EHDR|PHDR|NOTE) /.test(l));
+}
+
+/** The VMCOREINFO text of the guest's real panic, as kx vmcore printed it. */
+function realVmcoreinfo(run: GuestRun): string[] {
+  return (run.capture.vmcore ?? []).filter((l) => l.startsWith('VKX-VMCOREINFO ')).map((l) => l.slice('VKX-VMCOREINFO '.length));
+}
+
+/** The layout kx vmcore shows, in the words of machine panic's prediction (crash-vmcore.ts procVmcoreSummary). */
+function layoutOf(lines: readonly string[]): string {
+  const phdrs = lines.map((l) => /^VKX-PHDR type=(\d+) offset=(\S+) vaddr=\S+ paddr=(\S+) filesz=(\S+)/.exec(l)).filter((m) => m !== null);
+  const note = phdrs.find((m) => m[1] === '4');
+  const load = phdrs.find((m) => m[1] === '1');
+  const pages = note ? Math.ceil(Number(note[4]) / 4096) : 0;
+  return `PT_NOTE ${note?.[4]} bytes at ${note?.[2]} in ${pages} page${pages === 1 ? '' : 's'}; the first PT_LOAD (paddr ${load?.[3]}) at offset ${load?.[2]}`;
 }
 
 /**
@@ -147,10 +159,18 @@ for (const release of RELEASES) {
       if (JSON.stringify(a) !== JSON.stringify(b)) differ.push(`${what}:\n  real:   ${(b ?? []).join('\n          ')}\n  vkexec: ${(a ?? []).join('\n          ')}`);
     };
     same('/proc/vmcore headers', vmcoreHeaders(mine.vmcore ?? []), vmcoreHeaders(real.capture.vmcore ?? []));
+    // machine panic's prediction of the layout (fs/proc/vmcore.c rules) against what the real capture kernel built.
+    const predicted = /merge_note_headers_elf64\): (PT_NOTE .*)$/m.exec(p.stderr)?.[1];
+    same('the /proc/vmcore layout machine panic reports', [predicted ?? '(no layout line)'], [layoutOf(real.capture.vmcore ?? [])]);
     same('capture e820', mine.e820, real.capture.e820);
     // setup_rng_seed chains the RNG seed only when crng is ready (the guest's getrandom at the load: crng view).
     same(`capture setup_data (crng ${real.views.crng ?? 'unknown'} at the load)`, mine['setup_data'], real.capture['setup_data']);
-    same('vmcoreinfo', vmcoreinfoLines(mine.vmcore ?? [], real.kallsyms), vmcoreinfoLines(real.capture.vmcore ?? [], real.kallsyms));
+    const noTime = (l: string[]) => l.map((x) => x.replace(/^CRASHTIME=\d+$/, 'CRASHTIME=T'));
+    same('vmcoreinfo (machine init --vmcoreinfo)', noTime(realVmcoreinfo({ ...real, capture: mine })), noTime(realVmcoreinfo(real)));
+    // vkexec's own text for a machine given the guest's kallsyms instead (machine init --system-map).
+    const own = { ...readState(m).config, vmcoreinfo: undefined, kernelSymbols: systemMapSymbols(real.kallsyms, 'kallsyms', release) };
+    const ownLines = vmcoreinfoText(own, { fill: null, crashTime: 0n }).trim().split('\n').map((l) => `VKX-VMCOREINFO ${l}`);
+    same('vmcoreinfo (machine init --system-map)', vmcoreinfoLines(ownLines, real.kallsyms), vmcoreinfoLines(real.capture.vmcore ?? [], real.kallsyms));
     assert.deepEqual(differ, [], `Linux ${release}: machine panic and the real panic differ:\n${differ.join('\n')}`);
   });
 }

@@ -12,6 +12,7 @@
 import { KexecError } from '../../errno.js';
 import { type FillPattern, formatFillPattern } from '../memory/fill-pattern.js';
 import { DEFAULT_STEXT, vmcoreinfoText } from './vmcoreinfo.js';
+import { procVmcoreSummary } from './crash-vmcore.js';
 import { resourceRange, systemRam } from '../machine/iomem.js';
 import { CRASH_NOTES_SIZE, type MachineConfig, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashRegions, vmcoreinfoNoteAddr } from '../machine/machine-config.js';
 import type { Extent, MemoryImage } from '../memory/memory-image.js';
@@ -141,6 +142,8 @@ export function crashKexecMemory(config: MachineConfig, memory: MemoryImage, opt
     details.push(`old RAM filled with pattern ${formatFillPattern(opts.fill)}: ${bytes >> 20n} MiB outside the crash region`);
   }
   extents.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+  const layout = procVmcoreSummary({ ...memory, extents });
+  if (layout) details.push(`the capture kernel's ${layout}`);
   for (let i = 1; i < extents.length; i++) {
     const prev = extents[i - 1]!;
     if (prev.addr + BigInt(prev.length) > extents[i]!.addr) {

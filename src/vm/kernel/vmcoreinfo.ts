@@ -102,7 +102,10 @@ export function systemMapSymbols(text: string, source: string, release: KernelRe
 export function vmcoreinfoText(config: MachineConfig, opts: { fill: FillPattern | null; crashTime: bigint }): string {
   const syms: Record<string, bigint> = { _stext: DEFAULT_STEXT[config.arch], ...config.kernelSymbols };
   const lines = [`OSRELEASE=${config.osrelease}`, `PAGESIZE=${PAGE_SIZE}`];
-  if (config.arch === 'x86_64') {
+  if (config.vmcoreinfo) {
+    lines.splice(0, lines.length, ...config.vmcoreinfo); // machine init --vmcoreinfo: the kernel's own text
+    if (!lines.some((l) => l.startsWith('KERNELOFFSET='))) lines.push('KERNELOFFSET=0');
+  } else if (config.arch === 'x86_64') {
     for (const l of VMCOREINFO_LAYOUT[kernelRelease(config)]) {
       if (!('sym' in l)) lines.push(l.line);
       else if (syms[l.sym] !== undefined) lines.push(`SYMBOL(${l.sym})=${syms[l.sym]!.toString(16)}`);
@@ -113,4 +116,38 @@ export function vmcoreinfoText(config: MachineConfig, opts: { fill: FillPattern 
   if (opts.fill) lines.push(`VKEXEC_FILL=${formatFillPattern(opts.fill)}`);
   lines.push(`CRASHTIME=${opts.crashTime}`);
   return lines.join('\n') + '\n';
+}
+
+/** The longest CRASHTIME line crash_save_vmcoreinfo appends ("CRASHTIME=%lld\n" of a time64_t). */
+const CRASHTIME_MAX = 'CRASHTIME=-9223372036854775808\n'.length;
+/** VMCOREINFO_BYTES (include/linux/crash_core.h): vmcoreinfo_append_str writes no text past it. */
+const VMCOREINFO_TEXT_MAX = 4096;
+const INFO_LINE = /^[A-Za-z_][A-Za-z0-9_-]*(\([A-Za-z0-9_.]+\))?=[\x20-\x7e]*$/;
+
+/**
+ * machine init --vmcoreinfo: a vmcoreinfo text of a real kernel (as `makedumpfile -g` writes it, or the
+ * VMCOREINFO note of a real /proc/vmcore), the lines the note then carries in the machine's order. vkexec keeps
+ * the lines that belong to the machine's own boot and panic: CRASHTIME (dropped here, written at the panic
+ * by crash_save_vmcoreinfo) and KERNELOFFSET (the machine has no KASLR: the text must say 0 or nothing, and
+ * gets KERNELOFFSET=0 when it says nothing). OSRELEASE must be the machine's release (its uname -r when
+ * --osrelease is given) and PAGESIZE 4096; the text and a CRASHTIME line must fit VMCOREINFO_BYTES.
+ */
+export function vmcoreinfoFileLines(text: string, source: string, release: KernelRelease, osrelease: string | null): { lines: string[]; osrelease: string } {
+  const lines = text.replace(/\r/g, '').split('\n').filter((l) => l !== '');
+  const fix = 'give the text of a nokaslr boot of the same kernel: makedumpfile -g FILE -x vmlinux, or the VMCOREINFO note of its /proc/vmcore';
+  const bad = lines.findIndex((l) => !INFO_LINE.test(l));
+  if (bad >= 0) throw new UsageError(`--vmcoreinfo ${source}: line ${bad + 1} ${JSON.stringify(lines[bad]!.slice(0, 60))} is not a vmcoreinfo KEY=VALUE line (OSRELEASE=..., SYMBOL(name)=..., OFFSET(struct.member)=...)`, { hint: fix });
+  const value = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+  const os = value('OSRELEASE');
+  if (os === undefined) throw new UsageError(`--vmcoreinfo ${source}: no OSRELEASE= line (crash_save_vmcoreinfo_init writes it first)`, { hint: fix });
+  if (!/^[\x21-\x7e]{1,64}$/.test(os)) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os.slice(0, 80)} is not 1 to 64 printable characters without spaces (__NEW_UTS_LEN)`, { hint: fix });
+  if (!os.startsWith(`${release}.`)) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os} is not Linux ${release}, the machine's release`, { hint: `give --kernel-release ${/^\d+\.\d+/.exec(os)?.[0] ?? '6.1|6.12'} or a text of a ${release} kernel` });
+  if (osrelease !== null && os !== osrelease) throw new UsageError(`--vmcoreinfo ${source}: OSRELEASE=${os} but --osrelease ${osrelease}`, { hint: 'give the text of the kernel the machine plays (or leave out --osrelease: the text names it)' });
+  if (value('PAGESIZE') !== String(PAGE_SIZE)) throw new UsageError(`--vmcoreinfo ${source}: PAGESIZE=${value('PAGESIZE') ?? '(none)'}; the machine's pages are ${PAGE_SIZE} bytes`, { hint: fix });
+  const offset = value('KERNELOFFSET');
+  if (offset !== undefined && offset !== '0') throw new UsageError(`--vmcoreinfo ${source}: KERNELOFFSET=${offset}: the text is of a KASLR boot, its SYMBOL() addresses moved; the machine runs without KASLR`, { hint: fix });
+  const kept = lines.filter((l) => !l.startsWith('CRASHTIME='));
+  const bytes = kept.reduce((n, l) => n + l.length + 1, 0) + (offset === undefined ? 'KERNELOFFSET=0\n'.length : 0) + CRASHTIME_MAX;
+  if (bytes > VMCOREINFO_TEXT_MAX) throw new UsageError(`--vmcoreinfo ${source}: ${bytes} bytes with the CRASHTIME line; the note holds at most ${VMCOREINFO_TEXT_MAX} (VMCOREINFO_BYTES: vmcoreinfo_append_str stops there)`, { hint: fix });
+  return { lines: kept, osrelease: os };
 }

@@ -37,6 +37,8 @@ export interface MachineConfig {
   kernelRelease?: '6.1' | '6.12';
   /** Addresses of the release's vmcoreinfo SYMBOL()s, from machine init --system-map (src/vm/kernel/vmcoreinfo.ts). */
   kernelSymbols?: Record<string, bigint>;
+  /** The vmcoreinfo note's lines from machine init --vmcoreinfo (a real kernel's text, CRASHTIME left out). */
+  vmcoreinfo?: string[];
 }
 
 export interface Sysctls {

@@ -79,6 +79,9 @@ function checkConfig(c: unknown): string | null {
     if (!isObj(syms) || Object.keys(syms).length > 64) return bad('config.kernelSymbols', syms, 'an object of at most 64 symbols');
     for (const [k, v] of Object.entries(syms)) if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) || !isU64(v)) return bad(`config.kernelSymbols.${k}`, v, 'a symbol name and a 64-bit address {"$u64": "0x..."}');
   }
+  if (c.vmcoreinfo !== undefined && (!Array.isArray(c.vmcoreinfo) || c.vmcoreinfo.length > 4096 || !c.vmcoreinfo.every((l) => printable(l, 4096)))) {
+    return bad('config.vmcoreinfo', c.vmcoreinfo, 'a list of printable vmcoreinfo lines (machine init --vmcoreinfo)');
+  }
   if (c.acpiRsdp !== undefined && !isU64(c.acpiRsdp)) return bad('config.acpiRsdp', c.acpiRsdp, 'a 64-bit address {"$u64": "0x..."}');
   return c.firmwareMap === undefined ? null : checkFirmwareMap(c.firmwareMap);
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { systemMapSymbols, vmcoreinfoText } from '../../../src/vm/kernel/vmcoreinfo.js';
 import { readState } from '../../../src/vm/machine/machine.js';
 import { UsageError } from '../../../src/errno.js';
-import { tempDir, vkexec } from '../../helpers/cli.js';
+import { ROOT, tempDir, vkexec } from '../../helpers/cli.js';
 
 /** Debian 6.1.0-57's /proc/kallsyms lines (nokaslr) for the symbols its vmcoreinfo names, plus node_states. */
 const KALLSYMS_61 = `ffffffff81000000 T _stext
@@ -92,6 +92,54 @@ test('machine init --osrelease and --system-map: uname -r and the symbols live i
   const bad = vkexec(path.join(dir, 'm3'), ['machine', 'init', '--osrelease', 'has space']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--osrelease "has space": 1 to 64 printable characters/);
+});
+
+/** The vmcoreinfo text Debian's 6.12.118 kernel wrote (read from a real /proc/vmcore; 3262 bytes). */
+const REAL_612 = path.join(ROOT, 'test/vm/kernel/vmcoreinfo-6.12.118.txt');
+
+test('machine init --vmcoreinfo: the note carries the real kernel\'s text, with the machine\'s CRASHTIME', () => {
+  const dir = tempDir('vkexec-vmcoreinfo-');
+  const m = path.join(dir, 'm');
+  const r = vkexec(m, ['machine', 'init', '--kernel-release', '6.12', '--vmcoreinfo', REAL_612]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /osrelease 6\.12\.118\+deb12-amd64; vmcoreinfo: 106 lines from --vmcoreinfo/);
+  assert.equal(vkexec(m, ['machine', 'show', '--file', '/proc/sys/kernel/osrelease']).stdout.trim(), '6.12.118+deb12-amd64', 'OSRELEASE names the machine\'s uname -r');
+  const real = fs.readFileSync(REAL_612, 'latin1');
+  const text = vmcoreinfoText(readState(m).config, { fill: null, crashTime: 42n });
+  // The same bytes but the panic's own time: the note (and /proc/vmcore's PT_NOTE) is as long as the real one.
+  assert.equal(text, real.replace(/^CRASHTIME=\d+$/m, 'CRASHTIME=42'));
+  assert.equal(text.length, 3262 - '1796576241'.length + 2);
+  // A makedumpfile -g text has no KERNELOFFSET or CRASHTIME: the machine adds both.
+  const g = path.join(dir, 'g.txt');
+  fs.writeFileSync(g, 'OSRELEASE=6.12.118+deb12-amd64\nPAGESIZE=4096\nOFFSET(page.flags)=0\nSIZE(page)=64\n');
+  const m2 = path.join(dir, 'm2');
+  assert.equal(vkexec(m2, ['machine', 'init', '--kernel-release', '6.12', '--vmcoreinfo', g]).code, 0);
+  assert.equal(vmcoreinfoText(readState(m2).config, { fill: null, crashTime: 5n }), 'OSRELEASE=6.12.118+deb12-amd64\nPAGESIZE=4096\nOFFSET(page.flags)=0\nSIZE(page)=64\nKERNELOFFSET=0\nCRASHTIME=5\n');
+});
+
+test('machine init --vmcoreinfo refuses a text of another release, a KASLR boot, another page size or too long, naming the rule', () => {
+  const dir = tempDir('vkexec-vmcoreinfo-');
+  const real = fs.readFileSync(REAL_612, 'latin1');
+  const cases: [string, string[], RegExp][] = [
+    [real, ['--kernel-release', '6.1'], /OSRELEASE=6\.12\.118\+deb12-amd64 is not Linux 6\.1, the machine's release/],
+    [real, ['--kernel-release', '6.12', '--osrelease', '6.12.1-amd64'], /OSRELEASE=6\.12\.118\+deb12-amd64 but --osrelease 6\.12\.1-amd64/],
+    [real.replace('KERNELOFFSET=0', 'KERNELOFFSET=3a000000'), ['--kernel-release', '6.12'], /KERNELOFFSET=3a000000: the text is of a KASLR boot/],
+    [real.replace('PAGESIZE=4096', 'PAGESIZE=16384'), ['--kernel-release', '6.12'], /PAGESIZE=16384; the machine's pages are 4096 bytes/],
+    [real + 'OFFSET(x.y)=1\n'.repeat(60), ['--kernel-release', '6.12'], /bytes with the CRASHTIME line; the note holds at most 4096 \(VMCOREINFO_BYTES/],
+    ['PAGESIZE=4096\n', ['--kernel-release', '6.12'], /no OSRELEASE= line/],
+    [`OSRELEASE=6.12.${'1'.repeat(70)}\nPAGESIZE=4096\n`, ['--kernel-release', '6.12'], /is not 1 to 64 printable characters/],
+    ['OSRELEASE=6.12.1\nnot a line\n', ['--kernel-release', '6.12'], /line 2 "not a line" is not a vmcoreinfo KEY=VALUE line/],
+    [real, ['--kernel-release', '6.12', '--system-map', REAL_612], /--vmcoreinfo and --system-map both give the vmcoreinfo SYMBOL\(\) lines/],
+  ];
+  cases.forEach(([text, args, want], i) => {
+    const f = path.join(dir, `v${i}.txt`);
+    fs.writeFileSync(f, text);
+    const r = vkexec(path.join(dir, `m${i}`), ['machine', 'init', ...args, '--vmcoreinfo', f]);
+    assert.equal(r.code, 1, `case ${i}: ${r.stderr}`);
+    assert.match(r.stderr, want, `case ${i}`);
+    assert.match(r.stderr, /vkexec: fix: /, `case ${i}`);
+    assert.equal(fs.existsSync(path.join(dir, `m${i}`, 'state.json')), false, `case ${i}: no machine made`);
+  });
 });
 
 function machine(release: '6.1' | '6.12'): string {
