@@ -122,29 +122,61 @@ export class LzmaDecoder {
     return b;
   }
 
+  /** `n` bits at probability one half (spec: DecodeDirectBits), the range coder in locals. */
   private directBits(n: number): number {
+    const input = this.input;
+    let range = this.range;
+    let code = this.code;
     let r = 0;
     while (n-- > 0) {
-      this.range >>>= 1;
+      range >>>= 1;
       let b = 0;
-      if (this.code >= this.range) {
-        this.code -= this.range;
+      if (code >= range) {
+        code -= range;
         b = 1;
       }
       r = ((r << 1) | b) >>> 0;
-      if (this.range < 0x1000000) {
+      if (range < 0x1000000) {
         if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
-        this.range = (this.range << 8) >>> 0;
-        this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
+    this.range = range;
+    this.code = code;
     return r;
   }
 
+  /** A bit tree of `bits` levels (spec: BitTreeDecode), the range coder in locals for the whole tree. */
   private bitTree(base: number, bits: number): number {
+    const probs = this.probs;
+    const input = this.input;
+    let range = this.range;
+    let code = this.code;
     let m = 1;
-    for (let i = 0; i < bits; i++) m = (m << 1) | this.bit(base + m);
-    return m - (1 << bits);
+    const top = 1 << bits;
+    while (m < top) {
+      const p = probs[base + m];
+      const bound = (range >>> 11) * p;
+      if (code < bound) {
+        range = bound;
+        probs[base + m] = p + ((2048 - p) >>> 5);
+        m <<= 1;
+      } else {
+        range -= bound;
+        code -= bound;
+        probs[base + m] = p - (p >>> 5);
+        m = (m << 1) | 1;
+      }
+      if (range < 0x1000000) {
+        if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
+      }
+    }
+    this.range = range;
+    this.code = code;
+    return m - top;
   }
 
   private bitTreeReverse(base: number, bits: number): number {
@@ -225,24 +257,53 @@ export class LzmaDecoder {
     return false;
   }
 
-  /** A literal (spec: DecodeLiteral): coder chosen by the position's lp low bits and the previous byte's lc high bits. */
+  /**
+   * A literal (spec: DecodeLiteral): coder chosen by the position's lp low bits and the previous byte's lc high
+   * bits; after a match the byte at rep0 steers the first bits until they differ. The range coder runs in locals.
+   */
   private literal(buf: Uint8Array, pos: number, rel: number, state: number): number {
+    const probs = this.probs;
+    const input = this.input;
     const lc = this.lc;
     const prev = rel > 0 ? buf[pos - 1] : 0;
     const base = LITERAL + 0x300 * (((rel & this.lpMask) << lc) + (prev >>> (8 - lc)));
+    let range = this.range;
+    let code = this.code;
     let sym = 1;
-    if (state >= 7) {
-      // After a match, the byte at rep0 steers the first bits until they differ.
-      let matchByte = buf[pos - this.rep0 - 1];
-      while (sym < 0x100) {
-        const matchBit = (matchByte >>> 7) & 1;
+    // Not matched: offset 0 and no steering byte; matched: the steering byte's bit picks one of two halves.
+    let matched = state >= 7;
+    let matchByte = matched ? buf[pos - this.rep0 - 1] : 0;
+    while (sym < 0x100) {
+      let i = base + sym;
+      let matchBit = 0;
+      if (matched) {
+        matchBit = (matchByte >>> 7) & 1;
         matchByte <<= 1;
-        const b = this.bit(base + ((1 + matchBit) << 8) + sym);
-        sym = (sym << 1) | b;
-        if (matchBit !== b) break;
+        i += (1 + matchBit) << 8;
+      }
+      const p = probs[i];
+      const bound = (range >>> 11) * p;
+      let b: number;
+      if (code < bound) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        b = 0;
+      } else {
+        range -= bound;
+        code -= bound;
+        probs[i] = p - (p >>> 5);
+        b = 1;
+      }
+      sym = (sym << 1) | b;
+      if (matchBit !== b) matched = false;
+      if (range < 0x1000000) {
+        if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
-    while (sym < 0x100) sym = (sym << 1) | this.bit(base + sym);
+    this.range = range;
+    this.code = code;
     return sym & 0xff;
   }
 
@@ -290,8 +351,8 @@ export class LzmaDecoder {
     if (pos + len > limit) throw this.corrupt('match runs past the end of the data');
     if (pos + len > out.buf.length) out.ensure(len);
     const buf = out.buf;
-    if (len === 1) buf[pos] = buf[from];
-    else if (this.rep0 + 1 >= len) buf.copyWithin(pos, from, from + len);
+    // copyWithin() pays off only for long non-overlapping copies; an overlapping one repeats the pattern.
+    if (len > 64 && this.rep0 + 1 >= len) buf.copyWithin(pos, from, from + len);
     else for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i];
     out.pos = pos + len;
   }
