@@ -1,5 +1,5 @@
-// LZMA decoding (the core LZMA2 chunks also run on, lzma2.ts) into one flat output buffer (the whole output is the dictionary, as in the kernel's
-// single-call xz decoder, lib/xz/xz_dec_lzma2.c). Written from the LZMA specification (lzma-specification.txt
+// LZMA decoding (the core that LZMA2 chunks, lzma2.ts, also run on) into one flat output buffer (the whole
+// output is the dictionary, as in the kernel's single-call xz decoder, lib/xz/xz_dec_lzma2.c). Written from the LZMA specification (lzma-specification.txt
 // in the LZMA SDK) and the .xz format's LZMA2 chunk description.
 
 import { CompressionFormat, DecompressError } from './error.js';
@@ -49,8 +49,8 @@ export class LzmaDecoder {
   private rep2 = 0;
   private rep3 = 0;
   // Range coder.
-  private range = 0;
-  private code = 0;
+  // range, code: unsigned 32-bit, in a typed array (an object field above 2^30 would hold a boxed number).
+  private readonly rc = new Uint32Array(2);
   inPos = 0;
   private inEnd = 0;
   /** Output position where the current dictionary began (distances may not reach before it). */
@@ -80,15 +80,15 @@ export class LzmaDecoder {
   initRangeCoder(start: number, end: number): void {
     if (end - start < 5) throw this.truncated(start);
     if (this.input[start] !== 0) throw this.corrupt('range coder does not start with a zero byte', start);
-    this.code = ((this.input[start + 1] << 24) | (this.input[start + 2] << 16) | (this.input[start + 3] << 8) | this.input[start + 4]) >>> 0;
-    this.range = 0xffffffff;
+    this.rc[1] = ((this.input[start + 1] << 24) | (this.input[start + 2] << 16) | (this.input[start + 3] << 8) | this.input[start + 4]) >>> 0;
+    this.rc[0] = 0xffffffff;
     this.inPos = start + 5;
     this.inEnd = end;
   }
 
   /** The range coder ends cleanly when its code is 0 (the encoder flushed all of its low bits). */
   get rangeCoderFinished(): boolean {
-    return this.code === 0;
+    return this.rc[1] === 0;
   }
 
   private truncated(at: number): DecompressError {
@@ -102,22 +102,22 @@ export class LzmaDecoder {
   private bit(i: number): number {
     const probs = this.probs;
     const p = probs[i];
-    const bound = (this.range >>> 11) * p;
+    const bound = (this.rc[0] >>> 11) * p;
     let b: number;
-    if (this.code < bound) {
-      this.range = bound;
+    if (this.rc[1] < bound) {
+      this.rc[0] = bound;
       probs[i] = p + ((2048 - p) >>> 5);
       b = 0;
     } else {
-      this.range -= bound;
-      this.code -= bound;
+      this.rc[0] -= bound;
+      this.rc[1] -= bound;
       probs[i] = p - (p >>> 5);
       b = 1;
     }
-    if (this.range < 0x1000000) {
+    if (this.rc[0] < 0x1000000) {
       if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
-      this.range = (this.range << 8) >>> 0;
-      this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+      this.rc[0] = (this.rc[0] << 8) >>> 0;
+      this.rc[1] = ((this.rc[1] << 8) | this.input[this.inPos++]) >>> 0;
     }
     return b;
   }
@@ -125,8 +125,8 @@ export class LzmaDecoder {
   /** `n` bits at probability one half (spec: DecodeDirectBits), the range coder in locals. */
   private directBits(n: number): number {
     const input = this.input;
-    let range = this.range;
-    let code = this.code;
+    let range = this.rc[0];
+    let code = this.rc[1];
     let r = 0;
     while (n-- > 0) {
       range >>>= 1;
@@ -142,8 +142,8 @@ export class LzmaDecoder {
         code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
-    this.range = range;
-    this.code = code;
+    this.rc[0] = range;
+    this.rc[1] = code;
     return r;
   }
 
@@ -151,8 +151,8 @@ export class LzmaDecoder {
   private bitTree(base: number, bits: number): number {
     const probs = this.probs;
     const input = this.input;
-    let range = this.range;
-    let code = this.code;
+    let range = this.rc[0];
+    let code = this.rc[1];
     let m = 1;
     const top = 1 << bits;
     while (m < top) {
@@ -174,8 +174,8 @@ export class LzmaDecoder {
         code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
-    this.range = range;
-    this.code = code;
+    this.rc[0] = range;
+    this.rc[1] = code;
     return m - top;
   }
 
@@ -267,8 +267,8 @@ export class LzmaDecoder {
     const lc = this.lc;
     const prev = rel > 0 ? buf[pos - 1] : 0;
     const base = LITERAL + 0x300 * (((rel & this.lpMask) << lc) + (prev >>> (8 - lc)));
-    let range = this.range;
-    let code = this.code;
+    let range = this.rc[0];
+    let code = this.rc[1];
     let sym = 1;
     // Not matched: offset 0 and no steering byte; matched: the steering byte's bit picks one of two halves.
     let matched = state >= 7;
@@ -302,8 +302,8 @@ export class LzmaDecoder {
         code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
-    this.range = range;
-    this.code = code;
+    this.rc[0] = range;
+    this.rc[1] = code;
     return sym & 0xff;
   }
 
