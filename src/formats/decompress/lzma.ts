@@ -99,28 +99,34 @@ export class LzmaDecoder {
     return new DecompressError(this.format, 'corrupt', what, at);
   }
 
+  /** One bit with the probability at probs[i] (spec: DecodeBit), adapting it. */
   private bit(i: number): number {
     const probs = this.probs;
+    const rc = this.rc;
     const p = probs[i];
-    const bound = (this.rc[0] >>> 11) * p;
-    let b: number;
-    if (this.rc[1] < bound) {
-      this.rc[0] = bound;
+    let range = rc[0];
+    let code = rc[1];
+    const bound = (range >>> 11) * p;
+    let b = 0;
+    if (code < bound) {
+      range = bound;
       probs[i] = p + ((2048 - p) >>> 5);
-      b = 0;
     } else {
-      this.rc[0] -= bound;
-      this.rc[1] -= bound;
+      range -= bound;
+      code -= bound;
       probs[i] = p - (p >>> 5);
       b = 1;
     }
-    if (this.rc[0] < 0x1000000) {
+    if (range < 0x1000000) {
       if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
-      this.rc[0] = (this.rc[0] << 8) >>> 0;
-      this.rc[1] = ((this.rc[1] << 8) | this.input[this.inPos++]) >>> 0;
+      range = (range << 8) >>> 0;
+      code = ((code << 8) | this.input[this.inPos++]) >>> 0;
     }
+    rc[0] = range;
+    rc[1] = code;
     return b;
   }
+
 
   /** `n` bits at probability one half (spec: DecodeDirectBits), the range coder in locals. */
   private directBits(n: number): number {
