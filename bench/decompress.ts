@@ -2,7 +2,8 @@
 // one run: Debian's amd64 xz payload (x86 BCJ + LZMA2, taken from vmlinuz) and the same vmlinux compressed by
 // the other formats (test/fixtures/cache/payload-amd64.*). Each round runs the tool and then vkexec's decoder
 // in a fresh process (start-up, worker and wasm instantiation included, as on a real load), alternating;
-// medians of wall time are printed with their ratio. The machine may be shared: say so with the figures.
+// medians of wall time and of CPU time (user + system of the child, from bash's `times`: steadier than wall time
+// when the machine is shared) are printed with their ratios. Say how loaded the machine was with the figures.
 //   node dist/bench/decompress.js [--runs 5] [--formats xz,zstd,...] [--root DIR: another build's checkout, to compare]
 
 import { spawnSync } from 'node:child_process';
@@ -24,21 +25,27 @@ const TOOL: Record<Format, string[]> = {
 };
 
 /** The child: decode FILE as FORMAT once with vkexec's decompress() and print the output length. */
-function child(format: Format, file: string): void {
+function childArgv(format: Format, file: string): string[] {
   const url = pathToFileURL(join(opt('--root', ROOT), 'dist/src/formats/compress.js')).href;
   const script = `const { decompress } = await import(${JSON.stringify(url)});
     const b = new Uint8Array((await import('node:fs')).readFileSync(${JSON.stringify(file)}));
     process.stdout.write(String(decompress(b, ${JSON.stringify(format)}).length));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) throw new Error(`vkexec ${format} decode failed: ${r.stderr}`);
+  return [process.execPath, '--input-type=module', '-e', script];
 }
 
-function timeMs(fn: () => void): number {
+const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+
+/** Runs argv under bash (output discarded) and returns [wall ms, CPU ms of the child: user + system from `times`]. */
+function timed(argv: string[], what: string): [number, number] {
   const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const r = spawnSync('bash', ['-c', `${argv.map(quote).join(' ')} >/dev/null || exit 1; times`], { encoding: 'utf8' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+  // `times` prints the shell's then its children's "XmY.YYYs XmY.YYYs" (user, system).
+  const kids = r.stdout.trim().split('\n').pop()!.match(/(\d+)m([\d.]+)s/g)!;
+  const cpu = kids.map((t) => { const [, m, sec] = t.match(/(\d+)m([\d.]+)s/)!; return Number(m) * 60000 + Number(sec) * 1000; });
+  return [wall, cpu[0]! + cpu[1]!];
 }
-
 
 /** The payloads as bare streams: the xz one cut out of vmlinuz, the others without mkpiggy's 4-byte size trailer. */
 function payloads(dir: string, formats: readonly Format[]): Map<Format, string> {
@@ -64,20 +71,21 @@ const formats = opt('--formats', FORMATS.join(',')).split(',') as Format[];
 const dir = mkdtempSync(join(tmpdir(), 'vkexec-bench-dec-'));
 try {
   const files = payloads(dir, formats);
-  console.log(`decoders vs reference tools, ${runs} alternating runs each, median wall time (fresh process each run)`);
+  console.log(`decoders vs reference tools, ${runs} alternating runs each, medians (fresh process each run; cpu = user + system)`);
   for (const f of formats) {
     const file = files.get(f)!;
-    const tool: number[] = [];
-    const ours: number[] = [];
+    const tool: Array<[number, number]> = [];
+    const ours: Array<[number, number]> = [];
     for (let i = 0; i < runs; i++) {
-      tool.push(timeMs(() => {
-        const r = spawnSync(TOOL[f][0]!, [...TOOL[f].slice(1), file], { stdio: ['ignore', 'ignore', 'pipe'] });
-        if (r.status !== 0) throw new Error(`${TOOL[f].join(' ')} failed: ${r.stderr}`);
-      }));
-      ours.push(timeMs(() => child(f, file)));
+      tool.push(timed([...TOOL[f], file], TOOL[f].join(' ')));
+      ours.push(timed(childArgv(f, file), `vkexec ${f} decode`));
     }
-    const [t, o] = [median(tool), median(ours)];
-    console.log(`${f.padEnd(6)} ${String(statSync(file).size).padStart(9)} B  ${TOOL[f].join(' ').padEnd(9)} ${t.toFixed(0).padStart(6)} ms  vkexec ${o.toFixed(0).padStart(6)} ms  ratio ${(o / t).toFixed(2)}x`);
+    const [tw, tc, ow, oc] = [median(tool.map((x) => x[0])), median(tool.map((x) => x[1])), median(ours.map((x) => x[0])), median(ours.map((x) => x[1]))];
+    const ms = (x: number) => x.toFixed(0).padStart(6);
+    console.log(
+      `${f.padEnd(6)} ${String(statSync(file).size).padStart(9)} B  ${TOOL[f].join(' ').padEnd(9)} wall ${ms(tw)} cpu ${ms(tc)} ms` +
+        `  vkexec wall ${ms(ow)} cpu ${ms(oc)} ms  ratio wall ${(ow / tw).toFixed(2)}x cpu ${(oc / tc).toFixed(2)}x`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

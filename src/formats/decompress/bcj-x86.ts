@@ -18,13 +18,15 @@ export function bcjX86Decode(buf: Uint8Array, startOffset = 0): void {
   let prevMask = 0;
   let prevPos = -5;
   const limit = buf.length - 5;
+  // The next E8 and E9 at or after i, found by indexOf() (a native scan) rather than a byte loop.
+  let e8 = buf.indexOf(0xe8);
+  let e9 = buf.indexOf(0xe9);
   let i = 0;
-  while (i <= limit) {
-    const op = buf[i];
-    if (op !== 0xe8 && op !== 0xe9) {
-      i++;
-      continue;
-    }
+  for (;;) {
+    if (e8 !== -1 && e8 < i) e8 = buf.indexOf(0xe8, i);
+    if (e9 !== -1 && e9 < i) e9 = buf.indexOf(0xe9, i);
+    i = e8 === -1 ? e9 : e9 === -1 ? e8 : Math.min(e8, e9);
+    if (i === -1 || i > limit) break;
     const gap = i - prevPos;
     prevPos = i;
     if (gap > 5) {

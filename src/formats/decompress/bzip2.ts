@@ -16,24 +16,32 @@ const GROUP_SIZE = 50;
 
 const corrupt = (what: string, at?: number) => new DecompressError('bzip2', 'corrupt', what, at);
 
-let crcTable: Uint32Array | undefined;
-function crcTableGet(): Uint32Array {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
+let crcTables: Uint32Array[] | undefined;
+/** t[0]: one byte through the MSB-first register; t[k]: that byte followed by k zero bytes (slicing by four). */
+function crcTablesGet(): Uint32Array[] {
+  if (!crcTables) {
+    const t = [0, 1, 2, 3].map(() => new Uint32Array(256));
     for (let n = 0; n < 256; n++) {
       let c = n << 24;
       for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
-      crcTable[n] = c >>> 0;
+      t[0][n] = c >>> 0;
     }
+    for (let k = 1; k < 4; k++) for (let n = 0; n < 256; n++) t[k][n] = ((t[k - 1][n] << 8) ^ t[0][t[k - 1][n] >>> 24]) >>> 0;
+    crcTables = t;
   }
-  return crcTable;
+  return crcTables;
 }
 
-/** CRC-32 as bzip2 computes it: MSB first, polynomial 0x04C11DB7. */
+/** CRC-32 as bzip2 computes it (BZ_UPDATE_CRC): MSB first, polynomial 0x04C11DB7; four bytes a step. */
 function bzCrc(data: Uint8Array): number {
-  const t = crcTableGet();
+  const [t0, t1, t2, t3] = crcTablesGet();
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = (c << 8) ^ t[((c >>> 24) ^ data[i]) & 0xff];
+  let i = 0;
+  for (const end4 = data.length - 3; i < end4; i += 4) {
+    c ^= (data[i] << 24) | (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3];
+    c = t3[c >>> 24] ^ t2[(c >>> 16) & 0xff] ^ t1[(c >>> 8) & 0xff] ^ t0[c & 0xff];
+  }
+  for (; i < data.length; i++) c = (c << 8) ^ t0[((c >>> 24) ^ data[i]) & 0xff];
   return ~c >>> 0;
 }
 
@@ -94,7 +102,12 @@ interface Table {
   limit: Int32Array; // last code of each length, -1 when none
   base: Int32Array; // code - base[len] = index into perm
   perm: Uint16Array;
+  /** The next FAST_BITS bits (fewer when maxLen is smaller) -> symbol << 5 | length, 0 for longer codes. */
+  fast: Uint16Array;
+  fastBits: number;
 }
+
+const FAST_BITS = 10;
 
 function buildTable(lengths: Uint8Array, alphaSize: number): Table {
   let minLen = MAX_CODE_LEN;
@@ -119,7 +132,18 @@ function buildTable(lengths: Uint8Array, alphaSize: number): Table {
     limit[l] = code - 1;
     code <<= 1;
   }
-  return { minLen, maxLen, limit, base, perm };
+  const fastBits = Math.min(FAST_BITS, maxLen);
+  const fast = new Uint16Array(1 << fastBits);
+  for (let v = 0; v < fast.length; v++) {
+    for (let l = minLen; l <= fastBits; l++) {
+      const c = v >>> (fastBits - l);
+      if (c <= limit[l]) {
+        fast[v] = (perm[c - base[l]] << 5) | l;
+        break;
+      }
+    }
+  }
+  return { minLen, maxLen, limit, base, perm, fast, fastBits };
 }
 
 export function decodeBzip2(input: Uint8Array, maxOutput: number, sizeHint = 0): Uint8Array {
@@ -267,14 +291,21 @@ function decodeSymbols(bits: Bits, coding: Coding, tt: Uint32Array, counts: Int3
     }
     groupLeft--;
     const v = bits.peek(table.maxLen);
-    let l = table.minLen;
-    let code = v >>> (table.maxLen - l);
-    while (code > table.limit[l]) {
-      if (++l > table.maxLen) throw corrupt('invalid Huffman code', at);
-      code = v >>> (table.maxLen - l);
+    const hit = table.fast[v >>> (table.maxLen - table.fastBits)];
+    let sym: number;
+    if (hit !== 0) {
+      bits.skip(hit & 31);
+      sym = hit >>> 5;
+    } else {
+      let l = table.fastBits + 1;
+      let code = v >>> (table.maxLen - l);
+      while (code > table.limit[l]) {
+        if (++l > table.maxLen) throw corrupt('invalid Huffman code', at);
+        code = v >>> (table.maxLen - l);
+      }
+      bits.skip(l);
+      sym = table.perm[code - table.base[l]];
     }
-    bits.skip(l);
-    const sym = table.perm[code - table.base[l]];
     if (bits.overrun) throw new DecompressError('bzip2', 'truncated', 'block data cut short', at);
     if (sym <= 1) {
       run += runWeight << sym;
@@ -319,6 +350,8 @@ function inverseBwt(tt: Uint32Array, counts: Int32Array, n: number): void {
 
 /** Walks the rows from the origin, undoing the initial run-length step (4 equal bytes + a repeat count). */
 function writeBlock(tt: Uint32Array, origPtr: number, n: number, out: Output): void {
+  let buf = out.buf;
+  let o = out.pos;
   let pos = tt[origPtr] >>> 8;
   let last = -1;
   let same = 0;
@@ -327,9 +360,10 @@ function writeBlock(tt: Uint32Array, origPtr: number, n: number, out: Output): v
     const b = entry & 0xff;
     pos = entry >>> 8;
     if (same === 4) {
-      out.ensure(b);
-      out.buf.fill(last, out.pos, out.pos + b);
-      out.pos += b;
+      // The byte after four equal ones is a repeat count (bzip2's initial run-length stage).
+      if (o + b > buf.length) [buf, o] = grow(out, o, b);
+      buf.fill(last, o, o + b);
+      o += b;
       same = 0;
       continue;
     }
@@ -338,7 +372,14 @@ function writeBlock(tt: Uint32Array, origPtr: number, n: number, out: Output): v
       last = b;
       same = 1;
     }
-    out.ensure(1);
-    out.buf[out.pos++] = b;
+    if (o === buf.length) [buf, o] = grow(out, o, 1);
+    buf[o++] = b;
   }
+  out.pos = o;
+}
+
+function grow(out: Output, pos: number, n: number): [Uint8Array, number] {
+  out.pos = pos;
+  out.ensure(n);
+  return [out.buf, pos];
 }

@@ -3,7 +3,7 @@
 // most 8 MiB; a repeated magic starts a new frame. Block format per lz4's lz4_Block_format.md.
 
 import { DecompressError } from './error.js';
-import { Output } from './output.js';
+import { Output, tooLarge } from './output.js';
 
 const LZ4_LEGACY_MAGIC = 0x184c2102;
 const LEGACY_BLOCK_MAX = 8 << 20;
@@ -28,10 +28,18 @@ export function decodeLz4Legacy(input: Uint8Array, maxOutput: number, sizeHint =
   return out.result();
 }
 
-/** One LZ4 block: sequences of [token][literal length+][literals][offset LE16][match length+]. */
+/**
+ * One LZ4 block: sequences of [token][literal length+][literals][offset LE16][match length+]. The output is
+ * made room for once (the block's 8 MiB limit, within the caller's cap), so the loop keeps buf/pos in locals.
+ */
 function decodeBlock(input: Uint8Array, start: number, end: number, out: Output): void {
   const blockOut = out.pos;
   const corrupt = (what: string, at: number) => new DecompressError('lz4', 'corrupt', what, at);
+  reserve(out, Math.min(LEGACY_BLOCK_MAX, (end - start) * 255 + 16));
+  const buf = out.buf;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const limit = Math.min(buf.length, blockOut + LEGACY_BLOCK_MAX);
+  let pos = blockOut;
   let p = start;
   for (;;) {
     if (p >= end) throw corrupt('block ends without its final literals', p);
@@ -46,16 +54,16 @@ function decodeBlock(input: Uint8Array, start: number, end: number, out: Output)
       } while (b === 255);
     }
     if (p + lit > end) throw corrupt('literals run past the block', p);
-    if (out.pos - blockOut + lit > LEGACY_BLOCK_MAX) throw corrupt('block decompresses to more than 8 MiB', start);
-    out.ensure(lit);
-    copyBytes(input, p, out.buf, out.pos, lit);
-    out.pos += lit;
+    if (pos + lit > limit) throw outOfRoom(out, pos - blockOut + lit, start);
+    if (lit > SHORT) buf.set(input.subarray(p, p + lit), pos);
+    else for (let i = 0; i < lit; i++) buf[pos + i] = input[p + i];
+    pos += lit;
     p += lit;
-    if (p === end) return; // the last sequence carries literals only
+    if (p === end) break; // the last sequence carries literals only
     if (p + 2 > end) throw corrupt('match offset cut short', p);
     const offset = input[p] | (input[p + 1] << 8);
     p += 2;
-    if (offset === 0 || offset > out.pos - blockOut) throw corrupt(`match offset ${offset} reaches outside the block`, p - 2);
+    if (offset === 0 || offset > pos - blockOut) throw corrupt(`match offset ${offset} reaches outside the block`, p - 2);
     let len = (token & 15) + 4;
     if (len === 19) {
       let b: number;
@@ -65,20 +73,30 @@ function decodeBlock(input: Uint8Array, start: number, end: number, out: Output)
         len += b;
       } while (b === 255);
     }
-    if (out.pos - blockOut + len > LEGACY_BLOCK_MAX) throw corrupt('block decompresses to more than 8 MiB', start);
-    out.ensure(len);
-    const buf = out.buf;
-    const from = out.pos - offset;
-    if (offset >= len && len > SHORT) buf.copyWithin(out.pos, from, from + len);
-    else for (let i = 0; i < len; i++) buf[out.pos + i] = buf[from + i]; // overlapping: repeats the last offset bytes
-    out.pos += len;
+    if (pos + len > limit) throw outOfRoom(out, pos - blockOut + len, start);
+    const from = pos - offset;
+    if (offset >= len && len > SHORT) buf.copyWithin(pos, from, from + len);
+    else if (offset >= 4 && pos + len + 3 <= buf.length) {
+      // Four bytes a step, each read from bytes already final (offset >= 4); up to 3 bytes past the match are
+      // written and then overwritten by what follows (or left beyond out.pos, outside the result).
+      for (let i = 0; i < len; i += 4) dv.setUint32(pos + i, dv.getUint32(from + i, true), true);
+    } else for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i]; // overlapping: repeats the last offset bytes
+    pos += len;
   }
+  out.pos = pos;
 }
 
 /** Below this many bytes a plain loop beats set()/copyWithin() and the subarray they need (most LZ4 sequences). */
 const SHORT = 32;
 
-function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n: number): void {
-  if (n > SHORT) dst.set(src.subarray(from, from + n), to);
-  else for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
+/** Room for up to `n` more bytes: all of them when the cap allows, else what is left under it. */
+function reserve(out: Output, n: number): void {
+  const left = out.maxOutput - out.drained - out.pos;
+  if (left > 0) out.ensure(Math.min(n, left));
+}
+
+/** A block that needs more than the room made for it: past 8 MiB (the format's limit) or past the caller's cap. */
+function outOfRoom(out: Output, blockBytes: number, start: number): DecompressError {
+  if (blockBytes > LEGACY_BLOCK_MAX) return new DecompressError('lz4', 'corrupt', 'block decompresses to more than 8 MiB', start);
+  return tooLarge('lz4', out.maxOutput);
 }

@@ -1,5 +1,5 @@
-// LZMA and LZMA2 decoding into one flat output buffer (the whole output is the dictionary, as in the kernel's
-// single-call xz decoder, lib/xz/xz_dec_lzma2.c). Written from the LZMA specification (lzma-specification.txt
+// LZMA decoding (the core that LZMA2 chunks, lzma2.ts, also run on) into one flat output buffer (the whole
+// output is the dictionary, as in the kernel's single-call xz decoder, lib/xz/xz_dec_lzma2.c). Written from the LZMA specification (lzma-specification.txt
 // in the LZMA SDK) and the .xz format's LZMA2 chunk description.
 
 import { CompressionFormat, DecompressError } from './error.js';
@@ -49,8 +49,8 @@ export class LzmaDecoder {
   private rep2 = 0;
   private rep3 = 0;
   // Range coder.
-  private range = 0;
-  private code = 0;
+  // range, code: unsigned 32-bit, in a typed array (an object field above 2^30 would hold a boxed number).
+  private readonly rc = new Uint32Array(2);
   inPos = 0;
   private inEnd = 0;
   /** Output position where the current dictionary began (distances may not reach before it). */
@@ -80,15 +80,15 @@ export class LzmaDecoder {
   initRangeCoder(start: number, end: number): void {
     if (end - start < 5) throw this.truncated(start);
     if (this.input[start] !== 0) throw this.corrupt('range coder does not start with a zero byte', start);
-    this.code = ((this.input[start + 1] << 24) | (this.input[start + 2] << 16) | (this.input[start + 3] << 8) | this.input[start + 4]) >>> 0;
-    this.range = 0xffffffff;
+    this.rc[1] = ((this.input[start + 1] << 24) | (this.input[start + 2] << 16) | (this.input[start + 3] << 8) | this.input[start + 4]) >>> 0;
+    this.rc[0] = 0xffffffff;
     this.inPos = start + 5;
     this.inEnd = end;
   }
 
   /** The range coder ends cleanly when its code is 0 (the encoder flushed all of its low bits). */
   get rangeCoderFinished(): boolean {
-    return this.code === 0;
+    return this.rc[1] === 0;
   }
 
   private truncated(at: number): DecompressError {
@@ -99,52 +99,92 @@ export class LzmaDecoder {
     return new DecompressError(this.format, 'corrupt', what, at);
   }
 
+  /** One bit with the probability at probs[i] (spec: DecodeBit), adapting it. */
   private bit(i: number): number {
     const probs = this.probs;
+    const rc = this.rc;
     const p = probs[i];
-    const bound = (this.range >>> 11) * p;
-    let b: number;
-    if (this.code < bound) {
-      this.range = bound;
+    let range = rc[0];
+    let code = rc[1];
+    const bound = (range >>> 11) * p;
+    let b = 0;
+    if (code < bound) {
+      range = bound;
       probs[i] = p + ((2048 - p) >>> 5);
-      b = 0;
     } else {
-      this.range -= bound;
-      this.code -= bound;
+      range -= bound;
+      code -= bound;
       probs[i] = p - (p >>> 5);
       b = 1;
     }
-    if (this.range < 0x1000000) {
+    if (range < 0x1000000) {
       if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
-      this.range = (this.range << 8) >>> 0;
-      this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+      range = (range << 8) >>> 0;
+      code = ((code << 8) | this.input[this.inPos++]) >>> 0;
     }
+    rc[0] = range;
+    rc[1] = code;
     return b;
   }
 
+  /** `n` bits at probability one half (spec: DecodeDirectBits), the range coder in locals. */
   private directBits(n: number): number {
+    const input = this.input;
+    let range = this.rc[0];
+    let code = this.rc[1];
     let r = 0;
     while (n-- > 0) {
-      this.range >>>= 1;
+      range >>>= 1;
       let b = 0;
-      if (this.code >= this.range) {
-        this.code -= this.range;
+      if (code >= range) {
+        code -= range;
         b = 1;
       }
       r = ((r << 1) | b) >>> 0;
-      if (this.range < 0x1000000) {
+      if (range < 0x1000000) {
         if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
-        this.range = (this.range << 8) >>> 0;
-        this.code = ((this.code << 8) | this.input[this.inPos++]) >>> 0;
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
+    this.rc[0] = range;
+    this.rc[1] = code;
     return r;
   }
 
+  /**
+   * A bit tree of `bits` levels (spec: BitTreeDecode), the range coder in locals for the whole tree: bit()'s
+   * step written out again on purpose (calling bit() per level measured 6% slower on Debian's xz payload).
+   */
   private bitTree(base: number, bits: number): number {
+    const probs = this.probs;
+    const input = this.input;
+    let range = this.rc[0];
+    let code = this.rc[1];
     let m = 1;
-    for (let i = 0; i < bits; i++) m = (m << 1) | this.bit(base + m);
-    return m - (1 << bits);
+    const top = 1 << bits;
+    while (m < top) {
+      const p = probs[base + m];
+      const bound = (range >>> 11) * p;
+      if (code < bound) {
+        range = bound;
+        probs[base + m] = p + ((2048 - p) >>> 5);
+        m <<= 1;
+      } else {
+        range -= bound;
+        code -= bound;
+        probs[base + m] = p - (p >>> 5);
+        m = (m << 1) | 1;
+      }
+      if (range < 0x1000000) {
+        if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
+      }
+    }
+    this.rc[0] = range;
+    this.rc[1] = code;
+    return m - top;
   }
 
   private bitTreeReverse(base: number, bits: number): number {
@@ -225,24 +265,53 @@ export class LzmaDecoder {
     return false;
   }
 
-  /** A literal (spec: DecodeLiteral): coder chosen by the position's lp low bits and the previous byte's lc high bits. */
+  /**
+   * A literal (spec: DecodeLiteral): coder chosen by the position's lp low bits and the previous byte's lc high
+   * bits; after a match the byte at rep0 steers the first bits until they differ. The range coder runs in locals.
+   */
   private literal(buf: Uint8Array, pos: number, rel: number, state: number): number {
+    const probs = this.probs;
+    const input = this.input;
     const lc = this.lc;
     const prev = rel > 0 ? buf[pos - 1] : 0;
     const base = LITERAL + 0x300 * (((rel & this.lpMask) << lc) + (prev >>> (8 - lc)));
+    let range = this.rc[0];
+    let code = this.rc[1];
     let sym = 1;
-    if (state >= 7) {
-      // After a match, the byte at rep0 steers the first bits until they differ.
-      let matchByte = buf[pos - this.rep0 - 1];
-      while (sym < 0x100) {
-        const matchBit = (matchByte >>> 7) & 1;
+    // Not matched: offset 0 and no steering byte; matched: the steering byte's bit picks one of two halves.
+    let matched = state >= 7;
+    let matchByte = matched ? buf[pos - this.rep0 - 1] : 0;
+    while (sym < 0x100) {
+      let i = base + sym;
+      let matchBit = 0;
+      if (matched) {
+        matchBit = (matchByte >>> 7) & 1;
         matchByte <<= 1;
-        const b = this.bit(base + ((1 + matchBit) << 8) + sym);
-        sym = (sym << 1) | b;
-        if (matchBit !== b) break;
+        i += (1 + matchBit) << 8;
+      }
+      const p = probs[i];
+      const bound = (range >>> 11) * p;
+      let b: number;
+      if (code < bound) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        b = 0;
+      } else {
+        range -= bound;
+        code -= bound;
+        probs[i] = p - (p >>> 5);
+        b = 1;
+      }
+      sym = (sym << 1) | b;
+      if (matchBit !== b) matched = false;
+      if (range < 0x1000000) {
+        if (this.inPos >= this.inEnd) throw this.truncated(this.inPos);
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[this.inPos++]) >>> 0;
       }
     }
-    while (sym < 0x100) sym = (sym << 1) | this.bit(base + sym);
+    this.rc[0] = range;
+    this.rc[1] = code;
     return sym & 0xff;
   }
 
@@ -290,8 +359,8 @@ export class LzmaDecoder {
     if (pos + len > limit) throw this.corrupt('match runs past the end of the data');
     if (pos + len > out.buf.length) out.ensure(len);
     const buf = out.buf;
-    if (len === 1) buf[pos] = buf[from];
-    else if (this.rep0 + 1 >= len) buf.copyWithin(pos, from, from + len);
+    // copyWithin() pays off only for long non-overlapping copies; an overlapping one repeats the pattern.
+    if (len > 64 && this.rep0 + 1 >= len) buf.copyWithin(pos, from, from + len);
     else for (let i = 0; i < len; i++) buf[pos + i] = buf[from + i];
     out.pos = pos + len;
   }
@@ -323,71 +392,4 @@ export function decodeLzmaAlone(input: Uint8Array, maxOutput: number, sizeHint =
     throw new DecompressError('lzma', 'corrupt', `end marker after ${out.pos} bytes, the header declares ${size}`, dec.inPos);
   }
   return out.result();
-}
-
-/**
- * LZMA2 chunks starting at input[start] (as in an .xz block) up to their end-of-data byte.
- * Output is appended to `out`; returns the input offset just past the end byte.
- */
-export function decodeLzma2(format: CompressionFormat, input: Uint8Array, start: number, end: number, out: Output): number {
-  const dec = new LzmaDecoder(format, input, out);
-  let p = start;
-  let needDictReset = true;
-  let needProps = true;
-  const truncated = () => new DecompressError(format, 'truncated', 'LZMA2 data ends before its end-of-data chunk', p);
-  for (;;) {
-    if (p >= end) throw truncated();
-    const control = input[p];
-    if (control === 0x00) return p + 1;
-    if (control === 0x01 || control === 0x02) {
-      // Uncompressed chunk; 0x01 also resets the dictionary.
-      if (p + 3 > end) throw truncated();
-      if (control === 0x02 && needDictReset) throw new DecompressError(format, 'corrupt', 'first LZMA2 chunk does not reset the dictionary', p);
-      if (control === 0x01) {
-        dec.dictStart = out.pos;
-        needDictReset = false;
-      }
-      const size = ((input[p + 1] << 8) | input[p + 2]) + 1;
-      p += 3;
-      if (p + size > end) throw truncated();
-      out.ensure(size);
-      out.buf.set(input.subarray(p, p + size), out.pos);
-      out.pos += size;
-      p += size;
-      continue;
-    }
-    if (control < 0x80) throw new DecompressError(format, 'corrupt', `invalid LZMA2 control byte 0x${control.toString(16)}`, p);
-    if (p + 5 > end) throw truncated();
-    const unpacked = ((control & 0x1f) << 16) + (input[p + 1] << 8) + input[p + 2] + 1;
-    const packed = ((input[p + 3] << 8) | input[p + 4]) + 1;
-    const reset = (control >>> 5) & 3; // 0 none, 1 state, 2 state + props, 3 state + props + dictionary
-    p += 5;
-    if (reset === 3) {
-      dec.dictStart = out.pos;
-      needDictReset = false;
-    } else if (needDictReset) {
-      throw new DecompressError(format, 'corrupt', 'first LZMA2 chunk does not reset the dictionary', p - 5);
-    }
-    if (reset >= 2) {
-      if (p >= end) throw truncated();
-      const props = decodePropsByte(input[p]);
-      if (!props || props.lc + props.lp > 4) {
-        throw new DecompressError(format, 'corrupt', `invalid LZMA2 properties byte 0x${input[p].toString(16)}`, p);
-      }
-      dec.setProps(props);
-      needProps = false;
-      p++;
-    } else if (needProps) {
-      throw new DecompressError(format, 'corrupt', 'LZMA chunk without properties', p - 5);
-    }
-    if (reset >= 1) dec.resetState();
-    if (p + packed > end) throw truncated();
-    dec.initRangeCoder(p, p + packed);
-    out.ensure(unpacked);
-    dec.decode(out.pos + unpacked, false);
-    if (dec.inPos !== p + packed || !dec.rangeCoderFinished) {
-      throw new DecompressError(format, 'corrupt', 'LZMA chunk size does not match its data', p);
-    }
-    p += packed;
-  }
 }

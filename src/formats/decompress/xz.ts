@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { bcjX86Decode } from './bcj-x86.js';
 import { DecompressError } from './error.js';
-import { decodeLzma2 } from './lzma.js';
+import { decodeLzma2 } from './lzma2.js';
 import { Output } from './output.js';
 
 const XZ_MAGIC = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
