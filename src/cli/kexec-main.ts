@@ -53,6 +53,7 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
     return 0;
   }
   if (r.status) return kStatus(m, r, out);
+  if ((r.exec || r.shutdown) && (r.load || m.state.images.normal)) prefetchQemuCheck(r);
   let spinner: Spinner | null = null;
   try {
     let syscall = await checkModes(m, r, out);
@@ -77,6 +78,16 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
     return kernelKexec(m.dir, r, out);
   }
   return 0;
+}
+
+/**
+ * An exec that may run on QEMU asks `qemu-system-x86_64 -version` (qemu-binary.ts, once per process) now, so the
+ * question runs beside the load and the state read instead of before QEMU starts; its answer is used, and its
+ * failure reported, where the engine is chosen, as before.
+ */
+function prefetchQemuCheck(r: KexecRequest): void {
+  if (r.engine.engine !== 'qemu' && r.engine.engine !== 'auto') return;
+  void import('../vm/engines/qemu-binary.js').then((q) => q.checkQemuBinary(q.QEMU_BINARY)).catch(() => {});
 }
 
 /** k_status: the sysfs file's value, which main() exits with. */
