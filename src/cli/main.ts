@@ -69,6 +69,15 @@ async function nearMissSubcommand(word: string | undefined): Promise<string | nu
   return best.d > 0 && best.d <= 2 ? best.c : null;
 }
 
+/**
+ * A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
+ * signals.ts is asked only when its handlers were installed (catchInterrupts): otherwise nothing was caught.
+ */
+async function finalStatus(code: number): Promise<number> {
+  if (process.listenerCount('SIGINT') === 0) return code;
+  return (await import('./signals.js')).interruptStatus() ?? code;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   quietOnEpipe();
   const { global, index, first } = findSubcommand(argv);
@@ -80,12 +89,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw new UsageError(`vkexec: '${argv[first]}' is neither a file nor a vkexec command`, { hint: `did you mean: vkexec ${typo} ...?` });
     }
     const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
-    // A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
-    return (await import('./signals.js')).interruptStatus() ?? code;
+    return await finalStatus(code);
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.
     const { reportFailure } = await import('./report.js');
-    const code = reportFailure(e, out, 'vkexec');
-    return (await import('./signals.js')).interruptStatus() ?? code;
+    return await finalStatus(reportFailure(e, out, 'vkexec'));
   }
 }
