@@ -53,7 +53,7 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
     return 0;
   }
   if (r.status) return kStatus(m, r, out);
-  if ((r.exec || r.shutdown) && (r.load || m.state.images.normal)) prefetchQemuCheck(r);
+  const execModule = (r.exec || r.shutdown) && (r.load || m.state.images.normal) ? prefetchExec(r) : null;
   let spinner: Spinner | null = null;
   try {
     let syscall = await checkModes(m, r, out);
@@ -74,20 +74,25 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
   spinner?.stop();
   if (r.exec || r.shutdown) {
     // kexec-tools without -l/-e loads and then reboots through shutdown, whose last step is `kexec -e`.
-    const { kernelKexec } = await import('./exec.js');
+    const { kernelKexec } = await (execModule ?? import('./exec.js'));
     return kernelKexec(m.dir, r, out);
   }
   return 0;
 }
 
 /**
- * An exec that may run on QEMU asks `qemu-system-x86_64 -version` (qemu-binary.ts, once per process) now, so the
- * question runs beside the load and the state read instead of before QEMU starts; its answer is used, and its
- * failure reported, where the engine is chosen, as before.
+ * An exec starts importing its modules (exec.ts, the engines) now, beside the loader's, and one that may run on
+ * QEMU asks `qemu-system-x86_64 -version` (qemu-binary.ts, once per process) now, so that question runs beside
+ * the load instead of before QEMU starts. Both answers are used, and their failures reported, where they were
+ * before: the module after the load, the QEMU check where the engine is chosen.
  */
-function prefetchQemuCheck(r: KexecRequest): void {
-  if (r.engine.engine !== 'qemu' && r.engine.engine !== 'auto') return;
-  void import('../vm/engines/qemu-binary.js').then((q) => q.checkQemuBinary(q.QEMU_BINARY)).catch(() => {});
+function prefetchExec(r: KexecRequest): Promise<typeof import('./exec.js')> {
+  if (r.engine.engine === 'qemu' || r.engine.engine === 'auto') {
+    void import('../vm/engines/qemu-binary.js').then((q) => q.checkQemuBinary(q.QEMU_BINARY)).catch(() => {});
+  }
+  const exec = import('./exec.js');
+  exec.catch(() => {}); // a load that fails returns before awaiting it
+  return exec;
 }
 
 /** k_status: the sysfs file's value, which main() exits with. */
