@@ -2,15 +2,23 @@
 // as kexec-tools (usage 1, die() 1, load failures 255, ENOCRASHKERNEL 254, EFALLBACK 253; -S answers 1 when
 // loaded, 0 when not), each failure followed by vkexec lines naming the rule and the fix (report.ts).
 
+// Start-up is a feature (`vkexec -S` in scripts): what only some modes need is imported when they run.
 import { UsageError } from '../errno.js';
 import type { KexecLoadResult } from '../kexec/load-request.js';
 import { readView } from '../vm/machine/views.js';
-import { crashkRes } from '../vm/machine/machine-config.js';
 import { parseKexecArgs, type KexecRequest, type SyscallChoice } from './kexec-options.js';
-import { usage, versionText } from './usage.js';
 import { safeText, startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine, type OpenMachine } from './machine-open.js';
-import { reportFailure } from './report.js';
+import type { Voice } from './report.js';
+
+/** report.ts's reportFailure, imported on the failure path only. */
+async function reportFailure(e: unknown, out: Out, voice?: Voice): Promise<number> {
+  return (await import('./report.js')).reportFailure(e, out, voice);
+}
+
+async function usageText(): Promise<string> {
+  return (await import('./usage.js')).usage();
+}
 
 /** `-S` could not tell (no machine, a corrupt one): neither 1 (loaded) nor 0 (not loaded). See EXIT STATUS. */
 export const STATUS_ERROR = 2;
@@ -20,9 +28,10 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
   try {
     r = parseKexecArgs(argv);
   } catch (e) {
-    return reportFailure(e, out);
+    return await reportFailure(e, out);
   }
   if (r.help || r.version) {
+    const { usage, versionText } = await import('./usage.js');
     out.line(r.help ? usage() : versionText());
     return 0;
   }
@@ -35,15 +44,16 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
   try {
     m = openMachine(r.machine, out);
   } catch (e) {
-    const code = reportFailure(e, out, 'vkexec');
+    const code = await reportFailure(e, out, 'vkexec');
     return r.status ? STATUS_ERROR : code;
   }
   if (r.printCkrSize) {
-    const res = crashkRes(m.state.config);
+    const res = (await import('../vm/machine/machine-config.js')).crashkRes(m.state.config);
     out.line(res ? (res.end - res.start + 1n).toString() : '0');
     return 0;
   }
   if (r.status) return kStatus(m, r, out);
+  const execModule = (r.exec || r.shutdown) && (r.load || m.state.images.normal) ? prefetchExec(r) : null;
   let spinner: Spinner | null = null;
   try {
     let syscall = await checkModes(m, r, out);
@@ -59,15 +69,30 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
     }
   } catch (e) {
     spinner?.stop();
-    return reportFailure(e, out);
+    return await reportFailure(e, out);
   }
   spinner?.stop();
   if (r.exec || r.shutdown) {
     // kexec-tools without -l/-e loads and then reboots through shutdown, whose last step is `kexec -e`.
-    const { kernelKexec } = await import('./exec.js');
+    const { kernelKexec } = await (execModule ?? import('./exec.js'));
     return kernelKexec(m.dir, r, out);
   }
   return 0;
+}
+
+/**
+ * An exec starts importing its modules (exec.ts, the engines) now, beside the loader's, and one that may run on
+ * QEMU asks `qemu-system-x86_64 -version` (qemu-binary.ts, once per process) now, so that question runs beside
+ * the load instead of before QEMU starts. Both answers are used, and their failures reported, where they were
+ * before: the module after the load, the QEMU check where the engine is chosen.
+ */
+function prefetchExec(r: KexecRequest): Promise<typeof import('./exec.js')> {
+  if (r.engine.engine === 'qemu' || r.engine.engine === 'auto') {
+    void import('../vm/engines/qemu-binary.js').then((q) => q.checkQemuBinary(q.QEMU_BINARY)).catch(() => {});
+  }
+  const exec = import('./exec.js');
+  exec.catch(() => {}); // a load that fails returns before awaiting it
+  return exec;
 }
 
 /** k_status: the sysfs file's value, which main() exits with. */
@@ -87,7 +112,7 @@ async function checkModes(m: OpenMachine, r: KexecRequest, out: Out): Promise<Sy
   const { loadSyscall } = await import('../kexec/load.js');
   const syscall = r.load ? loadSyscall(r, m.state) : r.syscall;
   if (!r.load && r.loaderOptionsGiven.length > 0) {
-    out.line(usage());
+    out.line(await usageText());
     out.note(`--${r.loaderOptionsGiven[0]} only applies when loading a kernel`);
     return null;
   }

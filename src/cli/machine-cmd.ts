@@ -15,10 +15,7 @@ import { VIEW_PATHS, readView } from '../vm/machine/views.js';
 import type { GlobalOpts } from './global-opts.js';
 import { safeLines, safeText, type Out } from './output.js';
 import { hex } from '../lib/hex.js';
-import { panicCommand } from './panic-cmd.js';
-import { keysCommand } from './keys-cmd.js';
 import { destroyMachine, reportDestroy } from './machine-destroy.js';
-import { trustLoaderCommand } from './machine-trust.js';
 import { systemMapSymbols, vmcoreinfoFileLines } from '../vm/kernel/vmcoreinfo.js';
 
 export type { GlobalOpts };
@@ -259,7 +256,7 @@ function machineSet(dir: string, o: InitOpts): MachineState {
   }
 }
 
-export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: number) => void = () => {}): Command {
+export function machineCommand(g: () => GlobalOpts, out: Out): Command {
   const cmd = new Command('machine').description('create, inspect and change the emulated machine');
   cmd
     .command('init')
@@ -330,8 +327,7 @@ export function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: nu
       const dir = resolveMachineDir(g().machine ?? undefined);
       reportDestroy(dir, destroyMachine(dir), out, g().json);
     });
-  cmd.addCommand(keysCommand(g, out));
-  cmd.addCommand(trustLoaderCommand(g, out));
-  cmd.addCommand(panicCommand(g, out, setExit));
+  // keys, trust-loader and panic (their own modules, with the keyring, loader and engine code) are added by
+  // commands.ts when the command line names them.
   return cmd;
 }

@@ -22,10 +22,9 @@ function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: n
   return { global, index: i < argv.length && SUBCOMMANDS.includes(argv[i]!) ? i : -1, first: i };
 }
 
-async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: Out): Promise<number> {
+async function runSubcommand(argv: readonly string[], index: number, global: GlobalOpts, out: Out): Promise<number> {
   const { Command, CommanderError } = await import('commander');
-  const { machineCommand } = await import('./machine-cmd.js');
-  const { extraCommands } = await import('./commands.js');
+  const { commandsFor } = await import('./commands.js');
   const { VKEXEC_VERSION } = await import('./usage.js');
   let exitCode = 0;
   const program = new Command('vkexec')
@@ -39,8 +38,8 @@ async function runSubcommand(argv: readonly string[], global: GlobalOpts, out: O
     const o = program.opts<{ machine?: string; json?: boolean }>();
     return { machine: o.machine ?? global.machine, json: Boolean(o.json) || global.json };
   };
-  program.addCommand(machineCommand(g, out, (code) => (exitCode = code)));
-  for (const c of extraCommands(g, out, (code) => (exitCode = code))) program.addCommand(c);
+  // Only the command on the line is built (its modules imported); `help` lists them all.
+  for (const c of await commandsFor(argv, index, g, out, (code) => (exitCode = code))) program.addCommand(c);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
   } catch (e) {
@@ -70,6 +69,15 @@ async function nearMissSubcommand(word: string | undefined): Promise<string | nu
   return best.d > 0 && best.d <= 2 ? best.c : null;
 }
 
+/**
+ * A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
+ * signals.ts is asked only when its handlers were installed (catchInterrupts): otherwise nothing was caught.
+ */
+async function finalStatus(code: number): Promise<number> {
+  if (process.listenerCount('SIGINT') === 0) return code;
+  return (await import('./signals.js')).interruptStatus() ?? code;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   quietOnEpipe();
   const { global, index, first } = findSubcommand(argv);
@@ -80,13 +88,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { UsageError } = await import('../errno.js');
       throw new UsageError(`vkexec: '${argv[first]}' is neither a file nor a vkexec command`, { hint: `did you mean: vkexec ${typo} ...?` });
     }
-    const code = index >= 0 ? await runSubcommand(argv, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
-    // A command interrupted by SIGINT/SIGTERM/SIGHUP (signals.ts) has cleaned up; it ends as the signal's status.
-    return (await import('./signals.js')).interruptStatus() ?? code;
+    const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
+    return await finalStatus(code);
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.
     const { reportFailure } = await import('./report.js');
-    const code = reportFailure(e, out, 'vkexec');
-    return (await import('./signals.js')).interruptStatus() ?? code;
+    return await finalStatus(reportFailure(e, out, 'vkexec'));
   }
 }

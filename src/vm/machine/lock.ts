@@ -32,7 +32,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
 
 const LOCK = 'lock';
@@ -209,10 +209,13 @@ function swapIn(cand: string, lockPath: string): boolean {
   }
 }
 
+/** N random bytes in hex: node:crypto is loaded here, by a writer, not by every reader of the state (vkexec -S). */
+const randomHex = (n: number): string => (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomBytes(n).toString('hex');
+
 /** kexec_trylock: see the design and the safety argument at the top of this file. */
 export function tryLock(dir: string, what: string): HeldLock {
   const lockPath = path.join(dir, LOCK);
-  const name = `${process.pid}.${processStart('self')}.${randomBytes(8).toString('hex')}`;
+  const name = `${process.pid}.${processStart('self')}.${randomHex(8)}`;
   const cand = makeCandidate(dir, name, what);
   try {
     for (let attempt = 0; attempt < 4; attempt++) {

@@ -4,10 +4,15 @@
 // directory nor hang nor fail inside. A problem is returned as "FIELD is VALUE: what it must be".
 
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { KEXEC_SEGMENT_MAX } from './kimage.js';
 import { blobPath, isBlobName } from './store.js';
-import { Keyrings } from '../../sig/keyring.js';
 import { isKernelRelease } from './kernel-release.js';
+
+// The keyring codec pulls in asn1js (two dozen modules, most of `vkexec -S`'s start-up): loaded (require of ESM,
+// Node >= 20.19) only for a state that has keyrings.
+type KeyringModule = typeof import('../../sig/keyring.js');
+const keyringModule = (): KeyringModule => createRequire(import.meta.url)('../../sig/keyring.js') as KeyringModule;
 
 const U64_MAX = (1n << 64n) - 1n;
 /** x86 COMMAND_LINE_SIZE (arch/x86/include/uapi/asm/setup.h... asm/setup.h): 2048 with the NUL. */
@@ -179,7 +184,7 @@ export function validateState(raw: unknown, dir: string): string | null {
   if (problem) return problem;
   if (raw.keyrings !== null) {
     try {
-      Keyrings.fromJSON(raw.keyrings);
+      keyringModule().Keyrings.fromJSON(raw.keyrings);
     } catch (e) {
       return `keyrings: ${(e as Error).message}`;
     }

@@ -8,7 +8,12 @@ import type { FirmwareMapEntry } from './firmware-map.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
-import { MOUNTS_VIEW, bootParamsView, kallsymsView, kcoreView } from './running-kernel.js';
+import { createRequire } from 'node:module';
+
+// The running kernel's synthesised files (kallsyms, kcore, boot_params) need the ELF and boot_params codecs: loaded
+// (require of ESM, Node >= 20.19) when one of them is read, so `vkexec -S` does not pay for them.
+type RunningKernel = typeof import('./running-kernel.js');
+const runningKernel = (): RunningKernel => createRequire(import.meta.url)('./running-kernel.js') as RunningKernel;
 
 /** e820 type numbers and the names Linux gives them in /proc/iomem and /sys/firmware/memmap (e820_type_to_string). */
 export const E820_TYPES: Record<string, number> = {
@@ -74,13 +79,13 @@ export function readView(state: MachineState, file: string): string | null {
     case '/proc/sys/kernel/osrelease':
       return config.osrelease + '\n';
     case '/proc/kallsyms':
-      return kallsymsView(config);
+      return runningKernel().kallsymsView(config);
     case '/proc/kcore':
-      return kcoreView(config);
+      return runningKernel().kcoreView(config);
     case '/proc/mounts':
-      return MOUNTS_VIEW;
+      return runningKernel().MOUNTS_VIEW;
     case '/sys/kernel/boot_params/data':
-      return bootParamsView(config, machineMemmap(config).map((e) => ({ addr: e.start, size: e.end - e.start + 1n, type: E820_TYPES[e.type] ?? 2 })));
+      return runningKernel().bootParamsView(config, machineMemmap(config).map((e) => ({ addr: e.start, size: e.end - e.start + 1n, type: E820_TYPES[e.type] ?? 2 })));
     case '/sys/kernel/kexec_loaded':
       return (images.normal ? '1' : '0') + '\n';
     case '/sys/kernel/kexec_crash_loaded':
