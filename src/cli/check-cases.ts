@@ -14,7 +14,8 @@ import { INIT_LINE, VMCORE_LINE, checkInitramfs } from '../arch/x86/check-init.j
 import { hex } from '../lib/hex.js';
 import { parseFillPattern } from '../vm/memory/fill-pattern.js';
 import { KERNEL_RELEASES } from '../vm/machine/kernel-release.js';
-import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, memparse, vmcoreinfoNoteAddr } from '../vm/machine/machine-config.js';
+import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, vmcoreinfoNoteAddr } from '../vm/machine/machine-config.js';
+import { memparse } from '../lib/memparse.js';
 import { defaultEngineOptions, type EngineOptions } from './engine-options.js';
 import { inspectImage } from './inspect-model.js';
 import { DEFAULT_KDUMP_APPEND, MIN_STEP, kdumpSize } from './kdump-size.js';

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errno.js';
-import { memparse } from '../vm/machine/machine-config.js';
+import { memparse } from '../lib/memparse.js';
 import type { Outcome } from '../vm/engines/engine.js';
 import { initMachine } from './machine-cmd.js';
 import type { GlobalOpts } from './global-opts.js';

@@ -135,6 +135,19 @@ test('refusals: no reservation, a crash entry outside the region, panic with not
   assert.match(noDisk.stderr, /--disk .*missing\.img: No such file or directory/);
 });
 
+test('machine panic --engine verify: a -p -s and a -p -c capture image pass; the core headers and backup region lie outside its RAM by design', () => {
+  const m = newMachine('--mem', '1G', '--crashkernel', '256M');
+  for (const load of ['-s', '-c']) {
+    ok(vkexec(m, ['-p', load, KERNEL, '--initrd', INITRD, '--append', APPEND]), `-p ${load}`);
+    const r = vkexec(m, ['machine', 'panic', '--engine', 'verify']);
+    ok(r, `machine panic --engine verify after -p ${load}`);
+    assert.doesNotMatch(r.stderr, /FAIL/);
+    const e820 = /PASS e820 table: .*/.exec(r.stderr)?.[0] ?? '';
+    assert.match(e820, /every segment inside reported RAM but the ELF core headers at 0x[0-9a-f]+/);
+    if (load === '-c') assert.match(e820, /and the backup region at 0x[0-9a-f]+, which a capture kernel's map leaves out/);
+  }
+});
+
 /**
  * The bar's scenario: a 1 GiB machine with crashkernel=256M, the capture kernel loaded with -p, a panic with
  * the old RAM filled, the dump copied to the disk by the capture kernel, and vmcore check on that disk.

@@ -8,6 +8,7 @@ import { findPurgatoryInfo } from '../../arch/x86/purgatory-info.js';
 import { ENTRY32_REGS, ENTRY64_REGS } from '../../arch/x86/purgatory-symbols.js';
 import { BOOT_PARAMS, getBp, HDRS_MAGIC, readE820 } from '../../arch/x86/boot-params.js';
 import { hex } from '../../lib/hex.js';
+import { memparse } from '../../lib/memparse.js';
 import type { PhysRange } from '../../lib/range.js';
 import type { EntryState, MemoryImage } from '../memory/memory-image.js';
 import { MemoryReader } from '../memory/memory-reader.js';
@@ -18,6 +19,13 @@ import type { BootOptions, Engine, Outcome } from './engine.js';
 const segmentOf = (segments: readonly PhysRange[], a: bigint): PhysRange | undefined => segments.find((s) => a >= s.start && a < s.end);
 const span = (s: PhysRange): string => `[${hex(s.start)}, ${hex(s.end)})`;
 const SHA256_REGIONS = 16;
+
+/** elfcorehdr=[size@]offset as setup_elfcorehdr (kernel/crash_dump.c) reads it; the last one counts. */
+function elfcorehdrAddr(cmdline: string): bigint | null {
+  const all = [...cmdline.matchAll(/(?:^|\s)elfcorehdr=(\S+)/g)];
+  const arg = all.at(-1)?.[1];
+  return arg === undefined ? null : memparse(arg.slice(arg.indexOf('@') + 1));
+}
 
 interface Handoff {
   mode: 64 | 32;
@@ -85,7 +93,8 @@ export class VerifyEngine implements Engine {
       }
       const h = this.handoff(mem, purg, entry, seg);
       details.push(`purgatory hands over in ${h.mode}-bit mode: ip ${hex(h.ip)}, ${h.mode === 64 ? 'rsi' : 'esi'} ${hex(h.params)}`);
-      const failures = this.checkHandoff(mem, h, segments, details);
+      const backup = new DataView(mem.read(purg.backupStart, 8).buffer).getBigUint64(0, true);
+      const failures = this.checkHandoff(mem, h, segments, backup, details);
       if (failures > 0) return done('check-failed');
       details.push('verify engine: layout and hand-off checked; no kernel code ran (use --engine qemu or v86 to boot it)');
       return done('verified');
@@ -110,7 +119,8 @@ export class VerifyEngine implements Engine {
     return { mode: 64, ip: rip, params: g('rsi'), arg: g('rdi') };
   }
 
-  private checkHandoff(mem: MemoryReader, h: Handoff, segments: readonly PhysRange[], details: string[]): number {
+  /** `backup`: the purgatory's backup_start, where kexec -p saves the low memory (0: none). */
+  private checkHandoff(mem: MemoryReader, h: Handoff, segments: readonly PhysRange[], backup: bigint, details: string[]): number {
     let failures = 0;
     const pass = (t: string) => details.push(`PASS ${t}`);
     const fail = (t: string) => {
@@ -140,6 +150,7 @@ export class VerifyEngine implements Engine {
       }
     }
     const cmdPtr = BigInt(field('cmd_line_ptr')) | (BigInt(field('ext_cmd_line_ptr')) << 32n);
+    let cmdline = '';
     if (cmdPtr !== 0n) {
       const max = Number(field('cmdline_size')) || 2048;
       if (!mem.covered(cmdPtr, 1n)) fail(`cmd_line_ptr ${hex(cmdPtr)} points outside the loaded segments`);
@@ -147,7 +158,10 @@ export class VerifyEngine implements Engine {
         const text = mem.read(cmdPtr, max + 1);
         const nul = text.indexOf(0);
         if (nul < 0) fail(`command line at ${hex(cmdPtr)} is not NUL-terminated within cmdline_size ${max}`);
-        else pass(`command line at ${hex(cmdPtr)}: ${JSON.stringify(Buffer.from(text.subarray(0, nul)).toString('latin1'))}`);
+        else {
+          cmdline = Buffer.from(text.subarray(0, nul)).toString('latin1');
+          pass(`command line at ${hex(cmdPtr)}: ${JSON.stringify(cmdline)}`);
+        }
       }
     }
     const rdImage = BigInt(field('ramdisk_image')) | (BigInt(field('ext_ramdisk_image')) << 32n);
@@ -165,9 +179,18 @@ export class VerifyEngine implements Engine {
     if (e820.length === 0) fail('boot_params e820 table is empty');
     else {
       const ram = e820.filter((e) => e.type === 1);
-      const outside = segments.filter((s) => !ram.some((e) => s.start >= e.addr && s.end <= e.addr + e.size));
+      // A capture kernel's map leaves out the ELF core headers (Linux crash_setup_memmap_entries excludes
+      // image->elf_load_addr; kexec-tools load_crashdump_segments deletes elfcorehdr and the backup region
+      // from the memmap), so those segments are outside RAM by design.
+      const core = elfcorehdrAddr(cmdline);
+      const kept = [
+        { seg: core === null ? undefined : segOf(core), what: 'the ELF core headers' },
+        { seg: backup === 0n ? undefined : segOf(backup), what: 'the backup region' },
+      ].filter((k): k is { seg: PhysRange; what: string } => k.seg !== undefined);
+      const outside = segments.filter((s) => !kept.some((k) => k.seg === s) && !ram.some((e) => s.start >= e.addr && s.end <= e.addr + e.size));
+      const besides = kept.length === 0 ? '' : ` but ${kept.map((k) => `${k.what} at ${hex(k.seg.start)}`).join(' and ')}, which a capture kernel's map leaves out`;
       if (outside.length > 0) fail(`segments at ${outside.map((s) => hex(s.start)).join(', ')} lie outside the RAM the e820 table reports`);
-      else pass(`e820 table: ${e820.length} entries (${BOOT_PARAMS.e820_table.offset.toString(16)}h), every segment inside reported RAM`);
+      else pass(`e820 table: ${e820.length} entries (${BOOT_PARAMS.e820_table.offset.toString(16)}h), every segment inside reported RAM${besides}`);
     }
     return failures;
   }

@@ -5,7 +5,8 @@ import { alignDown } from '../../lib/align.js';
 import { hex } from '../../lib/hex.js';
 import { intersectRange } from '../../lib/range.js';
 import { type Resource, insertResource, resourceRange, systemRam } from './iomem.js';
-import { memparse, MiB, GiB } from './machine-config.js';
+import { MiB, GiB } from './machine-config.js';
+import { memparse } from '../../lib/memparse.js';
 
 /** x86: CRASH_ALIGN is 16 MiB. CRASH_ADDR_LOW_MAX/HIGH_MAX: 4 GiB and 64 TiB on x86_64, both 512 MiB on x86_32. */
 const CRASH_ALIGN = 16n * MiB;

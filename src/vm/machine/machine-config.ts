@@ -124,15 +124,6 @@ export function totalRamPages(config: MachineConfig): bigint {
   return bytes / PAGE_SIZE;
 }
 
-/** Parses "512M", "1G", "0x2000000", "4096" (memparse: K/M/G/T suffixes, any base). */
-export function memparse(text: string): bigint | null {
-  const m = /^(0[xX][0-9a-fA-F]+|[0-9]+)([KMGTkmgt]?)$/.exec(text.trim());
-  if (!m) return null;
-  const base = BigInt(m[1]!);
-  const shift = { '': 0n, k: 10n, m: 20n, g: 30n, t: 40n }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return base << shift;
-}
-
 /**
  * Where the running kernel keeps its per-CPU crash_notes buffers and the vmcoreinfo note: fixed spots inside
  * "Kernel data" (a real kernel's are percpu/kernel-data addresses too). Sizes as Linux 6.1 reports them.
