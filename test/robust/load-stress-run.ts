@@ -27,38 +27,69 @@ const KERNEL = process.argv[4] === 'full' ? fixture('vmlinuz-amd64-unsigned') : 
 if (process.argv[4] !== 'full') fs.writeFileSync(KERNEL, shortBzImage());
 const COMMANDS = [['-c', '-l', KERNEL], ['-s', '-l', KERNEL], ['-c', '-l', KERNEL, '--initrd', INITRD], ['-u']];
 
-interface Figures { rounds: number; runs: number; ok: number; busy: number; killed: number; twoHolders: number; otherFailures: number; blockedAfter: number; corrupt: number; verified: number; verifyFailed: number; seconds: number; problems: string[] }
-const f: Figures = { rounds: 0, runs: 0, ok: 0, busy: 0, killed: 0, twoHolders: 0, otherFailures: 0, blockedAfter: 0, corrupt: 0, verified: 0, verifyFailed: 0, seconds: 0, problems: [] };
+interface Figures { rounds: number; runs: number; ok: number; busy: number; killed: number; killedAfterTake: number; twoHolders: number; otherFailures: number; blockedAfter: number; corrupt: number; verified: number; verifyFailed: number; seconds: number; problems: string[] }
+const f: Figures = { rounds: 0, runs: 0, ok: 0, busy: 0, killed: 0, killedAfterTake: 0, twoHolders: 0, otherFailures: 0, blockedAfter: 0, corrupt: 0, verified: 0, verifyFailed: 0, seconds: 0, problems: [] };
 const auditLog = path.join(work, 'two-holders.log');
-const ENV = { ...process.env, NO_COLOR: '1', VKEXEC_PAYLOAD_CACHE: 'off', VKEXEC_LOCK_AUDIT_MARKER: path.join(work, 'holder-marker'), VKEXEC_LOCK_AUDIT_LOG: auditLog };
+const ENV = { ...process.env, NO_COLOR: '1', VKEXEC_PAYLOAD_CACHE: 'off', VKEXEC_LOCK_AUDIT_MARKER: path.join(work, 'holder-marker'), VKEXEC_LOCK_AUDIT_LOG: auditLog, VKEXEC_LOCK_AUDIT_FD: '3' };
 
-function run(machine: string, args: string[], killAfterMs: number | null): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+/** When to SIGKILL a command: never, a random time after its start, or a random moment after it took the lock. */
+type Kill = { at: 'never' } | { at: 'start' | 'taken'; ms: number };
+
+interface End { code: number | null; signal: string | null; stdout: string; stderr: string; took: boolean }
+
+function run(machine: string, args: string[], kill: Kill = { at: 'never' }): Promise<End> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', AUDIT, BIN, '--machine', machine, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    // fd 3: lock-audit.js writes "taken" there when the command takes the lock.
+    const child = spawn(process.execPath, ['--import', AUDIT, BIN, '--machine', machine, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    let took = false;
+    let timer: NodeJS.Timeout | null = null;
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', () => {
+      took = true;
+      if (kill.at === 'taken' && !timer) timer = setTimeout(() => child.kill('SIGKILL'), kill.ms);
+    });
+    if (kill.at === 'start') timer = setTimeout(() => child.kill('SIGKILL'), kill.ms);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, took });
     });
   });
 }
 
+/** 15 % of the commands are killed at a random time in their first 2 s, 15 % 0 to 100 ms after taking the lock. */
+function pickKill(): Kill {
+  const r = Math.random();
+  if (r < 0.15) return { at: 'start', ms: Math.floor(Math.random() * 2000) };
+  if (r < 0.3) return { at: 'taken', ms: Math.floor(Math.random() * 100) };
+  return { at: 'never' };
+}
+
+// Stopped early (SIGINT, SIGTERM): the figures so far, and no temporary directory left behind.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    console.log(JSON.stringify({ ...f, stoppedBy: sig }, null, 1));
+    fs.rmSync(work, { recursive: true, force: true });
+    process.exit(1);
+  });
+}
 const t0 = Date.now();
 try {
-  if ((await run(machine, ['machine', 'init'], null)).code !== 0) throw new Error('machine init failed');
+  if ((await run(machine, ['machine', 'init'])).code !== 0) throw new Error('machine init failed');
   const seeds = Object.entries(SEEDS);
   for (let r = 0; r < rounds; r++) {
     const [seedName, seed] = seeds[r % seeds.length]!;
     if (!fs.existsSync(path.join(machine, 'lock'))) seed(machine);
     const ends = await Promise.all(Array.from({ length: concurrent }, (_v, i) =>
-      run(machine, COMMANDS[(r + i) % COMMANDS.length]!, Math.random() < 0.3 ? Math.floor(Math.random() * 1500) : null)));
+      run(machine, COMMANDS[(r + i) % COMMANDS.length]!, pickKill())));
     for (const e of ends) {
       f.runs++;
-      if (e.signal === 'SIGKILL') f.killed++;
+      if (e.signal === 'SIGKILL') {
+        f.killed++;
+        if (e.took) f.killedAfterTake++;
+      }
       else if (e.code === 0) f.ok++;
       else if (/EBUSY|Device or resource busy/.test(e.stderr)) f.busy++;
       else {
@@ -68,13 +99,13 @@ try {
       }
     }
     // machine show reads and validates machine.json and every blob it names (a corrupt machine fails here).
-    const show = await run(machine, ['machine', 'show'], null);
+    const show = await run(machine, ['machine', 'show']);
     if (show.code !== 0) {
       f.corrupt++;
       f.problems.push(`round ${r} (${seedName}): machine show: ${show.stderr.trim()}`);
     }
     if (/^normal\s+(?!not loaded)\S/m.test(show.stdout)) {
-      const v = await run(machine, ['-e', '--engine', 'verify'], null);
+      const v = await run(machine, ['-e', '--engine', 'verify']);
       if (v.code === 0) f.verified++;
       else {
         f.verifyFailed++;
@@ -83,7 +114,7 @@ try {
     }
     // -p -u takes the lock (kexec_file_load's unload, kexec_trylock) and changes nothing here: a dead holder
     // of this round must not make it EBUSY.
-    const u = await run(machine, ['-p', '-u'], null);
+    const u = await run(machine, ['-p', '-u']);
     if (u.code !== 0) {
       if (/EBUSY|busy/.test(u.stderr)) f.blockedAfter++;
       else f.otherFailures++;

@@ -4,7 +4,8 @@
 // `lock/<our pid>.*` the start of a release. While it holds the lock, the process claims a marker file (outside
 // the machine directory, VKEXEC_LOCK_AUDIT_MARKER) with O_EXCL; a marker of a LIVE other process means two
 // holders, which is appended to VKEXEC_LOCK_AUDIT_LOG. A marker of a dead process is one a holder killed with
-// SIGKILL left: it is taken over. Nothing of vkexec's behaviour changes.
+// SIGKILL left: it is taken over. With VKEXEC_LOCK_AUDIT_FD set, "taken" is written to that descriptor after a
+// take, so the runner can kill a holder while it holds the lock. Nothing of vkexec's behaviour changes.
 
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -12,6 +13,7 @@ import * as path from 'node:path';
 
 const marker = process.env.VKEXEC_LOCK_AUDIT_MARKER;
 const log = process.env.VKEXEC_LOCK_AUDIT_LOG;
+const notifyFd = process.env.VKEXEC_LOCK_AUDIT_FD ? Number(process.env.VKEXEC_LOCK_AUDIT_FD) : null;
 
 /** `<pid> <start time>`: a pid reused by a later process is not the same holder. */
 function identity(pid: number | 'self'): string | null {
@@ -65,7 +67,10 @@ if (marker && log && self) {
   const unlink = fs.unlinkSync;
   fs.renameSync = (from: fs.PathLike, to: fs.PathLike): void => {
     rename(from, to);
-    if (path.basename(String(to)) === 'lock' && path.basename(String(from)).startsWith('lock.new.')) claim(marker, log);
+    if (path.basename(String(to)) === 'lock' && path.basename(String(from)).startsWith('lock.new.')) {
+      claim(marker, log);
+      if (notifyFd !== null) fs.writeSync(notifyFd, 'taken\n');
+    }
   };
   fs.unlinkSync = (p: fs.PathLike): void => {
     const s = String(p);
