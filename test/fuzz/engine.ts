@@ -82,6 +82,8 @@ const EXTERNAL_GC_BYTES = 64 << 20;
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Full collections the worker had to force (reported with `done`: a storm of them was the old slowness). */
+let collections = 0;
 
 /** Lets the event loop free what earlier mutations left; a full collection only when that was not enough. */
 async function release(i: number): Promise<void> {
@@ -89,6 +91,7 @@ async function release(i: number): Promise<void> {
   await turn();
   if (process.memoryUsage().arrayBuffers <= EXTERNAL_GC_BYTES) return;
   gc();
+  collections++;
   await turn();
 }
 
@@ -111,7 +114,7 @@ async function runJob(job: WorkerJob): Promise<void> {
     await release(i + 1);
   }
   Atomics.store(progress, 0, job.to);
-  parentPort!.postMessage({ kind: 'done' });
+  parentPort!.postMessage({ kind: 'done', collections });
 }
 
 if (parentPort && workerData) await runJob(workerData as WorkerJob);
