@@ -67,19 +67,15 @@ function pickKill(): Kill {
   return { at: 'never' };
 }
 
-// Stopped early (SIGINT, SIGTERM): the figures so far, and no temporary directory left behind.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    console.log(JSON.stringify({ ...f, stoppedBy: sig }, null, 1));
-    fs.rmSync(work, { recursive: true, force: true });
-    process.exit(1);
-  });
-}
+// SIGINT or SIGTERM stops the run after the round in flight (its commands end, its checks run), with the
+// figures so far and no temporary directory left behind.
+let stopBy: string | null = null;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void (stopBy = sig));
 const t0 = Date.now();
 try {
   if ((await run(machine, ['machine', 'init'])).code !== 0) throw new Error('machine init failed');
   const seeds = Object.entries(SEEDS);
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < rounds && !stopBy; r++) {
     const [seedName, seed] = seeds[r % seeds.length]!;
     if (!fs.existsSync(path.join(machine, 'lock'))) seed(machine);
     const ends = await Promise.all(Array.from({ length: concurrent }, (_v, i) =>
@@ -128,5 +124,5 @@ try {
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
-console.log(JSON.stringify(f, null, 1));
-process.exitCode = f.twoHolders + f.blockedAfter + f.corrupt + f.verifyFailed + f.otherFailures ? 1 : 0;
+console.log(JSON.stringify(stopBy ? { ...f, stoppedBy: stopBy } : f, null, 1));
+process.exitCode = stopBy || f.twoHolders + f.blockedAfter + f.corrupt + f.verifyFailed + f.otherFailures ? 1 : 0;
