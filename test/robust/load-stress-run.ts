@@ -27,8 +27,8 @@ const KERNEL = process.argv[4] === 'full' ? fixture('vmlinuz-amd64-unsigned') : 
 if (process.argv[4] !== 'full') fs.writeFileSync(KERNEL, shortBzImage());
 const COMMANDS = [['-c', '-l', KERNEL], ['-s', '-l', KERNEL], ['-c', '-l', KERNEL, '--initrd', INITRD], ['-u']];
 
-interface Figures { rounds: number; runs: number; ok: number; busy: number; killed: number; killedAfterTake: number; twoHolders: number; otherFailures: number; blockedAfter: number; corrupt: number; verified: number; verifyFailed: number; seconds: number; problems: string[] }
-const f: Figures = { rounds: 0, runs: 0, ok: 0, busy: 0, killed: 0, killedAfterTake: 0, twoHolders: 0, otherFailures: 0, blockedAfter: 0, corrupt: 0, verified: 0, verifyFailed: 0, seconds: 0, problems: [] };
+interface Figures { rounds: number; runs: number; ok: number; busy: number; killed: number; killedAfterTake: number; twoHolders: number; otherFailures: number; blockedAfter: number; corrupt: number; verified: number; verifyFailed: number; leftovers: number; seconds: number; problems: string[] }
+const f: Figures = { rounds: 0, runs: 0, ok: 0, busy: 0, killed: 0, killedAfterTake: 0, twoHolders: 0, otherFailures: 0, blockedAfter: 0, corrupt: 0, verified: 0, verifyFailed: 0, leftovers: 0, seconds: 0, problems: [] };
 const auditLog = path.join(work, 'two-holders.log');
 const ENV = { ...process.env, NO_COLOR: '1', VKEXEC_PAYLOAD_CACHE: 'off', VKEXEC_LOCK_AUDIT_MARKER: path.join(work, 'holder-marker'), VKEXEC_LOCK_AUDIT_LOG: auditLog, VKEXEC_LOCK_AUDIT_FD: '3' };
 
@@ -116,6 +116,13 @@ try {
       else f.otherFailures++;
       f.problems.push(`round ${r} (${seedName}): -p -u after the round: status ${u.code}: ${u.stderr.trim()}`);
     }
+    // Every command of the round has ended and -p -u took the lock after them: what they left beside the lock
+    // (candidates, machine.json temporaries of killed writers) must be gone.
+    const left = fs.readdirSync(machine).filter((n) => n.startsWith('lock.new.') || /^machine\.json\..*\.tmp$/.test(n));
+    if (left.length > 0) {
+      f.leftovers++;
+      f.problems.push(`round ${r} (${seedName}): left beside the lock: ${left.join(', ')}`);
+    }
     f.twoHolders = fs.existsSync(auditLog) ? fs.readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).length : 0;
     f.seconds = Math.round((Date.now() - t0) / 1000);
     f.rounds++;
@@ -125,4 +132,4 @@ try {
   fs.rmSync(work, { recursive: true, force: true });
 }
 console.log(JSON.stringify(stopBy ? { ...f, stoppedBy: stopBy } : f, null, 1));
-process.exitCode = stopBy || f.twoHolders + f.blockedAfter + f.corrupt + f.verifyFailed + f.otherFailures ? 1 : 0;
+process.exitCode = stopBy || f.twoHolders + f.blockedAfter + f.corrupt + f.verifyFailed + f.leftovers + f.otherFailures ? 1 : 0;
