@@ -30,11 +30,13 @@ export interface ClassFigures {
   ms: number;
   /** The process's peak resident set while the class ran, sampled every 200 ms (MB). */
   peakRssMb: number;
+  /** Full collections the workers forced (engine.ts release(): only when a turn of the event loop was not enough). */
+  collections: number;
 }
 
 /** Runs mutations [from, to) of one class; restarts the worker after a hang or an out-of-memory death. */
 export async function fuzzClass(cls: string, seed: number, from: number, to: number, timeoutMs: number, failures: Failure[], input?: Uint8Array): Promise<ClassFigures> {
-  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0, peakRssMb: 0 };
+  const fig: ClassFigures = { cls, mutations: to - from, crashes: 0, hangs: 0, memory: 0, ms: 0, peakRssMb: 0, collections: 0 };
   const t0 = Date.now();
   let next = from;
   while (next < to) {
@@ -60,7 +62,7 @@ export async function fuzzClass(cls: string, seed: number, from: number, to: num
           resolve({ kind: 'hang', at: now, message: `no result after ${timeoutMs} ms` });
         }
       }, 200);
-      worker.on('message', (m: { kind: string; index: number; message: string; input: string | null }) => {
+      worker.on('message', (m: { kind: string; index: number; message: string; input: string | null; collections?: number }) => {
         if (m.kind === 'ready') {
           ready = true;
           since = Date.now();
@@ -68,6 +70,7 @@ export async function fuzzClass(cls: string, seed: number, from: number, to: num
           fig.crashes++;
           failures.push({ cls, index: m.index, kind: 'crash', message: m.message, input: m.input });
         } else if (m.kind === 'done') {
+          fig.collections += m.collections ?? 0;
           clearInterval(timer);
           resolve({ kind: 'done', at: to, message: '' });
         }
@@ -120,7 +123,7 @@ async function main(argv: string[]): Promise<number> {
   for (const cls of classes) {
     const from = index !== undefined ? Number(index) : 0;
     const f = await fuzzClass(cls, seed, from, index !== undefined ? from + 1 : count, timeoutMs, failures);
-    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s  peak RSS ${f.peakRssMb} MB`);
+    console.log(`${cls.padEnd(20)} ${String(f.mutations).padStart(7)} mutations  ${f.crashes} crashes  ${f.hangs} hangs  ${f.memory} out of memory  ${(f.ms / 1000).toFixed(1)} s  peak RSS ${f.peakRssMb} MB  ${f.collections} forced collections`);
   }
   for (const f of failures.slice(0, 50)) {
     console.log(`FAIL ${f.kind} ${f.cls} #${f.index}: ${f.message}\n  replay: node dist/test/fuzz/fuzz.js --seed ${seed} --class ${f.cls} --index ${f.index}`);

@@ -167,15 +167,26 @@ function liveHolder(dir: string): string | null {
   return null;
 }
 
-/** Removes candidate directories of dead processes (a take that crashed before its rename). */
-function sweepCandidates(dir: string): void {
+/** writeFileAtomic's temporary (store.ts): `machine.json.<pid>.<8 hex>.tmp`. */
+const STATE_TEMP = /^machine\.json\.([1-9][0-9]{0,9})\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes what dead processes left beside the lock: candidate directories (a take that crashed before its
+ * rename) and machine.json temporaries (a state write killed before its rename: SIGKILL leaves one each time,
+ * and nothing else ever removes it). Called by the holder; only exact vkexec names, never a link, and never a
+ * live process's (a pid in use counts as alive, so a reused pid only keeps a temporary longer).
+ */
+function sweepLeftovers(dir: string): void {
   for (const name of fs.readdirSync(dir)) {
-    if (!name.startsWith(CANDIDATE)) continue;
-    const m = RECORD.exec(name.slice(CANDIDATE.length));
-    if (!m || holderAlive(Number(m[1]), m[2]!)) continue;
     const p = path.join(dir, name);
-    const st = lstatOrNull(p);
-    if (st?.isDirectory()) fs.rmSync(p, { recursive: true, force: true });
+    if (name.startsWith(CANDIDATE)) {
+      const m = RECORD.exec(name.slice(CANDIDATE.length));
+      if (!m || holderAlive(Number(m[1]), m[2]!)) continue;
+      if (lstatOrNull(p)?.isDirectory()) fs.rmSync(p, { recursive: true, force: true });
+      continue;
+    }
+    const t = STATE_TEMP.exec(name);
+    if (t && !ownerAlive(Number(t[1])) && lstatOrNull(p)?.isFile()) unlinkIfThere(p);
   }
 }
 
@@ -223,7 +234,7 @@ export function tryLock(dir: string, what: string): HeldLock {
       if (holder) throw busy(dir, holder);
       if (swapIn(cand, lockPath)) {
         try {
-          sweepCandidates(dir);
+          sweepLeftovers(dir);
         } catch {
           /* best effort */
         }

@@ -51,6 +51,21 @@ test('a symlinked lock is refused, its target untouched', (t) => {
   assert.deepEqual(fs.readdirSync(outside), ['victim']);
 });
 
+test('the holder removes machine.json temporaries of dead processes only: not a live one\'s, a link or a foreign name', (t) => {
+  const d = tmp(t);
+  const outside = tmp(t);
+  fs.writeFileSync(path.join(outside, 'victim'), 'keep');
+  const dead = 'machine.json.999999999.0123abcd.tmp'; // SIGKILL between writeFileAtomic's open and its rename
+  const live = `machine.json.${process.pid}.0123abcd.tmp`;
+  const link = 'machine.json.999999998.0123abcd.tmp';
+  const foreign = 'machine.json.notes.tmp';
+  for (const n of [dead, live, foreign]) fs.writeFileSync(path.join(d, n), '{"torn":');
+  fs.symlinkSync(path.join(outside, 'victim'), path.join(d, link));
+  tryLock(d, 'x').release();
+  assert.deepEqual(fs.readdirSync(d).sort(), [link, live, foreign].sort());
+  assert.equal(fs.readFileSync(path.join(outside, 'victim'), 'utf8'), 'keep');
+});
+
 test('stress: 50 rounds of 16 concurrent takers, stale/empty/torn locks, SIGKILL at random points', { timeout: 900_000 }, async (t) => {
   const d = tmp(t);
   const f = newFigures();
