@@ -188,6 +188,20 @@ test('a full disk: a clear error naming the path and fix, the machine as it was,
   });
 });
 
+test('a full disk under a large initrd (copied on a second thread while it is hashed): the same clear error, nothing left', async (t) => {
+  const initrd = path.join(work, 'initrd-20m');
+  fs.writeFileSync(initrd, Buffer.alloc(20 << 20, 0x5a));
+  await new Promise((r) => setTimeout(r, 120)); // older than the racy window, so the staged copy is the one kept
+  withMount(t, ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs'], (mnt) => {
+    const m = path.join(mnt, 'm');
+    assert.equal(vkexec(m, ['machine', 'init']).code, 0);
+    const before = snapshot(m);
+    refused(vkexec(m, ['-c', '-l', KERNEL, '--initrd', initrd]), 1, /cannot copyfile .*initrd-20m -> .*\/m\/blobs\/\.in\.[^:]*: No space left on device \(ENOSPC\)/);
+    assert.deepEqual(snapshot(m), before, 'state and blobs as they were');
+    if (fs.existsSync(path.join(m, 'blobs'))) assert.deepEqual(fs.readdirSync(path.join(m, 'blobs')), [], 'no blob or temporary left');
+  });
+});
+
 test('a read-only machine directory: read-only commands work, writers get a clear error', (t) => {
   const m = newMachine();
   assert.equal(vkexec(m, ['-c', '-l', KERNEL]).code, 0);

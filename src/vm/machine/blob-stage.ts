@@ -20,7 +20,7 @@ try {
   const fd = fs.openSync(tmp, 'r+');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 } catch (e) {
-  msg = { ok: false, code: e.code, message: e.message };
+  msg = { ok: false, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message };
 }
 port.postMessage(msg);
 const f = new Int32Array(flag);
@@ -31,7 +31,14 @@ Atomics.notify(f, 0);
 interface CopyReport {
   ok: boolean;
   code?: string;
+  errno?: number;
+  syscall?: string;
   message?: string;
+}
+
+/** Both ends of a failed copy, as its error's path: ENOSPC or EROFS is the target's, EIO may be either's. */
+export function copyPaths(src: string, tmp: string): string {
+  return `${src} -> ${tmp}`;
 }
 
 /** A copy under way into `tmp` (a temporary name collectBlobs knows as this process's). */
@@ -43,7 +50,7 @@ export class StagedCopy {
   constructor(
     readonly blobs: string,
     readonly tmp: string,
-    src: string,
+    private readonly src: string,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -59,7 +66,8 @@ export class StagedCopy {
       this.port.close();
     }
     if (this.result.ok) return null;
-    return Object.assign(new Error(this.result.message), { code: this.result.code }) as NodeJS.ErrnoException;
+    const { message, code, errno, syscall } = this.result;
+    return Object.assign(new Error(message), { code, errno, syscall, path: copyPaths(this.src, this.tmp) }) as NodeJS.ErrnoException;
   }
 
   /** Waits for the copy and removes what it wrote: the blob was there already, or the load failed. */

@@ -2,7 +2,7 @@
 // data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
 import * as fs from 'node:fs';
-import { STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
+import { copyPaths, STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { createRequire } from 'node:module';
@@ -345,7 +345,11 @@ function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | nu
       const err = staged.finish();
       if (err) throw err;
     } else {
-      fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      try {
+        fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      } catch (e) {
+        throw Object.assign(e as Error, { path: copyPaths(src.path, tmp) });
+      }
       const fd = fs.openSync(tmp, 'r+');
       try {
         fs.fsyncSync(fd);
