@@ -9,23 +9,25 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from '
 /** Files smaller than this are copied after the hash: a thread costs more than it saves. */
 export const STAGE_MIN_BYTES = 16 << 20;
 
-// CommonJS, run by the worker: copy, fsync, then report on the port and wake the waiting thread.
+// CommonJS, run by the worker: copy, fsync, then report on the port and wake the waiting thread, whatever
+// happened (the waiting thread blocks until then).
 const COPIER = `
 const { workerData } = require('node:worker_threads');
-const fs = require('node:fs');
 const { src, tmp, flag, port } = workerData;
 let msg = { ok: true };
 try {
+  const fs = require('node:fs');
   fs.copyFileSync(src, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
   const fd = fs.openSync(tmp, 'r+');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 } catch (e) {
-  msg = { ok: false, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message };
+  msg = { ok: false, code: e.code, errno: e.errno, syscall: e.syscall, message: String(e.message) };
+} finally {
+  port.postMessage(msg);
+  const f = new Int32Array(flag);
+  Atomics.store(f, 0, 1);
+  Atomics.notify(f, 0);
 }
-port.postMessage(msg);
-const f = new Int32Array(flag);
-Atomics.store(f, 0, 1);
-Atomics.notify(f, 0);
 `;
 
 interface CopyReport {

@@ -163,7 +163,12 @@ export function withBlobStaging<T>(dir: string, fn: () => T): T {
 function stageCopy(src: ByteSource & { kind: 'file' }, size: number): StagedCopy | undefined {
   if (!staging || src.offset !== 0 || src.length !== size || size < STAGE_MIN_BYTES) return undefined;
   const blobs = blobDir(staging.dir, true)!;
-  const copy = new StagedCopy(blobs, blobTemp(blobs), src.path);
+  let copy: StagedCopy;
+  try {
+    copy = new StagedCopy(blobs, blobTemp(blobs), src.path);
+  } catch {
+    return undefined; // no thread to be had (ERR_WORKER_INIT_FAILED): storeHashed copies after the hash
+  }
   staging.copies.add(copy);
   return copy;
 }
