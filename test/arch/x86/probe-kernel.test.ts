@@ -68,7 +68,7 @@ test('probe-bzImage: setup header is a valid boot protocol 2.15 bzImage that bzI
   assert.equal(hdr.num('handover_offset'), 0);
   assert.equal(hdr.num('syssize'), Math.ceil(pm.length / 16));
   // init_size covers the file's protected-mode bytes plus the 16 KiB stack; kexec's memsz = PAGE_ALIGN(init_size).
-  assert.equal(hdr.num('init_size'), 0x10000);
+  assert.equal(hdr.num('init_size'), 0x18000);
   assert.ok(pm.length <= hdr.num('init_size') - 0x4000);
   // kernel_version points at a NUL-terminated string in the setup.
   const kv = hdr.num('kernel_version') + 0x200;
@@ -97,7 +97,7 @@ test('probe-vmlinux: ELF64 ET_EXEC for kexec-tools elf-x86_64, entry = 64-bit en
   assert.equal(v.getBigUint64(phoff + 16, true), 0x1000000n);
   assert.equal(v.getBigUint64(phoff + 24, true), 0x1000000n);
   const filesz = Number(v.getBigUint64(phoff + 32, true));
-  assert.equal(v.getBigUint64(phoff + 40, true), 0x10000n); // p_memsz = init_size
+  assert.equal(v.getBigUint64(phoff + 40, true), 0x18000n); // p_memsz = init_size
   assert.equal(off % 0x1000, 0);
   // The loadable bytes are the bzImage's protected-mode code: offset 0 = 32-bit entry, 0x200 = 64-bit entry.
   assert.deepEqual(elf.subarray(off, off + filesz), pm.subarray(0, filesz));
@@ -195,7 +195,7 @@ test('QEMU -kernel boots probe-bzImage (SeaBIOS, 16-bit setup, 32-bit entry) and
     assert.notEqual(rep.bootParams, 0n);
     assert.equal(rep.hdr['version'], 0x20fn);
     assert.equal(rep.hdr['header'], BigInt(HDRS_MAGIC));
-    assert.equal(rep.hdr['init_size'], 0x10000n);
+    assert.equal(rep.hdr['init_size'], 0x18000n);
     assert.equal(rep.hdr['code32_start'], rep.loadAddr);
     assert.equal(rep.cmdline?.state, 'ok');
     assert.equal(rep.cmdline?.text, Buffer.from(cmdline, 'utf8').toString('latin1'));

@@ -22,7 +22,7 @@ AS=${AS:-as}
 LD=${LD:-ld}
 OBJCOPY=${OBJCOPY:-objcopy}
 
-INIT_SIZE=0x10000    # code + payload + stack, from the load address
+INIT_SIZE=0x18000    # code + payload + stack, from the load address
 STACK_SIZE=0x4000
 LOAD_ADDR=0x1000000  # probe-vmlinux's physical address (Linux's LOAD_PHYSICAL_ADDR)
 

@@ -31,30 +31,54 @@ static inline void store_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static void sha256_block(uint32_t h[8], const uint8_t *p)
+/*
+ * The block function is shaped for the CPU that runs it at `vkexec -e`, QEMU's TCG, where every guest
+ * instruction costs several host ones: sixteen rounds are written out so that the eight working variables
+ * rotate by renaming instead of by seven moves a round, and the message schedule is a window of 16 words whose
+ * indices are constants. bench/sha256-tcg.sh, 64 MiB under qemu-x86_64: 0.50 s of CPU against 0.65 s for the
+ * plain loop of FIPS 180-4 6.2.2 (2026-12-06); full unrolling gains no more and would not fit kexec's
+ * purgatory footprint.
+ */
+#define CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+#define MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+#define BSIG0(x) (ror(x, 2) ^ ror(x, 13) ^ ror(x, 22))
+#define BSIG1(x) (ror(x, 6) ^ ror(x, 11) ^ ror(x, 25))
+#define SSIG0(x) (ror(x, 7) ^ ror(x, 18) ^ ((x) >> 3))
+#define SSIG1(x) (ror(x, 17) ^ ror(x, 19) ^ ((x) >> 10))
+
+/* Message word j (0-15) of the 16 rounds from i: read from the block in the first 16 rounds, then the schedule. */
+#define WLOAD(i, j) (w[j] = load_be32(p + 4 * (j)))
+#define WNEXT(i, j) (w[j] += SSIG1(w[((j) + 14) & 15]) + w[((j) + 9) & 15] + SSIG0(w[((j) + 1) & 15]))
+
+/* One round: d becomes the new e and h the new a, so the next round names the variables one place on. */
+#define ROUND(a, b, c, d, e, f, g, h, i, j, W) do { \
+	uint32_t t1 = h + BSIG1(e) + CH(e, f, g) + K[(i) + (j)] + W(i, j); \
+	d += t1; \
+	h = t1 + BSIG0(a) + MAJ(a, b, c); \
+} while (0)
+
+#define ROUNDS16(i, W) do { \
+	ROUND(a, b, c, d, e, f, g, h, i, 0, W); ROUND(h, a, b, c, d, e, f, g, i, 1, W); \
+	ROUND(g, h, a, b, c, d, e, f, i, 2, W); ROUND(f, g, h, a, b, c, d, e, i, 3, W); \
+	ROUND(e, f, g, h, a, b, c, d, i, 4, W); ROUND(d, e, f, g, h, a, b, c, i, 5, W); \
+	ROUND(c, d, e, f, g, h, a, b, i, 6, W); ROUND(b, c, d, e, f, g, h, a, i, 7, W); \
+	ROUND(a, b, c, d, e, f, g, h, i, 8, W); ROUND(h, a, b, c, d, e, f, g, i, 9, W); \
+	ROUND(g, h, a, b, c, d, e, f, i, 10, W); ROUND(f, g, h, a, b, c, d, e, i, 11, W); \
+	ROUND(e, f, g, h, a, b, c, d, i, 12, W); ROUND(d, e, f, g, h, a, b, c, i, 13, W); \
+	ROUND(c, d, e, f, g, h, a, b, i, 14, W); ROUND(b, c, d, e, f, g, h, a, i, 15, W); \
+} while (0)
+
+static void sha256_block(uint32_t st[8], const uint8_t *p)
 {
-	uint32_t w[64];
-	uint32_t a, b, c, d, e, f, g, hh;
+	uint32_t w[16];
+	uint32_t a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
 	unsigned int i;
 
-	for (i = 0; i < 16; i++)
-		w[i] = load_be32(p + 4 * i);
-	for (i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-
-	a = h[0]; b = h[1]; c = h[2]; d = h[3];
-	e = h[4]; f = h[5]; g = h[6]; hh = h[7];
-	for (i = 0; i < 64; i++) {
-		uint32_t t1 = hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
-		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-		hh = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
-	}
-	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-	h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+	ROUNDS16(0, WLOAD);
+	for (i = 16; i < 64; i += 16)
+		ROUNDS16(i, WNEXT);
+	st[0] += a; st[1] += b; st[2] += c; st[3] += d;
+	st[4] += e; st[5] += f; st[6] += g; st[7] += h;
 }
 
 void sha256_init(struct sha256_ctx *ctx)
