@@ -9,19 +9,12 @@ import { describe, it } from 'node:test';
 import { DecompressError } from '../../src/formats/compress.js';
 import { PayloadError, extractPayload } from '../../src/formats/bzimage-payload.js';
 import { SetupHeader } from '../../src/formats/setup-header.js';
-import { FixtureName, fixture } from '../helpers/fixtures.js';
+import { FixtureName, fixture, splicePayload } from '../helpers/fixtures.js';
 
 const unsigned = readFileSync(fixture('vmlinuz-amd64-unsigned'));
 const vmlinux = readFileSync(fixture('vmlinux-amd64')); // `xz -dc` of the payload
 
-/** The same bzImage with its payload replaced and payload_length updated. */
-function splice(kernel: Buffer, payload: Uint8Array): Buffer {
-  const hdr = new SetupHeader(kernel);
-  const off = hdr.kern16Size + hdr.num('payload_offset');
-  const out = Buffer.concat([kernel.subarray(0, off), payload, kernel.subarray(off + hdr.num('payload_length'))]);
-  out.writeUInt32LE(payload.length, 0x24c);
-  return out;
-}
+const splice = splicePayload;
 
 function timed<T>(t: { diagnostic(msg: string): void }, what: string, fn: () => T): T {
   const start = performance.now();

@@ -8,10 +8,12 @@
 // The tool is trusted with nothing: its output is used only when it exits 0 within the time limit with exactly
 // the size trailer's byte count and the ELF magic (checked in formats/bzimage-payload.ts); anything else and
 // vkexec's own decoder decodes, so the bytes and every error message are the own decoder's. The payload goes
-// through a pipe (no temporary file) and the output is capped at outputLength + 1 bytes. The tool runs
-// synchronously (spawnSync) in vkexec's process group: Ctrl-C reaches it with vkexec; a SIGTERM/SIGHUP that
-// vkexec catches (boot, exec) is handled once the tool has ended or been killed at the time limit; a SIGTERM
-// that ends vkexec at once closes the tool's pipes, and the tool ends on its next read or write (EOF / SIGPIPE).
+// through a pipe (no temporary file) and the output is capped at outputLength + 64 KiB bytes. The tool runs
+// synchronously (spawnSync) in vkexec's process group, so Ctrl-C reaches both. No tool outlives vkexec: while
+// spawnSync waits, Node's event loop does not run, so a caught SIGINT/SIGTERM/SIGHUP (boot, exec) is acted on
+// once the tool has ended or been killed at the time limit; one vkexec does not catch would end vkexec at once
+// and leave the tool running (a real tool ends on its next write, SIGPIPE; a hung one would not), so for the
+// decode those signals are held too and re-raised afterwards (holdSignals).
 
 import { spawnSync } from 'node:child_process';
 import type { CompressionFormat } from '../../formats/compress.js';
@@ -27,6 +29,9 @@ export const PAYLOAD_TOOLS: Partial<Record<CompressionFormat, readonly string[]>
   bzip2: ['bzip2', '-dc'],
   lz4: ['lz4', '-dc'],
 };
+
+/** Output beyond the payload's size that is still read (stderr's lines, a stdout too long by that much). */
+const STDERR_ROOM = 64 << 10;
 
 /** A real payload decodes in about 1 s; a tool still running after this is killed and the own decoder decodes. */
 export const TOOL_TIME_LIMIT_MS = 30_000;
@@ -51,9 +56,10 @@ export function payloadDecoder(env: NodeJS.ProcessEnv = process.env, timeLimitMs
 function runTool(argv: readonly string[] | undefined, stream: Uint8Array, outputLength: number, env: NodeJS.ProcessEnv, timeLimitMs: number) {
   if (!argv) return null;
   const by = argv.join(' ');
+  holdSignals();
   const r = spawnSync(argv[0]!, argv.slice(1), {
     input: stream,
-    maxBuffer: outputLength + 1,
+    maxBuffer: outputLength + STDERR_ROOM, // node's spawn_sync counts stdout and stderr together
     timeout: timeLimitMs,
     killSignal: 'SIGKILL',
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -63,7 +69,7 @@ function runTool(argv: readonly string[] | undefined, stream: Uint8Array, output
   const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return { by, failed: 'not on PATH' };
   if (code === 'ETIMEDOUT') return { by, failed: `still running after ${timeLimitMs / 1000} s, killed` };
-  if (code === 'ENOBUFS') return { by, failed: `wrote more than the ${outputLength} bytes the size trailer declares, killed` };
+  if (code === 'ENOBUFS') return { by, failed: `wrote ${STDERR_ROOM} bytes more than the ${outputLength} the size trailer declares, killed` };
   if (r.error) return { by, failed: r.error.message };
   if (r.signal) return { by, failed: `killed by ${r.signal}` };
   if (r.status !== 0) {
@@ -71,4 +77,24 @@ function runTool(argv: readonly string[] | undefined, stream: Uint8Array, output
     return { by, failed: `exit status ${r.status}${why ? ` (${why})` : ''}` };
   }
   return { by, bytes: new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.length) };
+}
+
+const HELD = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Makes the signals nothing catches wait for the event loop instead of ending vkexec during the tool's run:
+ * a listener that, when one arrives, removes itself and raises it again with the default action restored. It
+ * is removed two loop turns later (the signal pipe is read in the poll phase between them), when a signal
+ * that came during spawnSync has been delivered.
+ */
+function holdSignals(): void {
+  const held = HELD.filter((s) => process.listenerCount(s) === 0);
+  if (held.length === 0) return;
+  const release = () => held.forEach((s) => process.removeListener(s, reraise));
+  function reraise(sig: NodeJS.Signals): void {
+    release();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  }
+  held.forEach((s) => process.on(s, reraise));
+  setImmediate(() => setImmediate(release));
 }
