@@ -121,8 +121,8 @@ describe('payload decoder: vkexec -l --fast', () => {
     assert.match(bad.stderr, /^vkexec: fix: /m);
   });
 
-  for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
-    it(`${sig} while the tool runs: vkexec ends with 128+signo, and only after the tool has ended`, async () => {
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    it(`${sig} while the tool runs: vkexec dies of it, and only after the tool has ended`, async () => {
       const m = tempDir();
       assert.equal(vkexec(m, ['machine', 'init']).code, 0);
       const pidFile = path.join(tempDir(), 'tool.pid');

@@ -28,6 +28,7 @@ export const PAYLOAD_TOOLS: Partial<Record<CompressionFormat, readonly string[]>
   lzma: ['xz', '--format=lzma', '-dc'],
   bzip2: ['bzip2', '-dc'],
   lz4: ['lz4', '-dc'],
+  zstd: ['zstd', '-dc'],
 };
 
 /** Output beyond the payload's size that is still read (stderr's lines, a stdout too long by that much). */
