@@ -1,9 +1,9 @@
 // Which decoder unpacks a bzImage's payload for --fast. As Linux's scripts/extract-vmlinux hands each format to
 // the installed reference tool, the payload goes to the tool when it is on PATH and faster than vkexec's own
-// decoder on real kernel payloads (bench/decompress.ts): xz (x86 BCJ + LZMA2), lzma, bzip2 and lz4 (the legacy
-// frame format kernels use, which lz4 -dc reads). zstd stays with the zstddec WASM and gzip with node:zlib: both
-// are as fast in-process as `zstd -dc` / `gzip -dc` plus the pipe. VKEXEC_PAYLOAD_DECODER=builtin uses vkexec's
-// decoders only.
+// decoder on real kernel payloads, measured cold as --fast runs (bench/decompress.ts): xz (x86 BCJ + LZMA2),
+// lzma, bzip2, lz4 (the legacy frame format kernels use, which lz4 -dc reads) and zstd (its WASM decoder's
+// instantiation costs more than the pipe). gzip stays with node:zlib, as fast as `gzip -dc` without the pipe.
+// VKEXEC_PAYLOAD_DECODER=builtin uses vkexec's decoders only.
 //
 // The tool is trusted with nothing: its output is used only when it exits 0 within the time limit with exactly
 // the size trailer's byte count and the ELF magic (checked in formats/bzimage-payload.ts); anything else and
@@ -43,7 +43,7 @@ export function payloadDecoderPolicy(env: NodeJS.ProcessEnv = process.env): 'too
   if (v === '' || v === 'tools') return 'tools';
   if (v === 'builtin') return 'builtin';
   throw new UsageError(`vkexec: VKEXEC_PAYLOAD_DECODER=${v}: not a payload decoder policy (tools, builtin)`, {
-    hint: 'set VKEXEC_PAYLOAD_DECODER=builtin for vkexec\'s own decoders, or unset it to use xz, bzip2 and lz4 from PATH',
+    hint: 'set VKEXEC_PAYLOAD_DECODER=builtin for vkexec\'s own decoders, or unset it to use xz, bzip2, lz4 and zstd from PATH',
   });
 }
 
