@@ -121,27 +121,39 @@ describe('payload decoder: vkexec -l --fast', () => {
     assert.match(bad.stderr, /^vkexec: fix: /m);
   });
 
+  /** vkexec ARGS with a fake xz that sleeps 3 s, signalled once the fake runs: how vkexec ended, whether the fake outlived it. */
+  async function signalDuringTool(args: string[], sig: NodeJS.Signals): Promise<{ end: string; toolAlive: boolean }> {
+    const m = tempDir();
+    assert.equal(vkexec(m, ['machine', 'init']).code, 0);
+    const pidFile = path.join(tempDir(), 'tool.pid');
+    const env = { ...fakeTool('xz', `echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; cat >/dev/null; sleep 3; exit 1`), VKEXEC_MACHINE: m, VKEXEC_PAYLOAD_CACHE: 'off', NO_COLOR: '1' };
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: 'ignore' });
+    const done = new Promise<string>((resolve) => child.on('exit', (code, s) => resolve(s ?? `exit ${code}`)));
+    for (let i = 0; i < 1200 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    const toolPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    child.kill(sig);
+    const end = await done;
+    try {
+      process.kill(toolPid, 0);
+      return { end, toolAlive: true };
+    } catch {
+      return { end, toolAlive: false };
+    }
+  }
+
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    it(`${sig} while the tool runs: vkexec dies of it, and only after the tool has ended`, async () => {
-      const m = tempDir();
-      assert.equal(vkexec(m, ['machine', 'init']).code, 0);
-      const pidFile = path.join(tempDir(), 'tool.pid');
-      const env = { ...fakeTool('xz', `echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; cat >/dev/null; sleep 3; exit 1`), VKEXEC_MACHINE: m, VKEXEC_PAYLOAD_CACHE: 'off', NO_COLOR: '1' };
-      const child = spawn(process.execPath, [BIN, '-c', '-l', '--fast', fixture('vmlinuz-amd64-unsigned')], { env, stdio: 'ignore' });
-      const done = new Promise<string>((resolve) => child.on('exit', (code, s) => resolve(s ?? `exit ${code}`)));
-      for (let i = 0; i < 600 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
-      const toolPid = Number(fs.readFileSync(pidFile, 'utf8'));
-      child.kill(sig);
-      const end = await done;
-      let toolAlive = true;
-      try {
-        process.kill(toolPid, 0);
-      } catch {
-        toolAlive = false;
-      }
-      assert.equal(toolAlive, false, `the fake tool (pid ${toolPid}) outlived vkexec`);
+    it(`-l --fast, ${sig} while the tool runs: vkexec dies of it, and only after the tool has ended`, async () => {
+      const r = await signalDuringTool(['-c', '-l', '--fast', fixture('vmlinuz-amd64-unsigned')], sig);
+      assert.equal(r.toolAlive, false, 'the fake tool outlived vkexec');
       // The signal raised again with its default action: vkexec dies of it, as it would without the tool.
-      assert.equal(end, sig);
+      assert.equal(r.end, sig);
     });
   }
+
+  it('boot --fast (signals caught to clean up), SIGTERM while the tool runs: 143 after the tool has ended', async () => {
+    const args = ['boot', '--fast', fixture('vmlinuz-amd64-unsigned'), '--initrd', fixture('initramfs-busybox-amd64.cpio'), '--append', 'console=ttyS0'];
+    const r = await signalDuringTool([...args, '--engine', 'qemu', '--expect', 'VKEXEC-INIT-OK', '--timeout', '300'], 'SIGTERM');
+    assert.equal(r.toolAlive, false, 'the fake tool outlived vkexec');
+    assert.equal(r.end, 'exit 143');
+  });
 });
