@@ -132,3 +132,40 @@ describe('extractPayload: hostile bzImages', () => {
     assert.throws(() => extractPayload(splice(unsigned, r.stdout)), /not an ELF/);
   });
 });
+
+describe('extractPayload: the injected decoder (PayloadDecoder)', () => {
+  const lz4k = splice(unsigned, readFileSync(fixture('payload-amd64.lz4')));
+  const offering = (bytes: Uint8Array | null, calls: string[] = []) => ({
+    decode: (stream: Uint8Array, format: string, n: number) => (calls.push(`${format} ${stream.length} ${n}`), bytes ? { by: 'stub', bytes } : { by: 'stub', failed: 'said no' }),
+  });
+
+  it('gets the bare stream (no size trailer) and the trailer\'s size; its exact ELF bytes are used', () => {
+    const calls: string[] = [];
+    const p = extractPayload(lz4k, { decoder: offering(vmlinux, calls) });
+    assert.deepEqual(calls, [`lz4 ${p.compressed.length - 4} ${vmlinux.length}`]);
+    assert.equal(p.decodedBy, 'stub');
+    assert.equal(p.vmlinux, vmlinux);
+  });
+
+  it('other bytes are not trusted: the own decoder decodes, and says why', () => {
+    const cases: Array<[Uint8Array | null, RegExp]> = [
+      [null, /^stub: said no$/],
+      [vmlinux.subarray(0, vmlinux.length - 1), /^stub: gave 65906611 bytes, the size trailer declares 65906612$/],
+      [Buffer.alloc(vmlinux.length), /^stub: its output is not an ELF file$/],
+    ];
+    for (const [bytes, why] of cases) {
+      const p = extractPayload(lz4k, { decoder: offering(bytes) });
+      assert.equal(p.decodedBy, 'vkexec');
+      assert.match(p.fallback ?? '', why);
+      assert.ok(Buffer.from(p.vmlinux).equals(vmlinux));
+    }
+  });
+
+  it('is not asked when the store has the payload', () => {
+    const calls: string[] = [];
+    const store = { get: () => new Uint8Array(vmlinux), put: () => assert.fail('a stored payload is not stored again') };
+    const p = extractPayload(lz4k, { store, decoder: offering(null, calls) });
+    assert.deepEqual(calls, []);
+    assert.equal(p.decodedBy, 'the payload cache');
+  });
+});
