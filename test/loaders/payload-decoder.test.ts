@@ -83,7 +83,7 @@ describe('payload decoder: a misbehaving tool is not trusted', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['prints garbage of the right size', `head -c ${n} /dev/zero`, /its output is not an ELF file/],
     ['prints an ELF of the wrong size', `head -c ${n - 4096} ${vm}`, /gave 65902516 bytes, the size trailer declares 65906612/],
-    ['prints too much', `cat ${vm} ${vm}`, /wrote 65536 bytes more than the 65906612 the size trailer declares, killed/],
+    ['prints too much', `cat ${vm} ${vm}`, /wrote more than the 65906612 bytes the size trailer declares \(65536 to spare\), killed/],
     ['exits 1 after the right bytes', `cat ${vm}; echo broken >&2; exit 1`, /exit status 1 \(broken\)/],
     ['sleeps past the time limit', 'exec sleep 30', /still running after 1 s, killed/],
     ['dies of a signal', 'kill -SEGV $$', /killed by SIGSEGV/],

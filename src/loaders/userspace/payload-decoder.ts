@@ -20,7 +20,7 @@ import type { CompressionFormat } from '../../formats/compress.js';
 import type { PayloadDecoder } from '../../formats/bzimage-payload.js';
 import { UsageError } from '../../errno.js';
 
-/** The reference tools, by payload format: the decoders Linux's scripts/extract-vmlinux runs. */
+/** The reference tools by payload format: those Linux's scripts/extract-vmlinux runs (unxz, unlzma, bunzip2, lz4 -d, unzstd). */
 export const PAYLOAD_TOOLS: Partial<Record<CompressionFormat, readonly string[]>> = {
   // The payload is one .xz stream; --single-stream stops there, as the kernel's xz_dec does.
   xz: ['xz', '-dc', '--single-stream'],
@@ -70,7 +70,7 @@ function runTool(argv: readonly string[] | undefined, stream: Uint8Array, output
   const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return { by, failed: 'not on PATH' };
   if (code === 'ETIMEDOUT') return { by, failed: `still running after ${timeLimitMs / 1000} s, killed` };
-  if (code === 'ENOBUFS') return { by, failed: `wrote ${STDERR_ROOM} bytes more than the ${outputLength} the size trailer declares, killed` };
+  if (code === 'ENOBUFS') return { by, failed: `wrote more than the ${outputLength} bytes the size trailer declares (${STDERR_ROOM} to spare), killed` };
   if (r.error) return { by, failed: r.error.message };
   if (r.signal) return { by, failed: `killed by ${r.signal}` };
   if (r.status !== 0) {
