@@ -1,7 +1,8 @@
 // Benchmark (not a test): every side-by-side comparison of issue 15 in ONE run on the same files, alternating
 // runs (A, B, C, A, B, C, ...) so that load from other processes hits every side alike, medians and ratios.
 //   boots, wall from spawning the command to the marker on the console (TCG, 512 MiB):
-//     vkexec boot --fast (payload cache cold: a fresh $XDG_CACHE_HOME each run), vkexec boot --fast (payload
+//     vkexec boot --fast (payload cache cold: a fresh $XDG_CACHE_HOME each run; the payload decoded by the
+//     tools on PATH, and by vkexec's own decoders: VKEXEC_PAYLOAD_DECODER=builtin), vkexec boot --fast (payload
 //     cached), vkexec boot (normal path), vkexec -e of a -c -l --fast load (the load untimed), all against
 //     qemu-system-x86_64 -kernel K -initrd I (SeaBIOS and its linuxboot option ROM included);
 //   loads of the kernel with a random N MB initrd: vkexec -c -l and -s -l against Debian's kexec 2.0.25 -l with
@@ -12,6 +13,7 @@
 //   then bench/check.js (one package, --jobs 2) as it is.
 // Figures are printed, never asserted.
 //   node dist/bench/compare.js [--kernel F] [--initrd F] [--initrd-mb 200] [--runs 3] [--marker T] [--no-check]
+//     [--boots-only: the boot comparison alone]
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -94,20 +96,23 @@ function bootSides(dir: string): Side[] {
   vkexec(['machine', 'init', '--mem', '512M'], envFor(execMachine, warm));
   vkexec(['-c', '-l', '--fast', kernel, '--initrd', initrd, '--append', append], envFor(execMachine, warm)); // fills the warm cache
   let cold = 0;
+  /** boot --fast with a fresh payload cache; the payload decoded by the tools on PATH or vkexec's own decoders. */
+  const coldFast = (decoder: 'tools' | 'builtin'): Side => ({
+    name: `vkexec boot --fast (payload cache cold, ${decoder === 'tools' ? 'xz on PATH' : 'own decoder'})`,
+    run: async () => {
+      const cache = join(dir, `cache-cold-${cold++}`);
+      mkdirSync(cache);
+      try {
+        return { ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(true)], { ...envFor(null, cache), VKEXEC_PAYLOAD_DECODER: decoder }, false) };
+      } finally {
+        rmSync(cache, { recursive: true, force: true });
+      }
+    },
+  });
   return [
     { name: 'qemu-system-x86_64 -kernel -initrd', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', append], process.env, true) }) },
-    {
-      name: 'vkexec boot --fast (payload cache cold)',
-      run: async () => {
-        const cache = join(dir, `cache-cold-${cold++}`);
-        mkdirSync(cache);
-        try {
-          return { ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(true)], envFor(null, cache), false) };
-        } finally {
-          rmSync(cache, { recursive: true, force: true });
-        }
-      },
-    },
+    coldFast('tools'),
+    coldFast('builtin'),
     { name: 'vkexec boot --fast (payload cached)', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(true)], envFor(null, warm), false) }) },
     { name: 'vkexec boot (normal path)', run: async () => ({ ms: await timeToMarker(marker, LIMIT_MS, [nodeBin, ...boot(false)], envFor(null, warm), false) }) },
     {
@@ -172,13 +177,15 @@ const dir = mkdtempSync(join(tmpdir(), 'vkexec-bench-compare-'));
 const table = ['| side (median of alternating runs) | wall | ratio |', '| --- | --- | --- |'];
 try {
   table.push(...(await compare(`boot to "${marker}" (TCG, 512 MiB)`, bootSides(dir))));
-  table.push(...(await compare(`load, ${bigMb} MB initrd`, loadSides(dir))));
-  table.push(...(await compare('start-up (11 runs)', startSides(dir), 11)));
+  if (!process.argv.includes('--boots-only')) {
+    table.push(...(await compare(`load, ${bigMb} MB initrd`, loadSides(dir))));
+    table.push(...(await compare('start-up (11 runs)', startSides(dir), 11)));
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n\n${table.join('\n')}`);
-if (!process.argv.includes('--no-check')) {
+if (!process.argv.includes('--no-check') && !process.argv.includes('--boots-only')) {
   console.log('\n== check of one package (bench/check.js)');
   spawnSync(nodeBin, [join(ROOT, 'dist/bench/check.js')], { stdio: 'inherit' });
 }

@@ -1,5 +1,7 @@
 // Benchmark (not a test): vkexec's decoders against the reference tools on real kernel payloads, side by side in
-// one run: Debian's amd64 xz payload (x86 BCJ + LZMA2, taken from vmlinuz) and the same vmlinux compressed by
+// one run. Three rows a format: the tool; vkexec's own decoder (VKEXEC_PAYLOAD_DECODER=builtin); the payload
+// decode as --fast does it (payload-decoder.ts: the tool on PATH through a pipe, or the own decoder where it is
+// the faster; CPU includes the tool's, a child of the node process). Payloads: Debian's amd64 xz payload (x86 BCJ + LZMA2, taken from vmlinuz) and the same vmlinux compressed by
 // the other formats (test/fixtures/cache/payload-amd64.*). Each round runs the tool and then vkexec's decoder
 // in a fresh process (start-up, worker and wasm instantiation included, as on a real load), alternating;
 // medians of wall time and of CPU time (user + system of the child, from bash's `times`: steadier than wall time
@@ -16,20 +18,31 @@ import { FIXTURE_CACHE, ROOT, median, opt } from './common.js';
 const FORMATS = ['xz', 'zstd', 'gzip', 'lz4', 'bzip2', 'lzma'] as const;
 type Format = (typeof FORMATS)[number];
 const TOOL: Record<Format, string[]> = {
-  xz: ['xz', '-dc'],
+  xz: ['xz', '-dc', '--single-stream'],
   zstd: ['zstd', '-dc'],
   gzip: ['gzip', '-dc'],
   lz4: ['lz4', '-dc'],
   bzip2: ['bzip2', '-dc'],
-  lzma: ['lzma', '-dc'],
+  lzma: ['xz', '--format=lzma', '-dc'],
 };
 
-/** The child: decode FILE as FORMAT once with vkexec's decompress() and print the output length. */
-function childArgv(format: Format, file: string): string[] {
-  const url = pathToFileURL(join(opt('--root', ROOT), 'dist/src/formats/compress.js')).href;
-  const script = `const { decompress } = await import(${JSON.stringify(url)});
+/** Every payload fixture decodes to Debian's amd64 vmlinux: the size trailer's outputLength. */
+const OUTPUT_LENGTH = statSync(join(FIXTURE_CACHE, 'vmlinux-amd64')).size;
+
+/**
+ * The child: decode FILE as FORMAT once and print the output length, with vkexec's decompress() ('own') or as
+ * --fast does ('fast': the payload decoder's tool when it has one and it succeeds, else decompress()); 'none'
+ * reads the file and decodes nothing: the floor of Node's start-up and imports in the two others.
+ */
+function childArgv(format: Format, file: string, how: 'own' | 'fast' | 'none'): string[] {
+  const url = (m: string) => JSON.stringify(pathToFileURL(join(opt('--root', ROOT), 'dist/src', m)).href);
+  const script = `const { decompress } = await import(${url('formats/compress.js')});
     const b = new Uint8Array((await import('node:fs')).readFileSync(${JSON.stringify(file)}));
-    process.stdout.write(String(decompress(b, ${JSON.stringify(format)}).length));`;
+    const f = ${JSON.stringify(format)}, n = ${OUTPUT_LENGTH};
+    const ext = ${how === 'fast'} ? (await import(${url('loaders/userspace/payload-decoder.js')})).payloadDecoder()?.decode(b, f, n) : null;
+    if (ext && !ext.bytes) throw new Error(ext.by + ': ' + ext.failed);
+    if (${how === 'none'}) process.exit(0);
+    process.stdout.write(String((ext?.bytes ?? decompress(b, f, { sizeHint: n })).length));`;
   return [process.execPath, '--input-type=module', '-e', script];
 }
 
@@ -74,18 +87,23 @@ try {
   console.log(`decoders vs reference tools, ${runs} alternating runs each, medians (fresh process each run; cpu = user + system)`);
   for (const f of formats) {
     const file = files.get(f)!;
-    const tool: Array<[number, number]> = [];
-    const ours: Array<[number, number]> = [];
+    const [tool, own, fast, none]: Array<Array<[number, number]>> = [[], [], [], []];
     for (let i = 0; i < runs; i++) {
       tool.push(timed([...TOOL[f], file], TOOL[f].join(' ')));
-      ours.push(timed(childArgv(f, file), `vkexec ${f} decode`));
+      own.push(timed(childArgv(f, file, 'own'), `vkexec ${f} decode`));
+      fast.push(timed(childArgv(f, file, 'fast'), `vkexec --fast ${f} decode`));
+      none.push(timed(childArgv(f, file, 'none'), 'node start-up'));
     }
-    const [tw, tc, ow, oc] = [median(tool.map((x) => x[0])), median(tool.map((x) => x[1])), median(ours.map((x) => x[0])), median(ours.map((x) => x[1]))];
+    const med = (xs: Array<[number, number]>) => [median(xs.map((x) => x[0])), median(xs.map((x) => x[1]))] as const;
+    const [tw, tc] = med(tool);
     const ms = (x: number) => x.toFixed(0).padStart(6);
-    console.log(
-      `${f.padEnd(6)} ${String(statSync(file).size).padStart(9)} B  ${TOOL[f].join(' ').padEnd(9)} wall ${ms(tw)} cpu ${ms(tc)} ms` +
-        `  vkexec wall ${ms(ow)} cpu ${ms(oc)} ms  ratio wall ${(ow / tw).toFixed(2)}x cpu ${(oc / tc).toFixed(2)}x`,
-    );
+    const row = (what: string, [w, c]: readonly [number, number], ratios: boolean) =>
+      `  ${what.padEnd(24)} wall ${ms(w)} cpu ${ms(c)} ms${ratios ? `  ratio wall ${(w / tw).toFixed(2)}x cpu ${(c / tc).toFixed(2)}x` : ''}`;
+    console.log(`${f} payload, ${statSync(file).size} B`);
+    console.log(row(TOOL[f].join(' '), [tw, tc], false));
+    console.log(row('vkexec own decoder', med(own), true));
+    console.log(row('vkexec --fast decode', med(fast), true));
+    console.log(row('(node + imports, no decode)', med(none), false));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -40,7 +40,27 @@ export interface PayloadStore {
   put(compressed: Uint8Array, vmlinux: Uint8Array): void;
 }
 
-export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number; store?: PayloadStore } = {}): BzImagePayload & { fromStore: boolean } {
+/**
+ * A decoder outside vkexec (the caller's policy: formats runs no processes), as Linux's scripts/extract-vmlinux
+ * hands each format to the installed tool. null: none for this format. Its bytes are used only when they are
+ * exactly the outputLength bytes the size trailer declares and start with the ELF magic; otherwise (and on
+ * `failed`) vkexec's own decoder decodes, so the result and every error message are those of the own decoder.
+ */
+export interface PayloadDecoder {
+  decode(stream: Uint8Array, format: CompressionFormat, outputLength: number): { by: string; bytes: Uint8Array } | { by: string; failed: string } | null;
+}
+
+/** Who produced the vmlinux: 'the payload cache', the external decoder's name, or 'vkexec'; why the external one was not used. */
+export interface DecodedBy {
+  decodedBy: string;
+  fallback?: string;
+}
+
+const hasElfMagic = (b: Uint8Array): boolean => b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+
+type ExtractOptions = { maxOutput?: number; store?: PayloadStore; decoder?: PayloadDecoder };
+
+export function extractPayload(kernel: Uint8Array, opts: ExtractOptions = {}): BzImagePayload & DecodedBy & { fromStore: boolean } {
   const hdr = new SetupHeader(kernel);
   if (!hdr.hasMagic) throw new PayloadError('no "HdrS" setup header magic at 0x202; not a bzImage');
   const version = hdr.num('version');
@@ -66,12 +86,22 @@ export function extractPayload(kernel: Uint8Array, opts: { maxOutput?: number; s
   // gzip's trailer is part of its stream; for the others the 4 size bytes follow the stream.
   const stream = format === 'gzip' ? compressed : compressed.subarray(0, length - 4);
   const stored = opts.store?.get(compressed, outputLength) ?? null;
-  const vmlinux = stored ?? decodePayload(stream, format, outputLength);
-  if (!(vmlinux[0] === 0x7f && vmlinux[1] === 0x45 && vmlinux[2] === 0x4c && vmlinux[3] === 0x46)) {
-    throw new PayloadError('decompressed payload is not an ELF file');
-  }
+  const external = stored ? null : externalDecode(opts.decoder, stream, format, outputLength);
+  const vmlinux = stored ?? external?.bytes ?? decodePayload(stream, format, outputLength);
+  if (!hasElfMagic(vmlinux)) throw new PayloadError('decompressed payload is not an ELF file');
   if (!stored) opts.store?.put(compressed, vmlinux);
-  return { format, compressedOffset: offset, compressed, outputLength, vmlinux, fromStore: stored !== null };
+  const decodedBy = stored ? 'the payload cache' : external?.bytes ? external.by : 'vkexec';
+  return { format, compressedOffset: offset, compressed, outputLength, vmlinux, fromStore: stored !== null, decodedBy, fallback: external?.fallback };
+}
+
+/** The external decoder's bytes when they can be trusted, else why not (null: no external decoder for format). */
+function externalDecode(decoder: PayloadDecoder | undefined, stream: Uint8Array, format: CompressionFormat, outputLength: number): { by: string; bytes?: Uint8Array; fallback?: string } | null {
+  const r = decoder?.decode(stream, format, outputLength) ?? null;
+  if (!r) return null;
+  if ('failed' in r) return { by: r.by, fallback: `${r.by}: ${r.failed}` };
+  if (r.bytes.length !== outputLength) return { by: r.by, fallback: `${r.by}: gave ${r.bytes.length} bytes, the size trailer declares ${outputLength}` };
+  if (!hasElfMagic(r.bytes)) return { by: r.by, fallback: `${r.by}: its output is not an ELF file` };
+  return { by: r.by, bytes: r.bytes };
 }
 
 /** The payload's stream decoded to exactly the outputLength bytes its size trailer declares. */

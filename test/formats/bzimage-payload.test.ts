@@ -9,19 +9,12 @@ import { describe, it } from 'node:test';
 import { DecompressError } from '../../src/formats/compress.js';
 import { PayloadError, extractPayload } from '../../src/formats/bzimage-payload.js';
 import { SetupHeader } from '../../src/formats/setup-header.js';
-import { FixtureName, fixture } from '../helpers/fixtures.js';
+import { FixtureName, fixture, splicePayload } from '../helpers/fixtures.js';
 
 const unsigned = readFileSync(fixture('vmlinuz-amd64-unsigned'));
 const vmlinux = readFileSync(fixture('vmlinux-amd64')); // `xz -dc` of the payload
 
-/** The same bzImage with its payload replaced and payload_length updated. */
-function splice(kernel: Buffer, payload: Uint8Array): Buffer {
-  const hdr = new SetupHeader(kernel);
-  const off = hdr.kern16Size + hdr.num('payload_offset');
-  const out = Buffer.concat([kernel.subarray(0, off), payload, kernel.subarray(off + hdr.num('payload_length'))]);
-  out.writeUInt32LE(payload.length, 0x24c);
-  return out;
-}
+const splice = splicePayload;
 
 function timed<T>(t: { diagnostic(msg: string): void }, what: string, fn: () => T): T {
   const start = performance.now();
@@ -137,5 +130,42 @@ describe('extractPayload: hostile bzImages', () => {
     const data = Buffer.alloc(1 << 16, 0x41);
     const r = spawnSync('gzip', ['-c'], { input: data });
     assert.throws(() => extractPayload(splice(unsigned, r.stdout)), /not an ELF/);
+  });
+});
+
+describe('extractPayload: the injected decoder (PayloadDecoder)', () => {
+  const lz4k = splice(unsigned, readFileSync(fixture('payload-amd64.lz4')));
+  const offering = (bytes: Uint8Array | null, calls: string[] = []) => ({
+    decode: (stream: Uint8Array, format: string, n: number) => (calls.push(`${format} ${stream.length} ${n}`), bytes ? { by: 'stub', bytes } : { by: 'stub', failed: 'said no' }),
+  });
+
+  it('gets the bare stream (no size trailer) and the trailer\'s size; its exact ELF bytes are used', () => {
+    const calls: string[] = [];
+    const p = extractPayload(lz4k, { decoder: offering(vmlinux, calls) });
+    assert.deepEqual(calls, [`lz4 ${p.compressed.length - 4} ${vmlinux.length}`]);
+    assert.equal(p.decodedBy, 'stub');
+    assert.equal(p.vmlinux, vmlinux);
+  });
+
+  it('other bytes are not trusted: the own decoder decodes, and says why', () => {
+    const cases: Array<[Uint8Array | null, RegExp]> = [
+      [null, /^stub: said no$/],
+      [vmlinux.subarray(0, vmlinux.length - 1), /^stub: gave 65906611 bytes, the size trailer declares 65906612$/],
+      [Buffer.alloc(vmlinux.length), /^stub: its output is not an ELF file$/],
+    ];
+    for (const [bytes, why] of cases) {
+      const p = extractPayload(lz4k, { decoder: offering(bytes) });
+      assert.equal(p.decodedBy, 'vkexec');
+      assert.match(p.fallback ?? '', why);
+      assert.ok(Buffer.from(p.vmlinux).equals(vmlinux));
+    }
+  });
+
+  it('is not asked when the store has the payload', () => {
+    const calls: string[] = [];
+    const store = { get: () => new Uint8Array(vmlinux), put: () => assert.fail('a stored payload is not stored again') };
+    const p = extractPayload(lz4k, { store, decoder: offering(null, calls) });
+    assert.deepEqual(calls, []);
+    assert.equal(p.decodedBy, 'the payload cache');
   });
 });

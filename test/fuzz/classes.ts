@@ -13,6 +13,7 @@ import { parsePe } from '../../src/formats/pe.js';
 import { SetupHeader } from '../../src/formats/setup-header.js';
 import { bzImage64Probe } from '../../src/loaders/userspace/bzimage64.js';
 import { extractPayload } from '../../src/formats/bzimage-payload.js';
+import { payloadDecoder } from '../../src/loaders/userspace/payload-decoder.js';
 import { pkcs7ParseMessage } from '../../src/sig/pkcs7.js';
 import { describePeSignatures } from '../../src/sig/verify-pefile.js';
 import { parseIomem } from '../../src/vm/machine/iomem.js';
@@ -66,6 +67,11 @@ export const CLASSES: FuzzClass[] = [
   // Debian's real setup and decompressor head with a real 64 KiB vmlinux payload, xz'd as the kernel build does.
   { name: 'bzimage-payload', text: false, base: shortBzImage, run: (b) => {
     extractPayload(b, { maxOutput: MAX_OUT });
+  } },
+  // The same, as --fast decodes it: the payload through xz on PATH first (payload-decoder.ts), vkexec's own
+  // decoder when xz fails or its output is not the trailer's size (a missing xz only means the own decoder).
+  { name: 'bzimage-payload-tools', text: false, base: shortBzImage, run: (b) => {
+    extractPayload(b, { maxOutput: MAX_OUT, decoder: payloadDecoder({ PATH: process.env.PATH }) });
   } },
   { name: 'pe-headers', text: false, base: head('vmlinuz-amd64-unsigned', 0x4000), run: (b) => void parsePe(b) },
   // The mutated bytes are Debian's real certificate table; it is walked inside the signed kernel's real headers

@@ -74,3 +74,11 @@ export function fixture(name: FixtureName): string {
   }
   return path;
 }
+
+/** A bzImage (a Buffer of a fixture kernel) with its payload replaced and payload_length (0x24c) updated. */
+export function splicePayload(kernel: Buffer, payload: Uint8Array): Buffer {
+  const off = ((kernel[0x1f1] || 4) + 1) * 512 + kernel.readUInt32LE(0x248); // kern16Size + payload_offset
+  const out = Buffer.concat([kernel.subarray(0, off), payload, kernel.subarray(off + kernel.readUInt32LE(0x24c))]);
+  out.writeUInt32LE(payload.length, 0x24c);
+  return out;
+}

@@ -23,6 +23,7 @@ import { type KexecInfo, ULONG_MAX } from '../../kexec/kexec-info.js';
 import { type LoadRequest, type LoadedLayout, LoadFailed } from '../../kexec/file-type.js';
 import { bzImage64FinishSetup, bzImage64LoadSetup } from './bzimage64-setup.js';
 import { cacheGet, cachePut, payloadKey } from './payload-cache.js';
+import { payloadDecoder } from './payload-decoder.js';
 
 /** head64.c __startup_64: the physical load delta must be PMD-aligned (it halts otherwise). */
 const PMD_SIZE = 0x200000n;
@@ -41,6 +42,9 @@ export interface FastKernel {
   format: string;
   /** Whether the decoded payload came from the payload cache (payload-cache.ts). */
   cached: boolean;
+  /** Who decoded it ('the payload cache', a tool's command line, 'vkexec') and why a tool was not used. */
+  decodedBy: string;
+  fallback?: string;
 }
 
 /** The user's payload cache, keyed by the compressed payload's sha256 (hashed once a load). */
@@ -53,11 +57,9 @@ const PAYLOAD_CACHE: PayloadStore = {
 
 /** Decompresses the payload of a bzImage64 and checks that it is an x86_64 vmlinux the fast path can enter. */
 export function readFastKernel(kernel: Uint8Array, kernelPath: string): FastKernel {
-  let vmlinux: Uint8Array;
-  let format: string;
-  let cached: boolean;
+  let payload: ReturnType<typeof extractPayload>;
   try {
-    ({ vmlinux, format, fromStore: cached } = extractPayload(kernel, { store: PAYLOAD_CACHE }));
+    payload = extractPayload(kernel, { store: PAYLOAD_CACHE, decoder: payloadDecoder() });
   } catch (e) {
     if (e instanceof PayloadError || e instanceof DecompressError) {
       throw new LoadFailed(`--fast: cannot unpack the kernel payload of ${kernelPath}: ${e.message}`, 'load it without --fast (the kernel then decompresses itself)');
@@ -66,7 +68,7 @@ export function readFastKernel(kernel: Uint8Array, kernelPath: string): FastKern
   }
   let elf: ElfFile;
   try {
-    elf = parseElf(vmlinux);
+    elf = parseElf(payload.vmlinux);
   } catch (e) {
     if (e instanceof ElfFormatError) throw new LoadFailed(`--fast: the payload of ${kernelPath} is not a readable ELF vmlinux: ${e.message}`, 'load it without --fast');
     throw e;
@@ -89,7 +91,8 @@ export function readFastKernel(kernel: Uint8Array, kernelPath: string): FastKern
   const inVirt = loads.find((p) => e >= p.vaddr && e < p.vaddr + p.memsz);
   const entry = inPhys ? e : inVirt ? inVirt.paddr + (e - inVirt.vaddr) : null;
   if (entry === null) throw new LoadFailed(`--fast: the vmlinux entry ${hex(e)} lies in none of its PT_LOAD segments`, 'load it without --fast');
-  return { elf, loads, physStart, physEnd, entry, format, cached };
+  const { format, fromStore: cached, decodedBy, fallback } = payload;
+  return { elf, loads, physStart, physEnd, entry, format, cached, decodedBy, fallback };
 }
 
 /** A segment's file bytes without their trailing zeros: kexec zero-fills memsz past bufsz (the .bss tail). */
@@ -104,6 +107,8 @@ function trimmedData(elf: ElfFile, p: ElfProgramHeader): Uint8Array {
 export function loadBzImage64Fast(req: LoadRequest, info: KexecInfo): LoadedLayout {
   const s = bzImage64LoadSetup(req, info);
   const vm = readFastKernel(req.kernel, req.kernelPath);
+  const fellBack = vm.fallback ? ` (${vm.fallback})` : '';
+  if (!vm.cached) info.debug.print(`--fast: ${vm.format} payload unpacked by ${vm.decodedBy === 'vkexec' ? 'vkexec\'s own decoder' : vm.decodedBy}${fellBack}`);
   info.debug.print(`--fast: ${vm.format} payload ${vm.cached ? 'from the payload cache' : 'unpacked'}: vmlinux [${hex(vm.physStart)}, ${hex(vm.physEnd)}) entry ${hex(vm.entry)}`);
 
   // The lowest place at or above the link address (the link address itself unless something is there, or the
