@@ -1,6 +1,7 @@
 // Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
 
-import * as fs from 'node:fs';
+import { fs } from '../lib/builtins.js';
+import type { Stats } from 'node:fs';
 import { UsageError, fileErrorText } from '../errno.js';
 import { CommandLineError, type LongOption } from './getopt.js';
 
@@ -78,7 +79,7 @@ export function applyEngineOption(o: EngineOptions, id: string, value: string | 
 
 /** --disk FILE: an existing raw image (regular file or block device) the guest may write. */
 export function checkDisk(file: string): void {
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.statSync(file);
     fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);

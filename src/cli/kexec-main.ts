@@ -5,6 +5,7 @@
 // Start-up is a feature (`vkexec -S` in scripts): what only some modes need is imported when they run.
 import { UsageError } from '../errno.js';
 import type { KexecLoadResult } from '../kexec/load-request.js';
+import { crashkRes } from '../vm/machine/machine-config.js';
 import { readView } from '../vm/machine/views.js';
 import { parseKexecArgs, type KexecRequest, type SyscallChoice } from './kexec-options.js';
 import { safeText, startSpinner, type Out, type Spinner } from './output.js';
@@ -48,7 +49,8 @@ export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number
     return r.status ? STATUS_ERROR : code;
   }
   if (r.printCkrSize) {
-    const res = (await import('../vm/machine/machine-config.js')).crashkRes(m.state.config);
+    // A static import (views.js loads machine-config.js anyway): import() would start the ES module loader.
+    const res = crashkRes(m.state.config);
     out.line(res ? (res.end - res.start + 1n).toString() : '0');
     return 0;
   }

@@ -2,7 +2,7 @@
 // created on first use: a named directory that holds no machine is an error (a mistyped path, or one whose
 // `machine init` failed, must not silently become a default 512 MiB machine).
 
-import * as fs from 'node:fs';
+import { fs } from '../lib/builtins.js';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { MachineDirError, resolveMachineDir } from '../vm/machine/store.js';
 import { safeText, type Out } from './output.js';

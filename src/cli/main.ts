@@ -2,8 +2,14 @@
 // command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
+// The kexec command line (-S, -l, -e, ...) is loaded with require() (node >= 20.19: require of an ES module), the
+// synchronous loader: a `vkexec -S` that imports nothing asynchronously never starts the ES module loader's
+// machinery (about 7 ms; issue 15, bench/startup.ts). Subcommands and failure paths still use import().
+import { createRequire } from '../lib/builtins.js';
 import type { GlobalOpts } from './global-opts.js';
 import { makeOut, quietOnEpipe, type Out } from './output.js';
+
+const kexecMainModule = (): typeof import('./kexec-main.js') => createRequire(import.meta.url)('./kexec-main.js') as typeof import('./kexec-main.js');
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'check', 'help'];
 
@@ -88,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { UsageError } = await import('../errno.js');
       throw new UsageError(`vkexec: '${argv[first]}' is neither a file nor a vkexec command`, { hint: `did you mean: vkexec ${typo} ...?` });
     }
-    const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
+    const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await kexecMainModule().kexecMain(argv, out);
     return await finalStatus(code);
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.

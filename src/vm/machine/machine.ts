@@ -1,8 +1,7 @@
 // A persistent emulated PC: its configuration, sysctls, keyrings and loaded kexec images, read from and written
 // to the machine directory. Only a finished syscall changes it (atomic replace of machine.json).
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { fs, path } from '../../lib/builtins.js';
 import {
   type MachineConfig,
   type Sysctls,

@@ -1,11 +1,9 @@
 // The machine directory on disk: machine.json (state, replaced atomically), blobs/ (content-addressed segment
 // data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
-import * as fs from 'node:fs';
+import { fs, path, os, createRequire } from '../../lib/builtins.js';
+import type { Stats } from 'node:fs';
 import { copyPaths, STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
-import * as path from 'node:path';
-import * as os from 'node:os';
-import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
 import { ownerAlive, withPath } from './lock.js';
@@ -83,7 +81,7 @@ const STATE_MAX_BYTES = 16 << 20;
 /** The text of DIR/machine.json, read without following a link and within a size bound. */
 export function readStateText(dir: string): string {
   const file = path.join(dir, STATE_FILE);
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.lstatSync(file);
   } catch (e) {
@@ -256,7 +254,7 @@ export function isBlobName(v: unknown): v is string {
 /** DIR/blobs as a real directory (created when `create`); null when missing. Never a link. */
 function blobDir(dir: string, create: boolean): string | null {
   const blobs = path.join(dir, BLOB_DIR);
-  let st: fs.Stats | null = null;
+  let st: Stats | null = null;
   try {
     st = fs.lstatSync(blobs);
   } catch (e) {

@@ -3,8 +3,8 @@
 // claimed size, named by 64 lowercase hex digits, so a crafted state can make vkexec neither read outside the
 // directory nor hang nor fail inside. A problem is returned as "FIELD is VALUE: what it must be".
 
-import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { fs, createRequire } from '../../lib/builtins.js';
+import type { Stats } from 'node:fs';
 import { KEXEC_SEGMENT_MAX } from './kimage.js';
 import { blobPath, isBlobName } from './store.js';
 import { isKernelRelease } from './kernel-release.js';
@@ -114,7 +114,7 @@ function checkSysctl(s: unknown): string | null {
 /** The blob a field names: a name of 64 hex digits, a regular file in blobs/ (lstat: no link), of `size` bytes. */
 function checkBlob(dir: string, name: unknown, field: string, size: number): string | null {
   if (!isBlobName(name)) return bad(field, name, 'a blob name: 64 lowercase hex digits (a sha256 addressing its bytes)');
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.lstatSync(blobPath(dir, name));
   } catch {

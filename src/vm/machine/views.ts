@@ -8,7 +8,7 @@ import type { FirmwareMapEntry } from './firmware-map.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
-import { createRequire } from 'node:module';
+import { createRequire } from '../../lib/builtins.js';
 
 // The running kernel's synthesised files (kallsyms, kcore, boot_params) need the ELF and boot_params codecs: loaded
 // (require of ESM, Node >= 20.19) when one of them is read, so `vkexec -S` does not pay for them.
