@@ -3,14 +3,18 @@
 
 import { fs, path, os, createRequire } from '../../lib/builtins.js';
 import type { Stats } from 'node:fs';
-import { copyPaths, STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
+import type { StagedCopy } from './blob-stage.js';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
-import { ownerAlive, withPath } from './lock.js';
 
-// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
+// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state. So are
+// lock.ts (withPath, ownerAlive) and blob-stage.ts, loaded by their first use (each module is about 0.5 ms of a
+// start; issue 15).
 let cryptoModule: typeof import('node:crypto') | undefined;
 const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+const lock = (): typeof import('./lock.js') => createRequire(import.meta.url)('./lock.js') as typeof import('./lock.js');
+const stage = (): typeof import('./blob-stage.js') => createRequire(import.meta.url)('./blob-stage.js') as typeof import('./blob-stage.js');
+const withPath = (e: unknown, p: string): unknown => lock().withPath(e, p);
 
 export const STATE_FILE = 'machine.json';
 const BLOB_DIR = 'blobs';
@@ -159,11 +163,11 @@ export function withBlobStaging<T>(dir: string, fn: () => T): T {
 
 /** Starts the staged copy of a whole file about to be hashed, when a load asked for it and the file is large. */
 function stageCopy(src: ByteSource & { kind: 'file' }, size: number): StagedCopy | undefined {
-  if (!staging || src.offset !== 0 || src.length !== size || size < STAGE_MIN_BYTES) return undefined;
+  if (!staging || src.offset !== 0 || src.length !== size || size < stage().STAGE_MIN_BYTES) return undefined;
   const blobs = blobDir(staging.dir, true)!;
   let copy: StagedCopy;
   try {
-    copy = new StagedCopy(blobs, blobTemp(blobs), src.path);
+    copy = new (stage().StagedCopy)(blobs, blobTemp(blobs), src.path);
   } catch {
     return undefined; // no thread to be had (ERR_WORKER_INIT_FAILED): storeHashed copies after the hash
   }
@@ -351,7 +355,7 @@ function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | nu
       try {
         fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
       } catch (e) {
-        throw Object.assign(e as Error, { path: copyPaths(src.path, tmp) });
+        throw Object.assign(e as Error, { path: stage().copyPaths(src.path, tmp) });
       }
       const fd = fs.openSync(tmp, 'r+');
       try {
@@ -384,7 +388,7 @@ export function collectBlobs(dir: string, referenced: Set<string>): void {
     if (referenced.has(name)) continue;
     const temp = BLOB_TEMP.exec(name);
     if (!BLOB_NAME.test(name) && !temp) continue;
-    if (temp && ownerAlive(Number(temp[1]))) continue;
+    if (temp && lock().ownerAlive(Number(temp[1]))) continue;
     const p = path.join(blobs, name);
     if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) fs.rmSync(p, { force: true });
   }
