@@ -4,6 +4,7 @@
 
 // Start-up is a feature (`vkexec -S` in scripts): what only some modes need is imported when they run.
 import { UsageError } from '../errno.js';
+import { createRequire } from '../lib/builtins.js';
 import type { KexecLoadResult } from '../kexec/load-request.js';
 import { crashkRes } from '../vm/machine/machine-config.js';
 import { readView } from '../vm/machine/views.js';
@@ -32,7 +33,8 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     return await reportFailure(e, out);
   }
   if (r.help || r.version) {
-    const { usage, versionText } = await import('./usage.js');
+    // require(), as main.ts loads this module: import() would start the asynchronous ES module loader.
+    const { usage, versionText } = createRequire(import.meta.url)('./usage.js') as typeof import('./usage.js');
     out.line(r.help ? usage() : versionText());
     return 0;
   }
