@@ -1,9 +1,12 @@
 // Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
 
-import { fs } from '../lib/builtins.js';
 import type { Stats } from 'node:fs';
 import { UsageError, fileErrorText } from '../errno.js';
 import { CommandLineError, type LongOption } from './getopt.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
 
 export type EngineChoice = 'auto' | 'qemu' | 'v86' | 'verify';
 

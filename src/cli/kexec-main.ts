@@ -4,7 +4,6 @@
 
 // Start-up is a feature (`vkexec -S` in scripts): what only some modes need is imported when they run.
 import { UsageError } from '../errno.js';
-import { createRequire } from '../lib/builtins.js';
 import type { KexecLoadResult } from '../kexec/load-request.js';
 import { crashkRes } from '../vm/machine/machine-config.js';
 import { readView } from '../vm/machine/views.js';
@@ -12,6 +11,10 @@ import { parseKexecArgs, type KexecRequest, type SyscallChoice } from './kexec-o
 import { safeText, startSpinner, type Out, type Spinner } from './output.js';
 import { openMachine, type OpenMachine } from './machine-open.js';
 import type { Voice } from './report.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
 
 /** report.ts's reportFailure, imported on the failure path only. */
 async function reportFailure(e: unknown, out: Out, voice?: Voice): Promise<number> {

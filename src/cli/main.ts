@@ -5,9 +5,12 @@
 // The kexec command line (-S, -l, -e, ...) is loaded with require() (node >= 20.19: require of an ES module), the
 // synchronous loader: a `vkexec -S` that imports nothing asynchronously never starts the ES module loader's
 // machinery (about 7 ms; issue 15, bench/startup.ts). Subcommands and failure paths still use import().
-import { createRequire } from '../lib/builtins.js';
 import type { GlobalOpts } from './global-opts.js';
 import { makeOut, quietOnEpipe, type Out } from './output.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
 
 const kexecMainModule = (): typeof import('./kexec-main.js') => createRequire(import.meta.url)('./kexec-main.js') as typeof import('./kexec-main.js');
 

@@ -1,8 +1,11 @@
 // Where vkexec talks to the user: kexec-tools' own messages verbatim, then vkexec's lines (prefixed
 // "vkexec:"), coloured only on a terminal that wants colour (NO_COLOR honoured), or JSON with --json.
 
-import { createRequire } from '../lib/builtins.js';
 import { safeText } from '../lib/safe-text.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
 
 /** The few styles vkexec uses; identity functions when colour is off, so chalk loads only for a terminal. */
 export interface Styles {

@@ -3,12 +3,8 @@
 // overlap the hash instead of following it. Whether the copy may be kept is decided afterwards, as for a copy
 // made after the hash (store.ts storeHashed: same inode and size, no change since before the read began).
 
-import { fs } from '../../lib/builtins.js';
-import type { MessagePort } from 'node:worker_threads';
-
-/** node:worker_threads, loaded by the first staged copy: every command reads the machine through store.ts, and
- * loading it costs about 1.4 ms of a `vkexec -S` (issue 15). */
-const threads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
+import * as fs from 'node:fs';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 /** Files smaller than this are copied after the hash: a thread costs more than it saves. */
 export const STAGE_MIN_BYTES = 16 << 20;
@@ -58,7 +54,6 @@ export class StagedCopy {
     readonly tmp: string,
     private readonly src: string,
   ) {
-    const { MessageChannel, Worker } = threads();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const worker = new Worker(COPIER, { eval: true, workerData: { src, tmp, flag: this.flag.buffer, port: port2 }, transferList: [port2] });
@@ -69,7 +64,7 @@ export class StagedCopy {
   finish(): NodeJS.ErrnoException | null {
     if (this.result === null) {
       Atomics.wait(this.flag, 0, 0);
-      this.result = (threads().receiveMessageOnPort(this.port)?.message as CopyReport | undefined) ?? { ok: false, message: 'the copier thread ended without a report' };
+      this.result = (receiveMessageOnPort(this.port)?.message as CopyReport | undefined) ?? { ok: false, message: 'the copier thread ended without a report' };
       this.port.close();
     }
     if (this.result.ok) return null;

@@ -30,8 +30,9 @@
 // versions (a regular file `lock` holding "pid what") is honoured while its pid lives and unlinked (which
 // fails if it has meanwhile become a lock directory) when it is dead, empty or torn.
 
-import { fs, path, createRequire } from '../../lib/builtins.js';
-import type { Stats } from 'node:fs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { KexecError } from '../../errno.js';
 
 const LOCK = 'lock';
@@ -95,7 +96,7 @@ function symlinkRefused(p: string): KexecError {
   });
 }
 
-function lstatOrNull(p: string): Stats | null {
+function lstatOrNull(p: string): fs.Stats | null {
   try {
     return fs.lstatSync(p);
   } catch (e) {

@@ -1,11 +1,17 @@
 // The machine directory on disk: machine.json (state, replaced atomically), blobs/ (content-addressed segment
 // data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
-import { fs, path, os, createRequire } from '../../lib/builtins.js';
 import type { Stats } from 'node:fs';
 import type { StagedCopy } from './blob-stage.js';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
+const os = process.getBuiltinModule('node:os');
+const { createRequire } = process.getBuiltinModule('node:module');
 
 // node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state. So are
 // lock.ts (withPath, ownerAlive) and blob-stage.ts, loaded by their first use (each module is about 0.5 ms of a

@@ -3,11 +3,15 @@
 // claimed size, named by 64 lowercase hex digits, so a crafted state can make vkexec neither read outside the
 // directory nor hang nor fail inside. A problem is returned as "FIELD is VALUE: what it must be".
 
-import { fs, createRequire } from '../../lib/builtins.js';
 import type { Stats } from 'node:fs';
 import { KEXEC_SEGMENT_MAX } from './kimage.js';
 import { blobPath, isBlobName } from './store.js';
 import { isKernelRelease } from './kernel-release.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
+const { createRequire } = process.getBuiltinModule('node:module');
 
 // The keyring codec pulls in asn1js (two dozen modules, most of `vkexec -S`'s start-up): loaded (require of ESM,
 // Node >= 20.19) only for a state that has keyrings.
