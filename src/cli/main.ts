@@ -32,9 +32,11 @@ function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: n
 }
 
 async function runSubcommand(argv: readonly string[], index: number, global: GlobalOpts, out: Out): Promise<number> {
-  const { Command, CommanderError } = await import('commander');
-  const { commandsFor } = await import('./commands.js');
-  const { VKEXEC_VERSION } = await import('./usage.js');
+  // require() too (the same modules import() gives): `machine show` then starts no asynchronous loader either.
+  const require = createRequire(import.meta.url);
+  const { Command, CommanderError } = require('commander') as typeof import('commander');
+  const { commandsFor } = require('./commands.js') as typeof import('./commands.js');
+  const { VKEXEC_VERSION } = require('./usage.js') as typeof import('./usage.js');
   let exitCode = 0;
   const program = new Command('vkexec')
     .version(VKEXEC_VERSION, '-v, --version') // kexec's own -v (there is no -V)

@@ -2,11 +2,10 @@
 // they need. The real binary runs with NODE_DEBUG=esm, whose lines name every ES module it loads, by import()
 // or by require() (bin/vkexec.js and main.ts load the kexec command line with require(), which no load hook
 // sees), and the test names what must not be among them: commander and chalk/ora for -S, asn1js (the keyring
-// codec), the loaders, the inspector and the checker. -S, `-S -p` and --version must not start the asynchronous
-// ES module loader at all (its jobs are the `ModuleJob {` lines; require()'s are ModuleJobSync). It also proves
-// the deferred parts still run when needed: a machine with keyrings has them checked on every read (a damaged
-// one makes -S answer 2, as before).
-
+// codec), the loaders, the inspector and the checker. -S, `-S -p`, --version and `machine show` must not start
+// the asynchronous ES module loader at all (its jobs are the `ModuleJob {` lines; require()'s are
+// ModuleJobSync). It also proves the deferred parts still run when needed: a machine with keyrings has them
+// checked on every read (a damaged one makes -S answer 2, as before).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -53,6 +52,7 @@ test('vkexec -S, machine show and --version import only what they need', () => {
   assert.match(show.stdout, /^normal +not loaded$/m);
   none(show.modules, HEAVY, 'for machine show, the keyring codec, loaders, engines and kernel code');
   none(show.modules, /\/dist\/src\/cli\/(boot|check|inspect|vmcore|keys|panic|kdump)-|\/dist\/src\/cli\/machine-trust\.js$/, 'for machine show, the other commands');
+  assert.equal(show.asyncLoader, false, 'machine show imports nothing asynchronously');
   const version = loaded(m, ['--version']);
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^vkexec /m);
