@@ -4,7 +4,8 @@
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
 // The kexec command line (-S, -l, -e, ...) is loaded with require() (node >= 20.19: require of an ES module), the
 // synchronous loader: a `vkexec -S` that imports nothing asynchronously never starts the ES module loader's
-// machinery (about 7 ms; issue 15, bench/startup.ts). Subcommands and failure paths still use import().
+// machinery (about 7 ms; issue 15, bench/startup.ts); nor does `machine show` (runSubcommand). The other
+// subcommands' modules and the failure paths still use import().
 import type { GlobalOpts } from './global-opts.js';
 import { makeOut, quietOnEpipe, type Out } from './output.js';
 
