@@ -57,6 +57,7 @@ test('vkexec -S, machine show and --version import only what they need', () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^vkexec /m);
   none(version.modules, HEAVY, 'for --version, the keyring codec, loaders, engines and kernel code');
+  none(version.modules, /\/dist\/src\/(vm\/machine\/|cli\/machine-open\.js$)/, 'for --version, which opens no machine, the machine side');
   assert.equal(version.asyncLoader, false, '--version imports nothing asynchronously');
 });
 
