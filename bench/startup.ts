@@ -12,10 +12,10 @@
 // "before" = 66e6b0e (ESM launcher, every module imported): see README.md ("Start-up") for the table.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ROOT, median, opt } from './common.js';
+import { BIN, median, opt } from './common.js';
 
 const runs = Number(opt('--runs', '20'));
 const also = opt('--also', '');
@@ -46,10 +46,6 @@ function moduleCount(bin: string, args: string[]): number {
   const urls = new Set(r.stderr.split('\n').map((l) => /^ESM \d+: Storing (\S+) /.exec(l)?.[1]).filter((u) => u !== undefined && !u.endsWith('/bin/vkexec.js')));
   return urls.size;
 }
-
-// `npm run build` writes dist/src/package.json (type: module): each import's package-scope lookup then stops
-// there instead of climbing to the repository's package.json (about 4 ms of `-S`). A bare `tsc` does not.
-if (!existsSync(join(ROOT, 'dist/src/package.json'))) console.log('note: dist/src/package.json is missing (built by tsc alone, not `npm run build`): start-up is slower than installed');
 
 try {
   run([process.execPath, BIN, 'machine', 'init']);
