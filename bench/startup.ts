@@ -8,8 +8,9 @@
 // With --also BIN (another checkout's bin/vkexec.js, e.g. the commit before a change) its commands run too.
 //   node dist/bench/startup.js [--runs 20] [--also BIN]
 //
-// Measured 2026-12-06 ~19:40 (2 cores shared with two other sessions' QEMU tests, load average ~3), 20 runs,
-// "before" = 66e6b0e (ESM launcher, every module imported): see README.md ("Start-up") for the table.
+// Measured 2026-12-06 20:13 UTC (2 vCPUs, load average 0.8), 30 runs, --also the build of 66e6b0e (ESM
+// launcher, every module imported): -S 1.32x wall, 1.31x CPU (before 1.44x, 1.48x); -S -p 1.30x (1.43x);
+// machine show 1.58x (1.73x); --version 1.20x (1.44x). README.md ("Start-up") has the table.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
