@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import type { GlobalOpts } from './global-opts.js';
 import type { Out } from './output.js';
 
+const { createRequire } = process.getBuiltinModule('node:module');
+
 type Build = (g: () => GlobalOpts, out: Out, setExit: (code: number) => void, next?: string) => Promise<Command>;
 
 /** `machine`'s own subcommands (machine-cmd.ts); keys, trust-loader and panic live in their own modules. */
@@ -13,7 +15,8 @@ const MACHINE_OWN = ['init', 'show', 'set', 'sysctl', 'destroy'];
 
 /** `vkexec machine`, with keys, trust-loader and panic unless the word after `machine` (`next`) is another one. */
 async function machineCommand(g: () => GlobalOpts, out: Out, setExit: (code: number) => void, next?: string): Promise<Command> {
-  const cmd = (await import('./machine-cmd.js')).machineCommand(g, out);
+  // require(): `machine show` loads its modules synchronously, without the asynchronous loader (main.ts).
+  const cmd = (createRequire(import.meta.url)('./machine-cmd.js') as typeof import('./machine-cmd.js')).machineCommand(g, out);
   if (next !== undefined && MACHINE_OWN.includes(next)) return cmd;
   cmd.addCommand((await import('./keys-cmd.js')).keysCommand(g, out));
   cmd.addCommand((await import('./machine-trust.js')).trustLoaderCommand(g, out));

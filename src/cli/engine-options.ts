@@ -1,8 +1,12 @@
 // Options that choose and drive the engine which executes a loaded image (-e, -f, boot, machine panic).
 
-import * as fs from 'node:fs';
+import type { Stats } from 'node:fs';
 import { UsageError, fileErrorText } from '../errno.js';
 import { CommandLineError, type LongOption } from './getopt.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
 
 export type EngineChoice = 'auto' | 'qemu' | 'v86' | 'verify';
 
@@ -78,7 +82,7 @@ export function applyEngineOption(o: EngineOptions, id: string, value: string | 
 
 /** --disk FILE: an existing raw image (regular file or block device) the guest may write. */
 export function checkDisk(file: string): void {
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.statSync(file);
     fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);

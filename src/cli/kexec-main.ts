@@ -5,11 +5,19 @@
 // Start-up is a feature (`vkexec -S` in scripts): what only some modes need is imported when they run.
 import { UsageError } from '../errno.js';
 import type { KexecLoadResult } from '../kexec/load-request.js';
-import { readView } from '../vm/machine/views.js';
 import { parseKexecArgs, type KexecRequest, type SyscallChoice } from './kexec-options.js';
 import { safeText, startSpinner, type Out, type Spinner } from './output.js';
-import { openMachine, type OpenMachine } from './machine-open.js';
+import type { OpenMachine } from './machine-open.js';
 import type { Voice } from './report.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
+
+/** A module of the machine side, required when a request opens its machine: --version and --help never do. */
+function machineSide<T>(spec: string): T {
+  return createRequire(import.meta.url)(spec) as T;
+}
 
 /** report.ts's reportFailure, imported on the failure path only. */
 async function reportFailure(e: unknown, out: Out, voice?: Voice): Promise<number> {
@@ -31,7 +39,8 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
     return await reportFailure(e, out);
   }
   if (r.help || r.version) {
-    const { usage, versionText } = await import('./usage.js');
+    // require(), as main.ts loads this module: import() would start the asynchronous ES module loader.
+    const { usage, versionText } = createRequire(import.meta.url)('./usage.js') as typeof import('./usage.js');
     out.line(r.help ? usage() : versionText());
     return 0;
   }
@@ -42,13 +51,14 @@ export async function kexecMain(argv: readonly string[], out: Out): Promise<numb
 export async function runKexecRequest(r: KexecRequest, out: Out): Promise<number> {
   let m: OpenMachine;
   try {
-    m = openMachine(r.machine, out);
+    m = machineSide<typeof import('./machine-open.js')>('./machine-open.js').openMachine(r.machine, out);
   } catch (e) {
     const code = await reportFailure(e, out, 'vkexec');
     return r.status ? STATUS_ERROR : code;
   }
   if (r.printCkrSize) {
-    const res = (await import('../vm/machine/machine-config.js')).crashkRes(m.state.config);
+    // require(), as for openMachine (machine.ts has loaded machine-config.js): import() would start the ES module loader.
+    const res = machineSide<typeof import('../vm/machine/machine-config.js')>('../vm/machine/machine-config.js').crashkRes(m.state.config);
     out.line(res ? (res.end - res.start + 1n).toString() : '0');
     return 0;
   }
@@ -99,7 +109,7 @@ function prefetchExec(r: KexecRequest): Promise<typeof import('./exec.js')> {
 function kStatus(m: OpenMachine, r: KexecRequest, out: Out): number {
   const crash = r.crash || (!r.hasOptLoad && !r.preserveContext);
   const file = crash ? '/sys/kernel/kexec_crash_loaded' : '/sys/kernel/kexec_loaded';
-  const loaded = readView(m.state, file)!.trim() === '1';
+  const loaded = machineSide<typeof import('../vm/machine/views.js')>('../vm/machine/views.js').readView(m.state, file)!.trim() === '1';
   if (r.json) out.emitJson({ image: crash ? 'crash' : 'normal', loaded });
   return loaded ? 1 : 0;
 }

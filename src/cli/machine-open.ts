@@ -2,10 +2,13 @@
 // created on first use: a named directory that holds no machine is an error (a mistyped path, or one whose
 // `machine init` failed, must not silently become a default 512 MiB machine).
 
-import * as fs from 'node:fs';
 import { type MachineState, defaultConfig, machineExists, newState, readState, writeState } from '../vm/machine/machine.js';
 import { MachineDirError, resolveMachineDir } from '../vm/machine/store.js';
 import { safeText, type Out } from './output.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
 
 export interface OpenMachine {
   dir: string;

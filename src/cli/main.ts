@@ -2,8 +2,18 @@
 // command line, parsed as kexec-tools parses it. Never a stack trace for a user's mistake.
 
 // Start-up is a feature (`vkexec -S` in scripts): only what a command needs is imported, when it needs it.
+// The kexec command line (-S, -l, -e, ...) is loaded with require() (node >= 20.19: require of an ES module), the
+// synchronous loader: a `vkexec -S` that imports nothing asynchronously never starts the ES module loader's
+// machinery (about 7 ms; issue 15, bench/startup.ts); nor does `machine show` (runSubcommand). The other
+// subcommands' modules and the failure paths still use import().
 import type { GlobalOpts } from './global-opts.js';
 import { makeOut, quietOnEpipe, type Out } from './output.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
+
+const kexecMainModule = (): typeof import('./kexec-main.js') => createRequire(import.meta.url)('./kexec-main.js') as typeof import('./kexec-main.js');
 
 export const SUBCOMMANDS = ['machine', 'boot', 'inspect', 'probe-kernel', 'vmcore', 'kdump-size', 'check', 'help'];
 
@@ -23,9 +33,11 @@ function findSubcommand(argv: readonly string[]): { global: GlobalOpts; index: n
 }
 
 async function runSubcommand(argv: readonly string[], index: number, global: GlobalOpts, out: Out): Promise<number> {
-  const { Command, CommanderError } = await import('commander');
-  const { commandsFor } = await import('./commands.js');
-  const { VKEXEC_VERSION } = await import('./usage.js');
+  // require() too (the same modules import() gives): `machine show` then starts no asynchronous loader either.
+  const require = createRequire(import.meta.url);
+  const { Command, CommanderError } = require('commander') as typeof import('commander');
+  const { commandsFor } = require('./commands.js') as typeof import('./commands.js');
+  const { VKEXEC_VERSION } = require('./usage.js') as typeof import('./usage.js');
   let exitCode = 0;
   const program = new Command('vkexec')
     .version(VKEXEC_VERSION, '-v, --version') // kexec's own -v (there is no -V)
@@ -88,7 +100,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { UsageError } = await import('../errno.js');
       throw new UsageError(`vkexec: '${argv[first]}' is neither a file nor a vkexec command`, { hint: `did you mean: vkexec ${typo} ...?` });
     }
-    const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await (await import('./kexec-main.js')).kexecMain(argv, out);
+    const code = index >= 0 ? await runSubcommand(argv, index, global, out) : await kexecMainModule().kexecMain(argv, out);
     return await finalStatus(code);
   } catch (e) {
     // The last line of defence: known failures get their message and hint; anything else is a bug report.

@@ -3,6 +3,10 @@
 
 import { safeText } from '../lib/safe-text.js';
 
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
+
 /** The few styles vkexec uses; identity functions when colour is off, so chalk loads only for a terminal. */
 export interface Styles {
   yellow(t: string): string;
@@ -53,12 +57,25 @@ export function safeLines(t: string): string {
  * A reader that goes away (`vkexec machine show | head -1`) ends the output quietly: EPIPE on stdout or
  * stderr turns later writes to that stream into no-ops and the command finishes as it would have (lock
  * released, state written), with its own exit status. Never a stack trace.
+ * The listener goes on each stream when the stream is made: process.stdout and process.stderr are getters that
+ * make their stream on first use (a pipe's costs about 3 ms, which a `vkexec -S` that prints nothing need not
+ * pay; issue 15), so the getter is wrapped and every user of the stream, vkexec's or a library's, gets it watched.
  */
 export function quietOnEpipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', () => broken.add(stream)); // EPIPE, or any other end of the reader
-
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    const make = d?.get;
+    if (make && d.configurable) Object.defineProperty(process, name, { ...d, get: () => watch(make.call(process) as NodeJS.WriteStream) });
+    else watch(process[name]);
   }
+}
+const watched = new WeakSet<NodeJS.WriteStream>();
+function watch(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (!watched.has(stream)) {
+    watched.add(stream);
+    stream.on('error', () => broken.add(stream)); // EPIPE, or any other end of the reader
+  }
+  return stream;
 }
 const broken = new Set<NodeJS.WriteStream>();
 function write(stream: NodeJS.WriteStream, text: string): void {
@@ -71,24 +88,34 @@ function write(stream: NodeJS.WriteStream, text: string): void {
   }
 }
 
+/**
+ * Whether stderr wants colour, and chalk, are settled on the first coloured line: asking needs the stderr
+ * stream, which a command that prints nothing never makes (quietOnEpipe). chalk is loaded with require() then.
+ */
 export async function makeOut(json: boolean): Promise<Out> {
-  const color = wantsColor(process.stderr);
-  let c = plain;
-  if (color) {
-    const { default: chalk, Chalk } = await import('chalk');
-    c = new Chalk({ level: chalk.level || 1 });
-  }
+  let color: boolean | undefined;
+  let styles: Styles | undefined;
+  const c = (): Styles => (styles ??= (color ??= wantsColor(process.stderr)) ? chalkStyles() : plain);
   return {
     json,
-    color,
-    c,
+    get color() {
+      return (color ??= wantsColor(process.stderr));
+    },
+    get c() {
+      return c();
+    },
     // Escaped before colour is added: colour is vkexec's, never the text's.
     line: (t) => write(process.stdout, safeLines(t) + '\n'),
     err: (t) => write(process.stderr, safeLines(t) + '\n'),
-    note: (t, style) => write(process.stderr, c.yellow('vkexec: ') + (style ? c[style](safeLines(t)) : safeLines(t)) + '\n'),
-    hint: (t) => write(process.stderr, c.cyan('vkexec: fix: ') + safeText(t) + '\n'),
+    note: (t, style) => write(process.stderr, c().yellow('vkexec: ') + (style ? c()[style](safeLines(t)) : safeLines(t)) + '\n'),
+    hint: (t) => write(process.stderr, c().cyan('vkexec: fix: ') + safeText(t) + '\n'),
     emitJson: (v) => write(process.stdout, JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x), 2) + '\n'),
   };
+}
+
+function chalkStyles(): Styles {
+  const { default: chalk, Chalk } = createRequire(import.meta.url)('chalk') as typeof import('chalk');
+  return new Chalk({ level: chalk.level || 1 });
 }
 
 export interface Spinner {

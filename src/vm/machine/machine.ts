@@ -1,8 +1,6 @@
 // A persistent emulated PC: its configuration, sysctls, keyrings and loaded kexec images, read from and written
 // to the machine directory. Only a finished syscall changes it (atomic replace of machine.json).
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
   type MachineConfig,
   type Sysctls,
@@ -16,6 +14,11 @@ import { validateState } from './validate.js';
 import type { SerializedKeyrings } from '../../sig/keyring.js';
 import { STATE_FILE, MachineDirError, decodeJson, encodeJson, writeFileAtomic, collectBlobs, readStateText } from './store.js';
 import { DEFAULT_KERNEL_RELEASE, osreleaseFor } from './kernel-release.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
 
 export interface MachineState {
   version: 1;

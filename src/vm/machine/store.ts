@@ -1,18 +1,26 @@
 // The machine directory on disk: machine.json (state, replaced atomically), blobs/ (content-addressed segment
 // data, named by sha256). The lock that plays the kernel's kexec_lock is lock.ts.
 
-import * as fs from 'node:fs';
-import { copyPaths, STAGE_MIN_BYTES, StagedCopy } from './blob-stage.js';
-import * as path from 'node:path';
-import * as os from 'node:os';
-import { createRequire } from 'node:module';
+import type { Stats } from 'node:fs';
+import type { StagedCopy } from './blob-stage.js';
 import { KexecError } from '../../errno.js';
 import { hex } from '../../lib/hex.js';
-import { ownerAlive, withPath } from './lock.js';
 
-// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state.
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
+const os = process.getBuiltinModule('node:os');
+const { createRequire } = process.getBuiltinModule('node:module');
+
+// node:crypto costs several ms to load and only writers need it: `vkexec -S` only reads the state. So are
+// lock.ts (withPath, ownerAlive) and blob-stage.ts, loaded by their first use (each module is about 0.5 ms of a
+// start; issue 15).
 let cryptoModule: typeof import('node:crypto') | undefined;
 const crypto = (): typeof import('node:crypto') => (cryptoModule ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+const lock = (): typeof import('./lock.js') => createRequire(import.meta.url)('./lock.js') as typeof import('./lock.js');
+const stage = (): typeof import('./blob-stage.js') => createRequire(import.meta.url)('./blob-stage.js') as typeof import('./blob-stage.js');
+const withPath = (e: unknown, p: string): unknown => lock().withPath(e, p);
 
 export const STATE_FILE = 'machine.json';
 const BLOB_DIR = 'blobs';
@@ -83,7 +91,7 @@ const STATE_MAX_BYTES = 16 << 20;
 /** The text of DIR/machine.json, read without following a link and within a size bound. */
 export function readStateText(dir: string): string {
   const file = path.join(dir, STATE_FILE);
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.lstatSync(file);
   } catch (e) {
@@ -161,11 +169,11 @@ export function withBlobStaging<T>(dir: string, fn: () => T): T {
 
 /** Starts the staged copy of a whole file about to be hashed, when a load asked for it and the file is large. */
 function stageCopy(src: ByteSource & { kind: 'file' }, size: number): StagedCopy | undefined {
-  if (!staging || src.offset !== 0 || src.length !== size || size < STAGE_MIN_BYTES) return undefined;
+  if (!staging || src.offset !== 0 || src.length !== size || size < stage().STAGE_MIN_BYTES) return undefined;
   const blobs = blobDir(staging.dir, true)!;
   let copy: StagedCopy;
   try {
-    copy = new StagedCopy(blobs, blobTemp(blobs), src.path);
+    copy = new (stage().StagedCopy)(blobs, blobTemp(blobs), src.path);
   } catch {
     return undefined; // no thread to be had (ERR_WORKER_INIT_FAILED): storeHashed copies after the hash
   }
@@ -256,7 +264,7 @@ export function isBlobName(v: unknown): v is string {
 /** DIR/blobs as a real directory (created when `create`); null when missing. Never a link. */
 function blobDir(dir: string, create: boolean): string | null {
   const blobs = path.join(dir, BLOB_DIR);
-  let st: fs.Stats | null = null;
+  let st: Stats | null = null;
   try {
     st = fs.lstatSync(blobs);
   } catch (e) {
@@ -353,7 +361,7 @@ function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | nu
       try {
         fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
       } catch (e) {
-        throw Object.assign(e as Error, { path: copyPaths(src.path, tmp) });
+        throw Object.assign(e as Error, { path: stage().copyPaths(src.path, tmp) });
       }
       const fd = fs.openSync(tmp, 'r+');
       try {
@@ -386,7 +394,7 @@ export function collectBlobs(dir: string, referenced: Set<string>): void {
     if (referenced.has(name)) continue;
     const temp = BLOB_TEMP.exec(name);
     if (!BLOB_NAME.test(name) && !temp) continue;
-    if (temp && ownerAlive(Number(temp[1]))) continue;
+    if (temp && lock().ownerAlive(Number(temp[1]))) continue;
     const p = path.join(blobs, name);
     if (fs.lstatSync(p, { throwIfNoEntry: false })?.isFile()) fs.rmSync(p, { force: true });
   }

@@ -3,11 +3,15 @@
 // claimed size, named by 64 lowercase hex digits, so a crafted state can make vkexec neither read outside the
 // directory nor hang nor fail inside. A problem is returned as "FIELD is VALUE: what it must be".
 
-import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import type { Stats } from 'node:fs';
 import { KEXEC_SEGMENT_MAX } from './kimage.js';
 import { blobPath, isBlobName } from './store.js';
 import { isKernelRelease } from './kernel-release.js';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const fs = process.getBuiltinModule('node:fs');
+const { createRequire } = process.getBuiltinModule('node:module');
 
 // The keyring codec pulls in asn1js (two dozen modules, most of `vkexec -S`'s start-up): loaded (require of ESM,
 // Node >= 20.19) only for a state that has keyrings.
@@ -114,7 +118,7 @@ function checkSysctl(s: unknown): string | null {
 /** The blob a field names: a name of 64 hex digits, a regular file in blobs/ (lstat: no link), of `size` bytes. */
 function checkBlob(dir: string, name: unknown, field: string, size: number): string | null {
   if (!isBlobName(name)) return bad(field, name, 'a blob name: 64 lowercase hex digits (a sha256 addressing its bytes)');
-  let st: fs.Stats;
+  let st: Stats;
   try {
     st = fs.lstatSync(blobPath(dir, name));
   } catch {

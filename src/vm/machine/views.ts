@@ -8,7 +8,10 @@ import type { FirmwareMapEntry } from './firmware-map.js';
 import { formatIomem, resourceRange, type Resource } from './iomem.js';
 import { CRASH_NOTES_SIZE, VMCOREINFO_NOTE_SIZE, crashNotesAddr, crashkRes, vmcoreinfoNoteAddr } from './machine-config.js';
 import type { MachineState } from './machine.js';
-import { createRequire } from 'node:module';
+
+// Built-ins by process.getBuiltinModule, not import: no ES module facade to build (node:fs's loads its streams)
+// and no import to resolve, on every command's path (issue 15, bench/startup.ts).
+const { createRequire } = process.getBuiltinModule('node:module');
 
 // The running kernel's synthesised files (kallsyms, kcore, boot_params) need the ELF and boot_params codecs: loaded
 // (require of ESM, Node >= 20.19) when one of them is read, so `vkexec -S` does not pay for them.
