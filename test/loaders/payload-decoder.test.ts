@@ -83,19 +83,42 @@ describe('payload decoder: a misbehaving tool is not trusted', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['prints garbage of the right size', `head -c ${n} /dev/zero`, /its output is not an ELF file/],
     ['prints an ELF of the wrong size', `head -c ${n - 4096} ${vm}`, /gave 65902516 bytes, the size trailer declares 65906612/],
-    ['prints too much', `cat ${vm} ${vm}`, /wrote more than the 65906612 bytes the size trailer declares \(65536 to spare\), killed/],
+    // Unnamed file: the shell's ulimit -f stops the writer (SIGXFSZ; the fake's script then exits 153). Pipe: maxBuffer.
+    ['prints too much', `cat ${vm} ${vm}`, /wrote more than the 65906612 bytes the size trailer declares \(65536 to spare\), killed|exit status 153 \(File size limit exceeded\)/],
     ['exits 1 after the right bytes', `cat ${vm}; echo broken >&2; exit 1`, /exit status 1 \(broken\)/],
     ['sleeps past the time limit', 'exec sleep 30', /still running after 1 s, killed/],
     ['dies of a signal', 'kill -SEGV $$', /killed by SIGSEGV/],
   ];
-  for (const [what, script, why] of cases) {
-    it(`a fake xz that ${what}: the own decoder decodes`, () => {
-      const p = extractPayload(unsigned, { decoder: payloadDecoder(fakeTool('xz', `cat >/dev/null; ${script}`), 1000) });
-      assert.equal(p.decodedBy, 'vkexec');
-      assert.match(p.fallback ?? '', why);
-      assert.ok(Buffer.from(p.vmlinux).equals(vmlinux));
-    });
+  // The output goes to an O_TMPFILE file in TMPDIR; /proc refuses O_TMPFILE (ENOTSUP), so there it goes through a pipe.
+  for (const tmp of [undefined, '/proc'] as const) {
+    for (const [what, script, why] of cases) {
+      it(`a fake xz that ${what} (${tmp ? 'pipe' : 'unnamed file'}): the own decoder decodes`, () => {
+        const env = fakeTool('xz', `cat >/dev/null; ${script}`);
+        const saved = process.env.TMPDIR;
+        if (tmp) process.env.TMPDIR = tmp;
+        try {
+          const p = extractPayload(unsigned, { decoder: payloadDecoder(env, 1000) });
+          assert.equal(p.decodedBy, 'vkexec');
+          assert.match(p.fallback ?? '', why);
+          assert.ok(Buffer.from(p.vmlinux).equals(vmlinux));
+        } finally {
+          if (tmp) saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved);
+        }
+      });
+    }
   }
+
+  it('the real xz through a pipe (TMPDIR without O_TMPFILE) gives the same bytes', () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/proc';
+    try {
+      const p = extractPayload(unsigned, { decoder: payloadDecoder({ ...process.env, VKEXEC_PAYLOAD_DECODER: '' }) });
+      assert.equal(p.decodedBy, 'xz -dc --single-stream');
+      assert.ok(Buffer.from(p.vmlinux).equals(vmlinux));
+    } finally {
+      saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved);
+    }
+  });
 
   it('VKEXEC_PAYLOAD_DECODER takes tools or builtin; anything else is refused with a fix', () => {
     assert.equal(payloadDecoderPolicy({}), 'tools');
