@@ -1,7 +1,9 @@
 // Debian binary packages (deb(5)): an ar archive whose members are "debian-binary" ("2.0\n"), control.tar[.xx]
 // and data.tar[.xx], in that order; dpkg-deb accepts data.tar uncompressed or compressed with gzip, xz, zstd,
 // bzip2 or lzma (dpkg 1.21: zstd since 1.21.18). The tar is read with tar-stream, the compression with the
-// project's own decoders (compress.ts) and zlib's gunzip stream, in one pass that holds no whole data.tar.
+// project's own decoders (compress.ts) and zlib's gunzip stream, in one pass that holds no whole data.tar; or
+// with a decoder the caller injects (the reference tool, check-read-worker.ts), whose stream is used only when
+// it ends cleanly: on any failure the own decoders read the package again and give their result or error.
 
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -127,10 +129,31 @@ export async function readTar(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8
   return files;
 }
 
-/** A .deb's files: the listing of data.tar and the bytes of the selected files, read in one streaming pass. */
-export async function readDeb(buf: Uint8Array, keep: KeepFile, maxOutput = DEFAULT_MAX_OUTPUT): Promise<PackageFile[]> {
+/**
+ * A data.tar decoder run elsewhere (formats starts no process): the decompressed bytes of a compressed member in
+ * pieces, or null when it has none for this format. The stream must throw, not end, when the decoding failed or
+ * gave more than maxOutput bytes.
+ */
+export interface DataTarDecoder {
+  stream(data: Uint8Array, format: CompressionFormat, maxOutput: number): AsyncIterable<Uint8Array> | null;
+}
+
+/**
+ * A .deb's files: the listing of data.tar and the bytes of the selected files, read in one streaming pass; with
+ * `decoder`, through its stream first, and again through the own decoders if that stream failed in any way.
+ */
+export async function readDeb(buf: Uint8Array, keep: KeepFile, maxOutput = DEFAULT_MAX_OUTPUT, decoder?: DataTarDecoder): Promise<PackageFile[]> {
   try {
-    return await readTar(dataTarChunks(debDataMember(buf), maxOutput), keep);
+    const m = debDataMember(buf);
+    const external = m.format === null ? null : decoder?.stream(m.data, m.format, maxOutput);
+    if (external) {
+      try {
+        return await readTar(external, keep);
+      } catch {
+        // the own decoders' answer is the one given, success or error
+      }
+    }
+    return await readTar(dataTarChunks(m, maxOutput), keep);
   } catch (e) {
     if (e instanceof DecompressError) throw new ArchiveError('deb', `data.tar: ${e.message}`);
     throw e;

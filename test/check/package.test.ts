@@ -1,6 +1,8 @@
 // Package reading for `vkexec check` (src/formats/ar.ts, deb.ts) against the real tools: Debian's kernel .deb
 // listed by dpkg-deb itself, and small packages built by `dpkg-deb --build` with each data.tar compression
-// dpkg writes (xz, zstd, gzip, none). Corrupt and unsupported packages fail with a named reason.
+// dpkg writes (xz, zstd, gzip, none). Corrupt and unsupported packages fail with a named reason. `check` reads
+// data.tar through the reference tool (check-tar-decoder.ts): same files and bytes, and the own decoders' result
+// or error whenever the tool fails.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +11,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ArchiveError, parseAr } from '../../src/formats/ar.js';
 import { readDeb } from '../../src/formats/deb.js';
+import { dataTarDecoder } from '../../src/cli/check-tar-decoder.js';
 import { readRpm } from '../../src/formats/rpm.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/cli.js';
@@ -27,6 +30,53 @@ test("Debian's kernel .deb: the same file list as dpkg-deb --contents, and the k
   const dir = tempDir();
   execFileSync('tar', ['-x', '-C', dir, `./${kernel.path}`], { input: theirs, maxBuffer: 1 << 30 });
   assert.ok(Buffer.from(kernel.data!).equals(fs.readFileSync(path.join(dir, kernel.path))), 'the extracted kernel differs from tar -x of dpkg-deb --fsys-tarfile');
+  // check's reader: xz -dc -T0 on PATH gives the same listing and bytes.
+  if (!requireTools(t, ['xz'], 'VKEXEC_NO_XZ', 'xz-utils')) return;
+  const viaTool = await readDeb(fs.readFileSync(deb), (p) => p.startsWith('boot/vmlinuz-'), undefined, dataTarDecoder({ ...process.env, VKEXEC_PAYLOAD_DECODER: '' }));
+  assert.deepEqual(viaTool.map((f) => [f.path, f.type, f.size]), files.map((f) => [f.path, f.type, f.size]));
+  assert.ok(Buffer.from(viaTool.find((f) => f.data)!.data!).equals(Buffer.from(kernel.data!)), 'the kernel read through xz differs');
+});
+
+test("check's data.tar decoder: each compression through its tool reads the same; a failing or lying tool gives the own decoders' answer", (t) => {
+  if (!requireTools(t, ['dpkg-deb', 'xz', 'zstd'], 'VKEXEC_NO_DPKG', 'dpkg xz-utils zstd')) return;
+  const dir = tempDir();
+  const tools = dataTarDecoder({ ...process.env, VKEXEC_PAYLOAD_DECODER: '' })!;
+  assert.equal(dataTarDecoder({ VKEXEC_PAYLOAD_DECODER: 'builtin' }), undefined);
+  const fake = (script: string) => {
+    const bin = tempDir('vkexec-fake-xz-');
+    fs.writeFileSync(path.join(bin, 'xz'), `#!/bin/sh
+${script}
+`, { mode: 0o755 });
+    return dataTarDecoder({ ...process.env, PATH: `${bin}:${process.env.PATH}` })!;
+  };
+  const files = { 'boot/vmlinuz-9.9.9-test': Buffer.alloc(300_000, 7), 'boot/config-9.9.9-test': 'CONFIG_X=y\n' };
+  const shape = (fs_: Awaited<ReturnType<typeof readDeb>>) => fs_.map((f) => [f.path, f.type, f.size, f.data && Buffer.from(f.data).toString('hex').slice(0, 64)]);
+  return (async () => {
+    for (const z of ['xz', 'zstd', 'gzip', 'none']) {
+      const deb = fs.readFileSync(buildDeb(dir, `pkg-${z}`, z, files));
+      assert.deepEqual(shape(await readDeb(deb, () => true, undefined, tools)), shape(await readDeb(deb, () => true)), z);
+    }
+    const deb = fs.readFileSync(path.join(dir, 'pkg-xz.deb'));
+    const own = shape(await readDeb(deb, () => true));
+    const liars: [string, string][] = [
+      ['writes half and exits 1', 'head -c 4096 /dev/zero; exit 1'],
+      ['writes garbage and exits 0', 'cat >/dev/null; head -c 100000 /dev/urandom'],
+      ['dies of a signal mid-stream', 'head -c 10240 /dev/zero; kill -KILL $$'],
+      ['is not there', 'exec /nonexistent/xz'],
+    ];
+    for (const [what, script] of liars) assert.deepEqual(shape(await readDeb(deb, () => true, undefined, fake(script))), own, what);
+    // More than maxOutput: the tool is stopped, and the own decoder's limit error is the one given.
+    const limitOwn = await readDeb(deb, () => true, 1000).then(() => null, (e: Error) => e.message);
+    assert.match(limitOwn ?? '', /^deb: data\.tar: xz: /);
+    assert.equal(await readDeb(deb, () => true, 1000, tools).then(() => null, (e: Error) => e.message), limitOwn);
+    // A corrupt xz data.tar: the same error with and without the tool.
+    const data = parseAr(deb).find((m) => m.name === 'data.tar.xz')!;
+    const corrupt = Buffer.from(deb);
+    corrupt.fill(0x55, data.offset + 64, data.offset + data.data.length - 64);
+    const ownErr = await readDeb(corrupt, () => true).then(() => null, (e: Error) => e.message);
+    assert.match(ownErr ?? '', /^deb: data\.tar: xz: /);
+    assert.equal(await readDeb(corrupt, () => true, undefined, tools).then(() => null, (e: Error) => e.message), ownErr);
+  })();
 });
 
 test('dpkg-deb --build with xz, zstd, gzip and none: every compression is read; an unknown one is refused by name', (t) => {
