@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled *.test.js under dist/test with node's test runner (helpers there are not tests).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,16 +26,24 @@ const chosen = only.length ? files.filter((f) => only.some((o) => f.includes(o))
 // What vkexec itself leaves there (its run directories: vkexec-boot-*, vkexec-qemu-*, vkexec-kdump-size-*, vkexec-check-*) is
 // a leak in vkexec and fails the run.
 const runTmp = mkdtempSync(join(tmpdir(), 'vkexec-test-run-'));
-let status;
+// An interrupted run (Ctrl-C, SIGTERM) passes the signal to the test runner's whole process group (its per-file
+// test processes included) and still removes runTmp once they have ended.
+let interrupted = null;
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit', env: { ...process.env, TMPDIR: runTmp }, detached: true });
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    interrupted ??= sig;
+    process.kill(-child.pid, sig);
+  });
+}
+let status = await new Promise((done) => child.once('close', (code) => done(code ?? 1)));
 try {
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...chosen], { stdio: 'inherit', env: { ...process.env, TMPDIR: runTmp } });
-  status = r.status ?? 1;
   const leaked = readdirSync(runTmp).filter((n) => /^vkexec-(boot|qemu|kdump-size|check)-/.test(n) && !n.includes('-test-'));
-  if (leaked.length > 0) {
+  if (leaked.length > 0 && !interrupted) {
     console.error(`test/run.mjs: vkexec left temporary directories behind: ${leaked.join(', ')}`);
     status ||= 1;
   }
 } finally {
   rmSync(runTmp, { recursive: true, force: true });
 }
-process.exit(status);
+process.exit(interrupted ? 128 + constants.signals[interrupted] : status);

@@ -9,15 +9,10 @@
 import { spawn } from 'node:child_process';
 import type { CompressionFormat } from '../formats/compress.js';
 import type { DataTarDecoder } from '../formats/deb.js';
-import { payloadDecoderPolicy } from '../loaders/userspace/payload-decoder.js';
+import { PAYLOAD_TOOLS, payloadDecoderPolicy } from '../loaders/userspace/payload-decoder.js';
 
-/** The tools by data.tar compression; gzip stays with zlib's stream in process. */
-const TAR_TOOLS: Partial<Record<CompressionFormat, readonly string[]>> = {
-  xz: ['xz', '-dc', '-T0'],
-  lzma: ['xz', '--format=lzma', '-dc'],
-  bzip2: ['bzip2', '-dc'],
-  zstd: ['zstd', '-dc'],
-};
+/** The payload's tools (gzip stays with zlib's stream in process), but xz on every CPU: a data.tar is one stream. */
+const TAR_TOOLS: Partial<Record<CompressionFormat, readonly string[]>> = { ...PAYLOAD_TOOLS, xz: ['xz', '-dc', '-T0'] };
 
 export function dataTarDecoder(env: NodeJS.ProcessEnv = process.env): DataTarDecoder | undefined {
   if (payloadDecoderPolicy(env) === 'builtin') return undefined;

@@ -4,22 +4,31 @@
 // made after the hash (store.ts storeHashed: same inode and size, no change since before the read began).
 
 import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 /** Files smaller than this are copied after the hash: a thread costs more than it saves. */
 export const STAGE_MIN_BYTES = 16 << 20;
 
-// CommonJS, run by the worker: copy, fsync, then report on the port and wake the waiting thread, whatever
-// happened (the waiting thread blocks until then).
-const COPIER = `
-const { workerData } = require('node:worker_threads');
-const { src, tmp, flag, port } = workerData;
-let msg = { ok: true };
-try {
-  const fs = require('node:fs');
+/** The copy itself, on whichever thread makes it: a clone where the filesystem has one, else copy_file_range; then fsync. */
+export function copyAndSync(src: string, tmp: string): void {
   fs.copyFileSync(src, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
   const fd = fs.openSync(tmp, 'r+');
-  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// Run by the worker (CommonJS, requiring this module for copyAndSync): copy, then report on the port and wake the
+// waiting thread, whatever happened (the waiting thread blocks until then).
+const COPIER = `
+const { workerData } = require('node:worker_threads');
+const { self, src, tmp, flag, port } = workerData;
+let msg = { ok: true };
+try {
+  require(self).copyAndSync(src, tmp);
 } catch (e) {
   msg = { ok: false, code: e.code, errno: e.errno, syscall: e.syscall, message: String(e.message) };
 } finally {
@@ -56,7 +65,7 @@ export class StagedCopy {
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const worker = new Worker(COPIER, { eval: true, workerData: { src, tmp, flag: this.flag.buffer, port: port2 }, transferList: [port2] });
+    const worker = new Worker(COPIER, { eval: true, workerData: { self: fileURLToPath(import.meta.url), src, tmp, flag: this.flag.buffer, port: port2 }, transferList: [port2] });
     worker.unref();
   }
 

@@ -359,15 +359,9 @@ function storeHashed(blobs: string, src: ByteSource, known: Hashed): string | nu
       if (err) throw err;
     } else {
       try {
-        fs.copyFileSync(src.path, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+        stage().copyAndSync(src.path, tmp);
       } catch (e) {
         throw Object.assign(e as Error, { path: stage().copyPaths(src.path, tmp) });
-      }
-      const fd = fs.openSync(tmp, 'r+');
-      try {
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
       }
     }
     // Checked after the copy: the file the copy read is then the one the hash read.
